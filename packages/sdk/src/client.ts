@@ -1,0 +1,351 @@
+import type { KeyObject } from 'node:crypto';
+import { randomInt } from 'node:crypto';
+import { apiErrorFrom, ZhifuConnectionError } from './errors.ts';
+import type { HttpAnswer } from './http.ts';
+import {
+  checkBaseUrl,
+  checkFetch,
+  checkTimeoutMs,
+  isSuccess,
+  jsonHeaders,
+  parseBody,
+  requestIdOf,
+  send,
+} from './http.ts';
+import type { ResponseKeys, ResponseVerifier } from './signing.ts';
+import {
+  createResponseVerifier,
+  decryptResource,
+  hmacAuthorization,
+  parsePrivateKey,
+  pathWithQuery,
+  rsaAuthorization,
+} from './signing.ts';
+import type {
+  AppOrderRequest,
+  CertificatesResponse,
+  H5OrderRequest,
+  H5PrepayResponse,
+  JsapiOrderRequest,
+  NativeOrderRequest,
+  NativePrepayResponse,
+  PrepayResponse,
+  Refund,
+  RefundRequest,
+  Transaction,
+} from './types.ts';
+
+/** Zhifu's own scheme: requests and responses are signed with the merchant's `hmac_key`. */
+export interface HmacAuth {
+  scheme: 'hmac';
+  hmacKey: string;
+}
+
+/** APIv3 RSA: requests signed with the merchant API key; responses verified with a platform key. */
+export interface RsaAuth {
+  scheme: 'rsa';
+  /** Serial of the merchant API certificate. */
+  serialNo: string;
+  privateKeyPem: string;
+  /** Platform-certificate mode: verify responses with this certificate. */
+  platformCertificatePem?: string;
+  /** Overrides the serial read from `platformCertificatePem`. */
+  platformSerialNo?: string;
+  /** Public-key mode: with `platformPublicKeyId`, asks the server to sign responses with this key. */
+  platformPublicKeyPem?: string;
+  platformPublicKeyId?: string;
+}
+
+export interface ZhifuClientOptions {
+  /** Server origin, optionally with a path prefix that is then part of every signed path. */
+  baseUrl: string;
+  mchid: string;
+  auth: HmacAuth | RsaAuth;
+  /** 32-character APIv3 key; lets certificates() decrypt the certificates. */
+  apiv3Key?: string;
+  /** Verify the signature of every 2xx response (default true). */
+  verifyResponses?: boolean;
+  /** Deadline of each attempt (default 10000). */
+  timeoutMs?: number;
+  /** Extra attempts after network errors, 429 and 5xx (default 2, at most 10). */
+  maxRetries?: number;
+  fetch?: typeof fetch;
+}
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** An order request whose `mchid` defaults to the client's. */
+export type OrderInput<T extends { mchid: string }> = Omit<T, 'mchid'> & { mchid?: string };
+
+const OWNER = 'ZhifuClient';
+const DEFAULT_MAX_RETRIES = 2;
+/** More than 10 retries at the 2 s backoff cap would keep a caller waiting over 20 s for a dead server. */
+const MAX_RETRIES_LIMIT = 10;
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_CAP_MS = 2_000;
+const USER_AGENT = `zhifu-sdk node/${process.versions.node}`;
+
+/**
+ * Typed, signing, verifying client of the Zhifu (APIv3-compatible) merchant API. Options are checked
+ * at construction (`TypeError`); calls reject with `ZhifuApiError`, `ZhifuSignatureError` or
+ * `ZhifuConnectionError`.
+ *
+ * @example
+ * const client = new ZhifuClient({
+ *   baseUrl: 'http://localhost:8080', mchid: '1900000001', auth: { scheme: 'hmac', hmacKey },
+ * });
+ * const { code_url } = await client.createNativeOrder({
+ *   appid: 'wx0000000000000001', description: 'Tea', out_trade_no: 'T20240101001',
+ *   notify_url: 'https://shop.example/notify', amount: { total: 100, currency: 'CNY' },
+ * });
+ */
+export class ZhifuClient {
+  readonly mchid: string;
+  readonly #baseUrl: string;
+  readonly #authorize: (method: HttpMethod, target: string, body: string) => string;
+  readonly #extraHeaders: Record<string, string>;
+  readonly #verify: ResponseVerifier | undefined;
+  readonly #apiv3Key: string | undefined;
+  readonly #timeoutMs: number;
+  readonly #maxRetries: number;
+  readonly #fetch: typeof fetch;
+
+  constructor(options: ZhifuClientOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`${OWNER}: options are required`);
+    }
+    this.#baseUrl = checkBaseUrl(options.baseUrl, OWNER);
+    const mchid = options.mchid;
+    if (typeof mchid !== 'string' || mchid === '') {
+      throw new TypeError(`${OWNER}: mchid must be a non-empty string`);
+    }
+    this.mchid = mchid;
+    const verifyResponses = options.verifyResponses ?? true;
+    if (typeof verifyResponses !== 'boolean') {
+      throw new TypeError(`${OWNER}: verifyResponses must be a boolean`);
+    }
+    const auth = options.auth;
+    if (auth?.scheme === 'hmac') {
+      const hmacKey = auth.hmacKey;
+      if (typeof hmacKey !== 'string' || hmacKey === '') {
+        throw new TypeError(`${OWNER}: auth.hmacKey must be a non-empty string`);
+      }
+      this.#authorize = (method, url, body) => hmacAuthorization({ mchid, hmacKey, method, url, body });
+      this.#extraHeaders = {};
+      this.#verify = verifyResponses ? verifierFor({ scheme: 'hmac', hmacKey }) : undefined;
+    } else if (auth?.scheme === 'rsa') {
+      const serialNo = auth.serialNo;
+      if (typeof serialNo !== 'string' || serialNo === '') {
+        throw new TypeError(`${OWNER}: auth.serialNo must be the merchant certificate serial`);
+      }
+      const privateKey: KeyObject = parsePrivateKey(auth.privateKeyPem, `${OWNER}: auth.privateKeyPem`);
+      this.#authorize = (method, url, body) =>
+        rsaAuthorization({ mchid, serialNo, privateKey, method, url, body });
+      // Public-key mode is chosen per request by Wechatpay-Serial (reference §2.4).
+      this.#extraHeaders =
+        auth.platformPublicKeyId === undefined ? {} : { 'Wechatpay-Serial': auth.platformPublicKeyId };
+      const { platformCertificatePem, platformSerialNo, platformPublicKeyPem, platformPublicKeyId } = auth;
+      this.#verify = verifyResponses
+        ? verifierFor({
+            scheme: 'rsa',
+            platformCertificatePem,
+            platformSerialNo,
+            platformPublicKeyPem,
+            platformPublicKeyId,
+          })
+        : undefined;
+    } else {
+      throw new TypeError(`${OWNER}: auth.scheme must be 'hmac' or 'rsa'`);
+    }
+    if (options.apiv3Key !== undefined && Buffer.byteLength(String(options.apiv3Key), 'utf8') !== 32) {
+      throw new TypeError(`${OWNER}: apiv3Key must be 32 bytes`);
+    }
+    this.#apiv3Key = options.apiv3Key;
+    this.#timeoutMs = checkTimeoutMs(options.timeoutMs, OWNER);
+    const maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
+    if (!Number.isInteger(maxRetries) || maxRetries < 0 || maxRetries > MAX_RETRIES_LIMIT) {
+      throw new TypeError(`${OWNER}: maxRetries must be an integer from 0 to ${MAX_RETRIES_LIMIT}`);
+    }
+    this.#maxRetries = maxRetries;
+    this.#fetch = checkFetch(options.fetch, OWNER);
+  }
+
+  /**
+   * JSAPI / mini-program prepay (`POST /v3/pay/transactions/jsapi`).
+   *
+   * @example
+   * const { prepay_id } = await client.createJsapiOrder({ ...order, payer: { openid } });
+   */
+  createJsapiOrder(order: OrderInput<JsapiOrderRequest>): Promise<PrepayResponse> {
+    return this.request('POST', '/v3/pay/transactions/jsapi', this.#withMchid(order));
+  }
+
+  /**
+   * Native (QR code) prepay (`POST /v3/pay/transactions/native`).
+   *
+   * @example
+   * const { code_url } = await client.createNativeOrder(order);
+   */
+  createNativeOrder(order: OrderInput<NativeOrderRequest>): Promise<NativePrepayResponse> {
+    return this.request('POST', '/v3/pay/transactions/native', this.#withMchid(order));
+  }
+
+  /**
+   * H5 prepay (`POST /v3/pay/transactions/h5`); needs `scene_info.h5_info`.
+   *
+   * @example
+   * const { h5_url } = await client.createH5Order({ ...order, scene_info: { payer_client_ip, h5_info: { type: 'Wap' } } });
+   */
+  createH5Order(order: OrderInput<H5OrderRequest>): Promise<H5PrepayResponse> {
+    return this.request('POST', '/v3/pay/transactions/h5', this.#withMchid(order));
+  }
+
+  /**
+   * App prepay (`POST /v3/pay/transactions/app`).
+   *
+   * @example
+   * const { prepay_id } = await client.createAppOrder(order);
+   */
+  createAppOrder(order: OrderInput<AppOrderRequest>): Promise<PrepayResponse> {
+    return this.request('POST', '/v3/pay/transactions/app', this.#withMchid(order));
+  }
+
+  /**
+   * Query a paid order by WeChat transaction id.
+   *
+   * @example
+   * const { trade_state } = await client.queryOrderByTransactionId('4200000000000000000000000001');
+   */
+  queryOrderByTransactionId(transactionId: string): Promise<Transaction> {
+    return this.request(
+      'GET',
+      `/v3/pay/transactions/id/${encodeURIComponent(transactionId)}?mchid=${encodeURIComponent(this.mchid)}`,
+    );
+  }
+
+  /**
+   * Query an order in any state by `out_trade_no`.
+   *
+   * @example
+   * const order = await client.queryOrderByOutTradeNo('T20240101001');
+   */
+  queryOrderByOutTradeNo(outTradeNo: string): Promise<Transaction> {
+    return this.request(
+      'GET',
+      `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}?mchid=${encodeURIComponent(this.mchid)}`,
+    );
+  }
+
+  /**
+   * Close an unpaid order (answer 204). Closing twice is fine.
+   *
+   * @example
+   * await client.closeOrder('T20240101001');
+   */
+  async closeOrder(outTradeNo: string): Promise<void> {
+    await this.request('POST', `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}/close`, {
+      mchid: this.mchid,
+    });
+  }
+
+  /**
+   * Refund all or part of a paid order; the answer is usually `status: 'PROCESSING'`.
+   *
+   * @example
+   * await client.createRefund({ out_trade_no: 'T1', out_refund_no: 'R1', amount: { refund: 50, total: 100, currency: 'CNY' } });
+   */
+  createRefund(refund: RefundRequest): Promise<Refund> {
+    return this.request('POST', '/v3/refund/domestic/refunds', refund);
+  }
+
+  /**
+   * Query a refund by `out_refund_no`.
+   *
+   * @example
+   * const { status } = await client.queryRefund('R1');
+   */
+  queryRefund(outRefundNo: string): Promise<Refund> {
+    return this.request('GET', `/v3/refund/domestic/refunds/${encodeURIComponent(outRefundNo)}`);
+  }
+
+  /**
+   * Platform certificates (`GET /v3/certificates`); with `apiv3Key` each carries `certificate_pem`.
+   *
+   * @example
+   * const [newest] = (await client.certificates()).data;
+   */
+  async certificates(): Promise<CertificatesResponse> {
+    const answer = await this.request<CertificatesResponse>('GET', '/v3/certificates');
+    const key = this.#apiv3Key;
+    if (key === undefined) return answer;
+    return {
+      data: answer.data.map((c) => ({ ...c, certificate_pem: decryptResource(c.encrypt_certificate, key) })),
+    };
+  }
+
+  /**
+   * Any API call: signs it, retries network errors, 429 and 5xx with the same body, verifies 2xx
+   * answers and parses their JSON (`undefined` for an empty body). A string body is sent verbatim.
+   *
+   * @example
+   * const bill = await client.request('GET', '/v3/bill/tradebill?bill_date=2024-01-01');
+   */
+  async request<T = unknown>(method: HttpMethod, path: string, body?: object | string): Promise<T> {
+    if (!path.startsWith('/')) throw new TypeError(`${OWNER}: path must start with '/', got "${path}"`);
+    const url = new URL(`${this.#baseUrl}${path}`);
+    // Sign exactly what goes on the wire: the URL as fetch will send it and the body string sent.
+    const target = pathWithQuery(url);
+    const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+    for (let attempt = 0; ; attempt++) {
+      const headers = {
+        ...jsonHeaders(text),
+        ...this.#extraHeaders,
+        'User-Agent': USER_AGENT,
+        Authorization: this.#authorize(method, target, text),
+      };
+      let answer: HttpAnswer;
+      try {
+        answer = await send(
+          this.#fetch,
+          url.href,
+          { method, headers, body: text === '' ? undefined : text },
+          this.#timeoutMs,
+        );
+      } catch (error) {
+        if (error instanceof ZhifuConnectionError && attempt < this.#maxRetries) {
+          await backoff(attempt);
+          continue;
+        }
+        throw error;
+      }
+      if (isSuccess(answer.status)) {
+        this.#verify?.({ headers: answer.headers, body: answer.body });
+        return parseBody<T>(answer);
+      }
+      if ((answer.status === 429 || answer.status >= 500) && attempt < this.#maxRetries) {
+        await backoff(attempt);
+        continue;
+      }
+      throw apiErrorFrom(answer.status, answer.body, requestIdOf(answer));
+    }
+  }
+
+  #withMchid<T extends { mchid?: string }>(order: T): T & { mchid: string } {
+    return { ...order, mchid: order.mchid ?? this.mchid };
+  }
+}
+
+function verifierFor(keys: ResponseKeys): ResponseVerifier {
+  try {
+    return createResponseVerifier(keys);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new TypeError(`${OWNER}: auth: ${reason} (or pass verifyResponses: false)`, { cause: error });
+  }
+}
+
+/** Exponential backoff with full jitter: uniform in [0, min(cap, base · 2^attempt)]. */
+function backoff(attempt: number): Promise<void> {
+  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
+  return new Promise((resolve) => setTimeout(resolve, randomInt(ceiling + 1)));
+}

@@ -1,0 +1,93 @@
+/**
+ * One validated, frozen configuration (DESIGN.md §2). Read once in main.ts from the environment;
+ * everything else receives it. A bad value stops start-up with a message naming the variable.
+ * docs/configuration.md documents each variable; keep the two in step.
+ */
+import { resolve } from 'node:path';
+
+export interface Config {
+  /** TCP port (PORT, default 8080). */
+  readonly port: number;
+  /** Interface to listen on (ZHIFU_HOST, default 127.0.0.1). */
+  readonly host: string;
+  /** Base URL clients reach this server at (ZHIFU_PUBLIC_URL, default http://<host>:<port>). */
+  readonly publicUrl: string;
+  /** sqlite:<path> or postgres://… (ZHIFU_DATABASE_URL, default sqlite:<dataDir>/zhifu.db). */
+  readonly databaseUrl: string;
+  /** Directory for the SQLite file and the demo credentials (ZHIFU_DATA_DIR, default ./data). */
+  readonly dataDir: string;
+  /** SQLite durability: FULL (default) or NORMAL (ZHIFU_SQLITE_SYNCHRONOUS). */
+  readonly sqliteSynchronous: 'FULL' | 'NORMAL';
+  /** Create the demo merchant and sandbox payers on first start (ZHIFU_SEED_DEMO, default true). */
+  readonly seedDemo: boolean;
+  /** Serve the sandbox wallet, login and cashier (ZHIFU_SANDBOX, default true). */
+  readonly sandbox: boolean;
+  /** Log level (ZHIFU_LOG_LEVEL, default info). */
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const found = allowed.find((a) => a.toLowerCase() === raw.toLowerCase());
+  if (!found) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+  return found;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const port = int(env, 'PORT', 8080, 0, 65535);
+  const host = env.ZHIFU_HOST || '127.0.0.1';
+  const dataDir = resolve(env.ZHIFU_DATA_DIR || './data');
+  const databaseUrl = env.ZHIFU_DATABASE_URL || `sqlite:${resolve(dataDir, 'zhifu.db')}`;
+  if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(databaseUrl)) {
+    throw new ConfigError(`ZHIFU_DATABASE_URL must start with sqlite: or postgres://, got "${databaseUrl}"`);
+  }
+  const publicUrl = (
+    env.ZHIFU_PUBLIC_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
+  ).replace(/\/+$/, '');
+  try {
+    new URL(publicUrl);
+  } catch {
+    throw new ConfigError(`ZHIFU_PUBLIC_URL must be an absolute URL, got "${publicUrl}"`);
+  }
+  return Object.freeze({
+    port,
+    host,
+    publicUrl,
+    databaseUrl,
+    dataDir,
+    sqliteSynchronous: oneOf(env, 'ZHIFU_SQLITE_SYNCHRONOUS', ['FULL', 'NORMAL'] as const, 'FULL'),
+    seedDemo: bool(env, 'ZHIFU_SEED_DEMO', true),
+    sandbox: bool(env, 'ZHIFU_SANDBOX', true),
+    logLevel: oneOf(
+      env,
+      'ZHIFU_LOG_LEVEL',
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
+      'info',
+    ),
+  });
+}

@@ -1,0 +1,76 @@
+/**
+ * Opens the configured database (SQLite file or PostgreSQL URL) behind one Kysely type and runs the
+ * migrations. SQLite runs in WAL mode with synchronous=FULL by default: a committed payment survives
+ * a power cut. A single writer connection serialises transactions; Kysely's driver queues the rest.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import pg from 'pg';
+import { migrations } from './migrations.ts';
+import type { Database } from './schema.ts';
+
+export type Db = Kysely<Database>;
+export type Trx = Transaction<Database>;
+/** A repository takes either the database or an open transaction (STYLE.md rule 8). */
+export type Executor = Db | Trx;
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface DatabaseHandle {
+  db: Db;
+  dialect: Dialect;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  url: string;
+  sqliteSynchronous?: 'FULL' | 'NORMAL';
+  /** PostgreSQL schema to use (created if missing); tests give each suite its own. */
+  pgSchema?: string;
+  pgPoolSize?: number;
+}
+
+const int8_oid = 20;
+const numeric_oid = 1700;
+
+export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
+  if (options.url.startsWith('sqlite:')) {
+    const path = options.url.slice('sqlite:'.length);
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const sqlite = new SQLite(path);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`);
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    await migrate(db);
+    return { db, dialect: 'sqlite', close: () => db.destroy() };
+  }
+  const schema = options.pgSchema;
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad schema ${schema}`);
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.pgPoolSize ?? 16,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === int8_oid || oid === numeric_oid
+          ? (v: string) => Number(v)
+          : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+    },
+  });
+  if (schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  await migrate(db);
+  return { db, dialect: 'postgres', close: () => db.destroy() };
+}
+
+async function migrate(db: Db): Promise<void> {
+  const { error, results } = await new Migrator({ db, provider: migrations }).migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    throw new Error(`database migration failed at ${failed?.migrationName ?? '?'}: ${String(error)}`);
+  }
+}

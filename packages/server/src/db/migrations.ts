@@ -1,0 +1,193 @@
+/**
+ * Portable migrations: Kysely's schema builder only, no dialect-specific SQL, so SQLite and
+ * PostgreSQL get the same tables. Append new migrations; never edit one that has shipped.
+ */
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+// biome-ignore lint/suspicious/noExplicitAny: migrations must not depend on the current schema type.
+type AnyDb = Kysely<any>;
+
+const m001_payment_core: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('settings')
+      .addColumn('key', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('value', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('accounts')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('kind', 'varchar(32)', (c) => c.notNull())
+      .addColumn('owner_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('currency', 'varchar(3)', (c) => c.notNull())
+      .addColumn('balance', 'bigint', (c) => c.notNull())
+      .addColumn('floor', 'bigint')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('merchants')
+      .addColumn('mchid', 'varchar(32)', (c) => c.primaryKey())
+      .addColumn('name', 'varchar(128)', (c) => c.notNull())
+      .addColumn('hmac_key', 'varchar(128)', (c) => c.notNull())
+      .addColumn('apiv3_key', 'varchar(32)', (c) => c.notNull())
+      .addColumn('merchant_serial_no', 'varchar(64)', (c) => c.notNull())
+      .addColumn('merchant_certificate_pem', 'text', (c) => c.notNull())
+      .addColumn('platform_serial_no', 'varchar(64)', (c) => c.notNull())
+      .addColumn('platform_private_key_pem', 'text', (c) => c.notNull())
+      .addColumn('platform_certificate_pem', 'text', (c) => c.notNull())
+      .addColumn('platform_cert_not_before', 'bigint', (c) => c.notNull())
+      .addColumn('platform_cert_not_after', 'bigint', (c) => c.notNull())
+      .addColumn('platform_public_key_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('platform_pubkey_private_pem', 'text', (c) => c.notNull())
+      .addColumn('platform_public_key_pem', 'text', (c) => c.notNull())
+      .addColumn('account_id', 'varchar(64)', (c) => c.notNull().references('accounts.id'))
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('merchant_apps')
+      .addColumn('appid', 'varchar(32)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull().references('merchants.mchid'))
+      .addColumn('app_secret', 'varchar(64)', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('payers')
+      .addColumn('user_id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('name', 'varchar(64)', (c) => c.notNull())
+      .addColumn('fixture', 'varchar(32)')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('openids')
+      .addColumn('openid', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('appid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('user_id', 'varchar(64)', (c) => c.notNull().references('payers.user_id'))
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addUniqueConstraint('openids_appid_user', ['appid', 'user_id'])
+      .execute();
+    await db.schema
+      .createTable('sessions')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('appid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('user_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('session_key', 'varchar(64)', (c) => c.notNull())
+      .addColumn('device_fingerprint', 'varchar(128)', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('sessions_user_device')
+      .on('sessions')
+      .columns(['user_id', 'appid', 'device_fingerprint'])
+      .execute();
+    await db.schema
+      .createTable('login_codes')
+      .addColumn('code', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('appid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('user_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('session_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('used_at', 'bigint')
+      .execute();
+    await db.schema
+      .createTable('devices')
+      .addColumn('user_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('fingerprint', 'varchar(128)', (c) => c.notNull())
+      .addColumn('first_seen_at', 'bigint', (c) => c.notNull())
+      .addColumn('last_seen_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('devices_pk', ['user_id', 'fingerprint'])
+      .execute();
+    await db.schema
+      .createTable('instruments')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('user_id', 'varchar(64)', (c) => c.notNull().references('payers.user_id'))
+      .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+      .addColumn('bank_type', 'varchar(32)', (c) => c.notNull())
+      .addColumn('display_name', 'varchar(64)', (c) => c.notNull())
+      .addColumn('last4', 'varchar(4)')
+      .addColumn('per_txn_limit_fen', 'bigint')
+      .addColumn('always_declined', 'integer', (c) => c.notNull())
+      .addColumn('account_id', 'varchar(64)', (c) => c.notNull().references('accounts.id'))
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('instruments_user').on('instruments').column('user_id').execute();
+    await db.schema
+      .createTable('journals')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+      .addColumn('ref_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('postings')
+      .addColumn('journal_id', 'varchar(64)', (c) => c.notNull().references('journals.id'))
+      .addColumn('seq', 'integer', (c) => c.notNull())
+      .addColumn('account_id', 'varchar(64)', (c) => c.notNull().references('accounts.id'))
+      .addColumn('amount', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('postings_pk', ['journal_id', 'seq'])
+      .execute();
+    await db.schema.createIndex('postings_account').on('postings').column('account_id').execute();
+    await db.schema
+      .createTable('orders')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('appid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('out_trade_no', 'varchar(32)', (c) => c.notNull())
+      .addColumn('trade_type', 'varchar(16)', (c) => c.notNull())
+      .addColumn('description', 'varchar(512)', (c) => c.notNull())
+      .addColumn('attach', 'varchar(512)')
+      .addColumn('notify_url', 'varchar(512)', (c) => c.notNull())
+      .addColumn('amount_total', 'bigint', (c) => c.notNull())
+      .addColumn('currency', 'varchar(3)', (c) => c.notNull())
+      .addColumn('payer_openid', 'varchar(128)')
+      .addColumn('prepay_id', 'varchar(64)', (c) => c.unique())
+      .addColumn('code_token', 'varchar(64)', (c) => c.notNull().unique())
+      .addColumn('time_expire', 'bigint', (c) => c.notNull())
+      .addColumn('prepay_expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('trade_state', 'varchar(16)', (c) => c.notNull())
+      .addColumn('transaction_id', 'varchar(32)', (c) => c.unique())
+      .addColumn('success_time', 'bigint')
+      .addColumn('bank_type', 'varchar(32)')
+      .addColumn('paid_openid', 'varchar(128)')
+      .addColumn('instrument_id', 'varchar(64)')
+      .addColumn('payer_total', 'bigint')
+      .addColumn('refunded_total', 'bigint', (c) => c.notNull())
+      .addColumn('refund_count', 'integer', (c) => c.notNull())
+      .addColumn('request_hash', 'varchar(64)', (c) => c.notNull())
+      .addColumn('extra_json', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addUniqueConstraint('orders_mchid_out_trade_no', ['mchid', 'out_trade_no'])
+      .execute();
+    await db.schema
+      .createTable('refunds')
+      .addColumn('refund_id', 'varchar(32)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('out_refund_no', 'varchar(64)', (c) => c.notNull())
+      .addColumn('order_id', 'varchar(64)', (c) => c.notNull().references('orders.id'))
+      .addColumn('transaction_id', 'varchar(32)', (c) => c.notNull())
+      .addColumn('out_trade_no', 'varchar(32)', (c) => c.notNull())
+      .addColumn('amount_refund', 'bigint', (c) => c.notNull())
+      .addColumn('amount_total', 'bigint', (c) => c.notNull())
+      .addColumn('currency', 'varchar(3)', (c) => c.notNull())
+      .addColumn('reason', 'varchar(256)')
+      .addColumn('notify_url', 'varchar(512)')
+      .addColumn('status', 'varchar(16)', (c) => c.notNull())
+      .addColumn('channel', 'varchar(16)', (c) => c.notNull())
+      .addColumn('user_received_account', 'varchar(64)', (c) => c.notNull())
+      .addColumn('funds_account', 'varchar(16)', (c) => c.notNull())
+      .addColumn('request_hash', 'varchar(64)', (c) => c.notNull())
+      .addColumn('create_time', 'bigint', (c) => c.notNull())
+      .addColumn('success_time', 'bigint')
+      .addUniqueConstraint('refunds_mchid_out_refund_no', ['mchid', 'out_refund_no'])
+      .execute();
+    await db.schema.createIndex('refunds_order').on('refunds').column('order_id').execute();
+  },
+};
+
+export const migrations: MigrationProvider = {
+  async getMigrations() {
+    return { '001_payment_core': m001_payment_core };
+  },
+};

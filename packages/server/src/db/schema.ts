@@ -1,0 +1,183 @@
+/**
+ * Table types for Kysely. Times are integer milliseconds since the epoch and amounts integer fen in
+ * both dialects (bigint in PostgreSQL, parsed to number: every amount is ≤ amount_fen_max and every
+ * balance far below 2^53). Booleans are 0/1 integers so the schema is the same on SQLite.
+ */
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface MerchantsTable {
+  mchid: string;
+  name: string;
+  hmac_key: string;
+  apiv3_key: string;
+  merchant_serial_no: string;
+  merchant_certificate_pem: string;
+  platform_serial_no: string;
+  platform_private_key_pem: string;
+  platform_certificate_pem: string;
+  platform_cert_not_before: number;
+  platform_cert_not_after: number;
+  platform_public_key_id: string;
+  platform_pubkey_private_pem: string;
+  platform_public_key_pem: string;
+  account_id: string;
+  created_at: number;
+}
+
+export interface MerchantAppsTable {
+  appid: string;
+  mchid: string;
+  app_secret: string;
+  created_at: number;
+}
+
+export interface PayersTable {
+  user_id: string;
+  name: string;
+  fixture: string | null;
+  created_at: number;
+}
+
+export interface OpenidsTable {
+  openid: string;
+  appid: string;
+  user_id: string;
+  created_at: number;
+}
+
+export interface LoginCodesTable {
+  code: string;
+  appid: string;
+  user_id: string;
+  session_id: string;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export interface SessionsTable {
+  id: string;
+  appid: string;
+  user_id: string;
+  session_key: string;
+  device_fingerprint: string;
+  expires_at: number;
+  created_at: number;
+}
+
+export interface DevicesTable {
+  user_id: string;
+  fingerprint: string;
+  first_seen_at: number;
+  last_seen_at: number;
+}
+
+export interface InstrumentsTable {
+  id: string;
+  user_id: string;
+  kind: string;
+  bank_type: string;
+  display_name: string;
+  last4: string | null;
+  per_txn_limit_fen: number | null;
+  always_declined: number;
+  account_id: string;
+  created_at: number;
+}
+
+export interface AccountsTable {
+  id: string;
+  kind: string;
+  owner_id: string;
+  currency: string;
+  balance: number;
+  /** Lowest balance allowed; null for the sandbox issuer, which creates money out of thin air. */
+  floor: number | null;
+  created_at: number;
+}
+
+export interface JournalsTable {
+  id: string;
+  kind: string;
+  ref_id: string;
+  created_at: number;
+}
+
+export interface PostingsTable {
+  journal_id: string;
+  seq: number;
+  account_id: string;
+  amount: number;
+  created_at: number;
+}
+
+export interface OrdersTable {
+  id: string;
+  mchid: string;
+  appid: string;
+  out_trade_no: string;
+  trade_type: string;
+  description: string;
+  attach: string | null;
+  notify_url: string;
+  amount_total: number;
+  currency: string;
+  payer_openid: string | null;
+  prepay_id: string | null;
+  code_token: string;
+  time_expire: number;
+  prepay_expires_at: number;
+  trade_state: string;
+  transaction_id: string | null;
+  success_time: number | null;
+  bank_type: string | null;
+  paid_openid: string | null;
+  instrument_id: string | null;
+  payer_total: number | null;
+  refunded_total: number;
+  refund_count: number;
+  request_hash: string;
+  extra_json: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RefundsTable {
+  refund_id: string;
+  mchid: string;
+  out_refund_no: string;
+  order_id: string;
+  transaction_id: string;
+  out_trade_no: string;
+  amount_refund: number;
+  amount_total: number;
+  currency: string;
+  reason: string | null;
+  notify_url: string | null;
+  status: string;
+  channel: string;
+  user_received_account: string;
+  funds_account: string;
+  request_hash: string;
+  create_time: number;
+  success_time: number | null;
+}
+
+export interface Database {
+  settings: SettingsTable;
+  merchants: MerchantsTable;
+  merchant_apps: MerchantAppsTable;
+  payers: PayersTable;
+  openids: OpenidsTable;
+  login_codes: LoginCodesTable;
+  sessions: SessionsTable;
+  devices: DevicesTable;
+  instruments: InstrumentsTable;
+  accounts: AccountsTable;
+  journals: JournalsTable;
+  postings: PostingsTable;
+  orders: OrdersTable;
+  refunds: RefundsTable;
+}

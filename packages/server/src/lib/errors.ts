@@ -1,0 +1,251 @@
+/**
+ * The one error catalog (STYLE.md rule 12). Domain code names an outcome as a sentence
+ * (`refund_exceeds_refundable_amount`); this table gives its wire code (APIv3 codes where APIv3 has
+ * one, reference §4), HTTP status, Connect code and a message that says what to fix.
+ * docs/errors.md is generated from this table and a test keeps the SDK's list of codes in step.
+ */
+export type ConnectCode =
+  | 'invalid_argument'
+  | 'unauthenticated'
+  | 'permission_denied'
+  | 'not_found'
+  | 'already_exists'
+  | 'failed_precondition'
+  | 'resource_exhausted'
+  | 'internal'
+  | 'unavailable';
+
+export interface CatalogEntry {
+  code: string;
+  http: number;
+  connect: ConnectCode;
+  message: string;
+}
+
+const e = (code: string, http: number, connect: ConnectCode, message: string): CatalogEntry => ({
+  code,
+  http,
+  connect,
+  message,
+});
+
+export const catalog = {
+  // Input (400)
+  malformed_json: e('PARAM_ERROR', 400, 'invalid_argument', 'The request body is not valid JSON.'),
+  invalid_parameter: e('PARAM_ERROR', 400, 'invalid_argument', 'A parameter is missing, unknown or invalid.'),
+  mchid_mismatch: e(
+    'PARAM_ERROR',
+    400,
+    'invalid_argument',
+    'The mchid in the body does not match the mchid in the Authorization header.',
+  ),
+  time_expire_out_of_range: e(
+    'PARAM_ERROR',
+    400,
+    'invalid_argument',
+    'time_expire must be at least 1 minute and at most 15 days after now.',
+  ),
+  unsupported_content_type: e(
+    'INVALID_REQUEST',
+    400,
+    'invalid_argument',
+    'Send the body as application/json.',
+  ),
+  body_too_large: e('INVALID_REQUEST', 413, 'invalid_argument', 'The request body is too large.'),
+  appid_not_bound_to_mchid: e(
+    'APPID_MCHID_NOT_MATCH',
+    400,
+    'invalid_argument',
+    'The appid is not bound to this mchid.',
+  ),
+  openid_not_of_appid: e(
+    'OPENID_MISMATCH',
+    400,
+    'invalid_argument',
+    'payer.openid does not belong to this appid (OpenIDs are per appid).',
+  ),
+  order_for_other_payer: e(
+    'OPENID_MISMATCH',
+    403,
+    'permission_denied',
+    'This JSAPI order was created for another payer.openid.',
+  ),
+  merchant_unknown: e('MCH_NOT_EXISTS', 400, 'not_found', 'No merchant has this mchid.'),
+  order_closed: e('ORDER_CLOSED', 400, 'failed_precondition', 'The order is closed or has expired.'),
+  // Authentication (401)
+  signature_missing: e(
+    'SIGN_ERROR',
+    401,
+    'unauthenticated',
+    'The Authorization header is missing or malformed; see docs/authentication.md.',
+  ),
+  signature_scheme_unknown: e(
+    'SIGN_ERROR',
+    401,
+    'unauthenticated',
+    'Unknown Authorization scheme; use WECHATPAY2-SHA256-RSA2048 or ZHIFU-HMAC-SHA256.',
+  ),
+  signature_timestamp_stale: e(
+    'SIGN_ERROR',
+    401,
+    'unauthenticated',
+    'The Authorization timestamp is more than 5 minutes away from the server time.',
+  ),
+  signature_nonce_replayed: e(
+    'SIGN_ERROR',
+    401,
+    'unauthenticated',
+    'This nonce_str was already used within the last 5 minutes; use a fresh nonce for every request.',
+  ),
+  signature_serial_unknown: e(
+    'SIGN_ERROR',
+    401,
+    'unauthenticated',
+    'serial_no does not match the merchant certificate serial.',
+  ),
+  signature_invalid: e(
+    'SIGN_ERROR',
+    401,
+    'unauthenticated',
+    'The signature does not verify over METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\nBODY\\n.',
+  ),
+  payer_proof_invalid: e(
+    'PAYER_AUTH_ERROR',
+    401,
+    'unauthenticated',
+    'The payer proof does not verify with the session key of this payer and device.',
+  ),
+  operator_unauthenticated: e(
+    'SIGN_ERROR',
+    401,
+    'unauthenticated',
+    'This endpoint needs the operator token (ZHIFU_OPERATOR_TOKEN) as a Bearer token.',
+  ),
+  // Business rules (403)
+  out_trade_no_used: e(
+    'OUT_TRADE_NO_USED',
+    403,
+    'already_exists',
+    'This out_trade_no was already used with different parameters.',
+  ),
+  order_not_closable: e('TRADE_ERROR', 403, 'failed_precondition', 'Only an unpaid order can be closed.'),
+  order_already_paid: e('ORDER_PAID', 403, 'failed_precondition', 'The order has already been paid.'),
+  order_not_refundable: e(
+    'INVALID_REQUEST',
+    400,
+    'failed_precondition',
+    'Only a paid order can be refunded, within one year of payment.',
+  ),
+  refund_total_mismatch: e(
+    'INVALID_REQUEST',
+    400,
+    'invalid_argument',
+    'amount.total must equal the order total and amount.currency must be CNY.',
+  ),
+  refund_exceeds_refundable_amount: e(
+    'INVALID_REQUEST',
+    400,
+    'failed_precondition',
+    'The refund is larger than what remains refundable on this order.',
+  ),
+  refund_count_exceeded: e(
+    'INVALID_REQUEST',
+    400,
+    'failed_precondition',
+    'An order can have at most 50 refunds.',
+  ),
+  out_refund_no_amount_mismatch: e(
+    'REFUND_FEE_MISMATCH',
+    403,
+    'already_exists',
+    'This out_refund_no was already used with a different order or amount.',
+  ),
+  out_refund_no_params_mismatch: e(
+    'INVALID_REQUEST',
+    400,
+    'already_exists',
+    'This out_refund_no was already used with different parameters.',
+  ),
+  merchant_balance_insufficient: e(
+    'NOT_ENOUGH',
+    403,
+    'failed_precondition',
+    'The merchant account balance cannot cover this refund.',
+  ),
+  payer_card_declined: e('CARD_DECLINED', 403, 'failed_precondition', 'The bank declined this card.'),
+  payer_funds_insufficient: e(
+    'INSUFFICIENT_FUNDS',
+    403,
+    'failed_precondition',
+    'The chosen instrument has too little balance or credit for this amount.',
+  ),
+  instrument_over_card_limit: e(
+    'OVER_CARD_LIMIT',
+    403,
+    'failed_precondition',
+    'The amount is over the per-transaction limit of this card.',
+  ),
+  instrument_unknown: e(
+    'INVALID_REQUEST',
+    400,
+    'not_found',
+    'The instrument does not exist or does not belong to this payer.',
+  ),
+  payer_unknown: e('USER_NOT_EXISTS', 404, 'not_found', 'No sandbox payer has this openid for this appid.'),
+  // Not found (404)
+  order_unknown: e('ORDER_NOT_EXIST', 404, 'not_found', 'No order matches for this merchant.'),
+  refund_unknown: e('RESOURCE_NOT_EXISTS', 404, 'not_found', 'No refund has this out_refund_no.'),
+  refund_order_unknown: e(
+    'RESOURCE_NOT_EXISTS',
+    404,
+    'not_found',
+    'No paid order matches this transaction_id / out_trade_no.',
+  ),
+  // Limits and system
+  rate_limited: e('FREQUENCY_LIMITED', 429, 'resource_exhausted', 'Too many requests; retry later.'),
+  system_error: e('SYSTEM_ERROR', 500, 'internal', 'Internal error; retry with the same parameters.'),
+} as const satisfies Record<string, CatalogEntry>;
+
+export type ErrorReason = keyof typeof catalog;
+
+export interface ErrorDetail {
+  field?: string;
+  value?: unknown;
+  issue?: string;
+  location?: 'body' | 'url' | 'query' | 'path' | 'header';
+}
+
+/** An expected outcome that ends a request with a documented error (never a bug: see assert.ts). */
+export class AppError extends Error {
+  override name = 'AppError';
+  readonly entry: CatalogEntry;
+  constructor(
+    readonly reason: ErrorReason,
+    readonly detail?: ErrorDetail,
+    messageSuffix?: string,
+  ) {
+    const entry = catalog[reason];
+    super(messageSuffix ? `${entry.message} ${messageSuffix}` : entry.message);
+    this.entry = entry;
+  }
+  get code(): string {
+    return this.entry.code;
+  }
+  get http(): number {
+    return this.entry.http;
+  }
+  toBody(): { code: string; message: string; detail?: ErrorDetail } {
+    return this.detail
+      ? { code: this.code, message: this.message, detail: this.detail }
+      : { code: this.code, message: this.message };
+  }
+}
+
+export function fail(reason: ErrorReason, detail?: ErrorDetail, messageSuffix?: string): never {
+  throw new AppError(reason, detail, messageSuffix);
+}
+
+/** Every wire code the server can answer with, sorted: what the SDK exports and docs/errors.md lists. */
+export function wireCodes(): string[] {
+  return [...new Set(Object.values(catalog).map((c) => c.code))].sort();
+}

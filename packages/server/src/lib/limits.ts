@@ -1,0 +1,34 @@
+/**
+ * Every limit in one place (STYLE.md rule 4), units last in names. Each says why it is what it is.
+ */
+
+/** APIv3's own request window: timestamps further than 5 minutes from the server clock are stale. */
+export const signature_window_s = 300;
+/** Bounds the in-memory nonce store: 5 minutes at ~3k signed requests/s is under 1M entries. */
+export const nonce_store_entries_max = 2_000_000;
+/** Largest JSON body accepted. APIv3 bodies are < 8 KB (goods detail ≤ 6144 bytes); 64 KB leaves room. */
+export const body_bytes_max = 64 * 1024;
+/**
+ * Largest amount in fen. WeChat Pay's Java SDK models amounts as 32-bit `Integer`, so anything larger
+ * would overflow a real client; 21,474,836.47 CNY per order is also far above any consumer payment.
+ */
+export const amount_fen_max = 2_147_483_647;
+/** APIv3: at most 50 partial refunds per order (wechatpay-go refund comments). */
+export const refunds_per_order_max = 50;
+/** APIv3: refunds are accepted for one year after payment. */
+export const refund_window_ms = 365 * 24 * 3600 * 1000;
+/** prepay_id / code_url validity (APIv3 §3.1: 2 hours). */
+export const prepay_validity_ms = 2 * 3600 * 1000;
+/** Unpaid orders cannot be paid after 7 days (APIv3 Native page). */
+export const order_pay_window_ms = 7 * 24 * 3600 * 1000;
+/** time_expire must be at least one minute after creation and at most 15 days later (APIv3 §3.1). */
+export const time_expire_min_ms = 60 * 1000;
+export const time_expire_max_ms = 15 * 24 * 3600 * 1000;
+/** A code2session login code is single-use and valid for 5 minutes, as WeChat's js_code. */
+export const login_code_validity_ms = 5 * 60 * 1000;
+/** A sandbox session key stays valid for 2 days (WeChat refreshes session keys on login). */
+export const session_validity_ms = 2 * 24 * 3600 * 1000;
+/** Sandbox payer confirmations must be fresh, like merchant signatures. */
+export const payer_proof_window_s = 300;
+/** Page size of list endpoints. */
+export const page_size_max = 100;

@@ -1,0 +1,55 @@
+/**
+ * The only file with side effects: read config → open the database → seed the demo → buildApp →
+ * listen → print where everything is → close cleanly on SIGINT/SIGTERM.
+ */
+import { buildApp } from './app.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { openContext, seedDemo } from './ops.ts';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const { ctx, handle } = await openContext(config);
+  const demo = config.seedDemo ? await seedDemo(ctx, config) : undefined;
+  const app = await buildApp({
+    ctx,
+    sandbox: config.sandbox,
+    logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel,
+  });
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const base = config.publicUrl.replace(/:\d+$/, `:${port}`);
+  const lines = [
+    '',
+    '  智付 Zhifu is running (sandbox; not affiliated with Tencent or WeChat Pay)',
+    `  API base URL      ${base}`,
+    `  Cashier           ${base}/cashier`,
+    `  Database          ${handle.dialect === 'sqlite' ? config.databaseUrl : config.databaseUrl.replace(/:[^:@/]*@/, ':***@')}`,
+  ];
+  if (demo) {
+    lines.push(
+      `  Demo merchant     mchid ${demo.credentials.mchid} · appid ${demo.credentials.appid}`,
+      `  Credentials JSON  ${demo.file}`,
+      `  Sandbox payers    ${demo.credentials.payers.map((p) => `${p.name} (${p.openid})`).join('\n                    ')}`,
+    );
+  }
+  lines.push('  Quick test        npx zhifu demo    ·    docs: docs/README.md', '');
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  let closing = false;
+  const close = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    process.stdout.write(`received ${signal}, closing\n`);
+    await app.close();
+    await handle.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void close('SIGINT'));
+  process.on('SIGTERM', () => void close('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`zhifu: ${error instanceof ConfigError ? error.message : (error as Error).stack}\n`);
+  process.exit(1);
+});

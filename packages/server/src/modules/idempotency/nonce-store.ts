@@ -1,0 +1,36 @@
+/**
+ * Replay protection for signed requests: a nonce may be used once per signer within the
+ * signature window. Port with an in-process implementation (one node); the multi-node Redis
+ * implementation plugs in behind the same interface.
+ */
+import { nonce_store_entries_max } from '../../lib/limits.ts';
+
+export interface NonceStore {
+  /** Records `key` until `expiresAtMs`; false when it was already recorded and has not expired. */
+  claim(key: string, nowMs: number, expiresAtMs: number): boolean;
+}
+
+export class MemoryNonceStore implements NonceStore {
+  private readonly seen = new Map<string, number>();
+  private sweptAtMs = 0;
+
+  constructor(private readonly maxEntries = nonce_store_entries_max) {}
+
+  claim(key: string, nowMs: number, expiresAtMs: number): boolean {
+    const previous = this.seen.get(key);
+    if (previous !== undefined && previous > nowMs) return false;
+    if (this.seen.size >= this.maxEntries || nowMs - this.sweptAtMs > 10_000) this.sweep(nowMs);
+    // Full of live nonces: refuse rather than forget one, so a replay can never slip through.
+    if (this.seen.size >= this.maxEntries) return false;
+    this.seen.delete(key); // keep Map insertion order ≈ expiry order for the sweep
+    this.seen.set(key, expiresAtMs);
+    return true;
+  }
+
+  private sweep(nowMs: number): void {
+    this.sweptAtMs = nowMs;
+    for (const [key, expiresAtMs] of this.seen) {
+      if (expiresAtMs <= nowMs) this.seen.delete(key);
+    }
+  }
+}

@@ -1,0 +1,85 @@
+import type { Executor } from '../../db/database.ts';
+import type { LoginCodesTable, OpenidsTable, SessionsTable } from '../../db/schema.ts';
+
+export function getSetting(db: Executor, key: string) {
+  return db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
+}
+
+export function insertSetting(db: Executor, key: string, value: string) {
+  return db
+    .insertInto('settings')
+    .values({ key, value })
+    .onConflict((oc) => oc.doNothing())
+    .execute();
+}
+
+export function findOpenid(db: Executor, openid: string) {
+  return db.selectFrom('openids').selectAll().where('openid', '=', openid).executeTakeFirst();
+}
+
+export function insertOpenid(db: Executor, row: OpenidsTable) {
+  return db
+    .insertInto('openids')
+    .values(row)
+    .onConflict((oc) => oc.doNothing())
+    .execute();
+}
+
+export function openidsOfApp(db: Executor, appid: string) {
+  return db
+    .selectFrom('openids')
+    .innerJoin('payers', 'payers.user_id', 'openids.user_id')
+    .select(['openids.openid', 'payers.name', 'payers.fixture', 'payers.user_id'])
+    .where('openids.appid', '=', appid)
+    .orderBy('payers.created_at')
+    .orderBy('payers.user_id')
+    .execute();
+}
+
+export function insertSession(db: Executor, row: SessionsTable) {
+  return db.insertInto('sessions').values(row).execute();
+}
+
+export function insertLoginCode(db: Executor, row: LoginCodesTable) {
+  return db.insertInto('login_codes').values(row).execute();
+}
+
+export function findLoginCode(db: Executor, code: string) {
+  return db.selectFrom('login_codes').selectAll().where('code', '=', code).executeTakeFirst();
+}
+
+/** Marks a login code used; false if it was already used (codes are single-use). */
+export async function useLoginCode(db: Executor, code: string, now: number): Promise<boolean> {
+  const r = await db
+    .updateTable('login_codes')
+    .set({ used_at: now })
+    .where('code', '=', code)
+    .where('used_at', 'is', null)
+    .executeTakeFirst();
+  return r.numUpdatedRows === 1n;
+}
+
+export function findSession(db: Executor, id: string) {
+  return db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function liveSessions(db: Executor, appid: string, userId: string, device: string, now: number) {
+  return db
+    .selectFrom('sessions')
+    .selectAll()
+    .where('appid', '=', appid)
+    .where('user_id', '=', userId)
+    .where('device_fingerprint', '=', device)
+    .where('expires_at', '>', now)
+    .orderBy('created_at', 'desc')
+    .limit(5)
+    .execute();
+}
+
+export async function touchDevice(db: Executor, userId: string, fingerprint: string, now: number) {
+  await db
+    .insertInto('devices')
+    .values({ user_id: userId, fingerprint, first_seen_at: now, last_seen_at: now })
+    .onConflict((oc) => oc.columns(['user_id', 'fingerprint']).doUpdateSet({ last_seen_at: now }))
+    .execute();
+}

@@ -1,0 +1,15 @@
+export {
+  bindPayerToApp,
+  type Code2SessionResult,
+  code2session,
+  deriveOpenid,
+  type LoginResult,
+  login,
+  openidSecret,
+  type PayerProof,
+  payersOfApp,
+  proofMessage,
+  resolveOpenid,
+  touchDevice,
+  verifyPayerProof,
+} from './identity.service.ts';

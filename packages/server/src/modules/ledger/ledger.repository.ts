@@ -1,0 +1,74 @@
+import { sql } from 'kysely';
+import type { Executor } from '../../db/database.ts';
+import type { AccountsTable } from '../../db/schema.ts';
+
+export function insertAccount(db: Executor, account: AccountsTable) {
+  return db.insertInto('accounts').values(account).execute();
+}
+
+export function findAccount(db: Executor, id: string) {
+  return db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function findAccounts(db: Executor, ids: string[]) {
+  if (ids.length === 0) return Promise.resolve([]);
+  return db.selectFrom('accounts').selectAll().where('id', 'in', ids).execute();
+}
+
+/**
+ * Adds `amount` to a balance only if the result stays at or above the account's floor; the check
+ * and the write are one statement, so concurrent postings can never take a balance below it.
+ * Returns whether the row was updated.
+ */
+export async function applyToBalance(db: Executor, accountId: string, amount: number): Promise<boolean> {
+  const result = await db
+    .updateTable('accounts')
+    .set({ balance: sql`balance + ${amount}` })
+    .where('id', '=', accountId)
+    .where((eb) => eb.or([eb('floor', 'is', null), eb(sql`balance + ${amount}`, '>=', eb.ref('floor'))]))
+    .executeTakeFirst();
+  return result.numUpdatedRows === 1n;
+}
+
+export async function insertJournal(
+  db: Executor,
+  journal: { id: string; kind: string; ref_id: string; created_at: number },
+  postings: { account_id: string; amount: number }[],
+) {
+  await db.insertInto('journals').values(journal).execute();
+  await db
+    .insertInto('postings')
+    .values(
+      postings.map((p, seq) => ({
+        journal_id: journal.id,
+        seq,
+        account_id: p.account_id,
+        amount: p.amount,
+        created_at: journal.created_at,
+      })),
+    )
+    .execute();
+}
+
+export function postingsOfJournal(db: Executor, journalId: string) {
+  return db.selectFrom('postings').selectAll().where('journal_id', '=', journalId).orderBy('seq').execute();
+}
+
+/** Sum of postings per account, for reconciliation against stored balances. */
+export function postingSums(db: Executor) {
+  return db
+    .selectFrom('postings')
+    .select(['account_id', (eb) => eb.fn.sum<number>('amount').as('total')])
+    .groupBy('account_id')
+    .execute();
+}
+
+/** Journals whose postings do not sum to zero: must always be empty. */
+export function unbalancedJournals(db: Executor) {
+  return db
+    .selectFrom('postings')
+    .select(['journal_id', (eb) => eb.fn.sum<number>('amount').as('total')])
+    .groupBy('journal_id')
+    .having((eb) => eb.fn.sum('amount'), '!=', 0)
+    .execute();
+}

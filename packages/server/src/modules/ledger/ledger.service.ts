@@ -1,0 +1,103 @@
+/**
+ * Double-entry ledger in integer fen (DESIGN.md §2 "Money"). Every money movement is one journal
+ * whose postings sum to zero; each account has a floor (0 for payers' instruments and merchants,
+ * none for the sandbox issuer) that no posting may cross. Callers pass their open transaction, so a
+ * journal commits together with the order or refund that caused it.
+ */
+import type { Executor } from '../../db/database.ts';
+import { assert } from '../../lib/assert.ts';
+import { type ErrorReason, fail } from '../../lib/errors.ts';
+import { assertFen } from '../../lib/money.ts';
+import * as repo from './ledger.repository.ts';
+
+export type AccountKind = 'merchant' | 'instrument' | 'issuer';
+
+export interface Posting {
+  accountId: string;
+  amount: number;
+}
+
+export interface JournalInput {
+  id: string;
+  kind: 'payment' | 'refund' | 'funding';
+  refId: string;
+  postings: Posting[];
+  now: number;
+  /** The outcome to report when a posting would take an account below its floor. */
+  onInsufficient: ErrorReason;
+}
+
+export async function openAccount(
+  db: Executor,
+  a: { id: string; kind: AccountKind; ownerId: string; floor: number | null; now: number },
+): Promise<void> {
+  await repo.insertAccount(db, {
+    id: a.id,
+    kind: a.kind,
+    owner_id: a.ownerId,
+    currency: 'CNY',
+    balance: 0,
+    floor: a.floor,
+    created_at: a.now,
+  });
+}
+
+export async function post(db: Executor, j: JournalInput): Promise<void> {
+  assert(j.postings.length >= 2, 'a journal needs at least two postings');
+  let sum = 0;
+  for (const p of j.postings) {
+    assertFen(p.amount, 'posting amount');
+    assert(p.amount !== 0, 'zero posting');
+    sum += p.amount;
+  }
+  assert(sum === 0, `journal ${j.id} does not balance: ${sum}`);
+  // Debits first: if one would cross a floor we stop before crediting anything.
+  const ordered = [...j.postings].sort((a, b) => a.amount - b.amount);
+  for (const p of ordered) {
+    if (!(await repo.applyToBalance(db, p.accountId, p.amount))) {
+      const account = await repo.findAccount(db, p.accountId);
+      assert(account, `posting to unknown account ${p.accountId}`);
+      fail(j.onInsufficient);
+    }
+  }
+  await repo.insertJournal(
+    db,
+    { id: j.id, kind: j.kind, ref_id: j.refId, created_at: j.now },
+    j.postings.map((p) => ({ account_id: p.accountId, amount: p.amount })),
+  );
+}
+
+export async function balanceOf(db: Executor, accountId: string): Promise<number> {
+  const account = await repo.findAccount(db, accountId);
+  assert(account, `unknown account ${accountId}`);
+  assert(account.floor === null || account.balance >= account.floor, `account ${accountId} below its floor`);
+  return account.balance;
+}
+
+export async function balancesOf(db: Executor, accountIds: string[]): Promise<Map<string, number>> {
+  const rows = await repo.findAccounts(db, accountIds);
+  return new Map(rows.map((r) => [r.id, r.balance]));
+}
+
+export interface LedgerAudit {
+  unbalancedJournals: number;
+  /** Accounts whose stored balance differs from the sum of their postings. */
+  driftedAccounts: string[];
+  /** Accounts below their floor. */
+  belowFloor: string[];
+}
+
+/** Recomputes every balance from postings: the invariant check used by tests and `zhifu` ops. */
+export async function audit(db: Executor): Promise<LedgerAudit> {
+  const [unbalanced, sums, accounts] = await Promise.all([
+    repo.unbalancedJournals(db),
+    repo.postingSums(db),
+    db.selectFrom('accounts').selectAll().execute(),
+  ]);
+  const sumOf = new Map(sums.map((s) => [s.account_id, Number(s.total)]));
+  return {
+    unbalancedJournals: unbalanced.length,
+    driftedAccounts: accounts.filter((a) => (sumOf.get(a.id) ?? 0) !== a.balance).map((a) => a.id),
+    belowFloor: accounts.filter((a) => a.floor !== null && a.balance < a.floor).map((a) => a.id),
+  };
+}

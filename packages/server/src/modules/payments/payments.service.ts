@@ -1,0 +1,400 @@
+/**
+ * Orders and payments (APIv3 §3.1–§3.3). An order is created NOTPAY with a prepay_id (and a
+ * code_url for Native); a sandbox payer's confirmed payment moves it to SUCCESS and moves the money
+ * in the same transaction (order claim + ledger journal). A failed attempt writes nothing, so the
+ * order stays NOTPAY as APIv3 describes. `out_trade_no` is the idempotency key.
+ */
+import type { Ctx } from '../../context.ts';
+import { isUniqueViolation } from '../../db/errors.ts';
+import { assert } from '../../lib/assert.ts';
+import { chinaDate, parseRfc3339, rfc3339 } from '../../lib/clock.ts';
+import { fail } from '../../lib/errors.ts';
+import { alphanumeric, digits, hex, prefixed } from '../../lib/ids.ts';
+import {
+  order_pay_window_ms,
+  prepay_validity_ms,
+  time_expire_max_ms,
+  time_expire_min_ms,
+} from '../../lib/limits.ts';
+import { type NonceStore, requestHash } from '../idempotency/index.ts';
+import * as identity from '../identity/index.ts';
+import * as ledger from '../ledger/index.ts';
+import * as merchants from '../merchants/index.ts';
+import * as wallet from '../wallet/index.ts';
+import type { OrderRow } from './payments.repository.ts';
+import * as repo from './payments.repository.ts';
+
+export type TradeType = 'JSAPI' | 'NATIVE' | 'MWEB' | 'APP';
+export type TradeState = 'SUCCESS' | 'REFUND' | 'NOTPAY' | 'CLOSED' | 'REVOKED' | 'USERPAYING' | 'PAYERROR';
+
+export interface CreateOrderInput {
+  appid: string;
+  mchid: string;
+  description: string;
+  out_trade_no: string;
+  time_expire?: string;
+  attach?: string;
+  notify_url: string;
+  goods_tag?: string;
+  support_fapiao?: boolean;
+  limit_pay?: string[];
+  amount: { total: number; currency?: string };
+  payer?: { openid: string };
+  detail?: unknown;
+  scene_info?: unknown;
+  settle_info?: unknown;
+}
+
+export type CreateOrderResult = { prepay_id: string } | { code_url: string } | { h5_url: string };
+
+const state_desc: Record<TradeState, string> = {
+  SUCCESS: '支付成功',
+  REFUND: '转入退款',
+  NOTPAY: '订单未支付',
+  CLOSED: '订单已关闭',
+  REVOKED: '已撤销',
+  USERPAYING: '用户支付中',
+  PAYERROR: '支付失败',
+};
+
+/** The latest time an unpaid order may still be paid. */
+function payDeadline(o: OrderRow): number {
+  return Math.min(o.time_expire, o.created_at + order_pay_window_ms);
+}
+
+/** An unpaid order past its deadline reads as CLOSED (APIv3 closes such orders on its own). */
+export function effectiveState(o: OrderRow, now: number): TradeState {
+  if (o.trade_state === 'NOTPAY' && now >= payDeadline(o)) return 'CLOSED';
+  return o.trade_state as TradeState;
+}
+
+function codeUrl(token: string): string {
+  return `weixin://wxpay/bizpayurl/up?pr=${token}&groupid=00`;
+}
+
+function resultOf(ctx: Ctx, o: OrderRow): CreateOrderResult {
+  switch (o.trade_type as TradeType) {
+    case 'NATIVE':
+      return { code_url: codeUrl(o.code_token) };
+    case 'MWEB':
+      return { h5_url: `${ctx.publicUrl}/cashier?prepay_id=${o.prepay_id}` };
+    case 'JSAPI':
+    case 'APP':
+      return { prepay_id: o.prepay_id! };
+  }
+  return fail('system_error');
+}
+
+export async function createOrder(
+  ctx: Ctx,
+  authMchid: string,
+  tradeType: TradeType,
+  input: CreateOrderInput,
+): Promise<CreateOrderResult> {
+  if (input.mchid !== authMchid)
+    fail('mchid_mismatch', { field: '/mchid', value: input.mchid, location: 'body' });
+  const app = await merchants.findApp(ctx.db, input.appid);
+  if (!app || app.mchid !== authMchid) {
+    fail('appid_not_bound_to_mchid', { field: '/appid', value: input.appid, location: 'body' });
+  }
+  if (tradeType === 'JSAPI') {
+    const who = await identity.resolveOpenid(ctx.db, input.payer!.openid);
+    if (!who || who.appid !== input.appid) {
+      fail('openid_not_of_appid', { field: '/payer/openid', value: input.payer!.openid, location: 'body' });
+    }
+  }
+  const now = ctx.clock.now();
+  let timeExpire = now + order_pay_window_ms;
+  if (input.time_expire !== undefined) {
+    const parsed = parseRfc3339(input.time_expire);
+    if (parsed === undefined) {
+      fail('invalid_parameter', {
+        field: '/time_expire',
+        value: input.time_expire,
+        issue: 'not RFC 3339',
+        location: 'body',
+      });
+    }
+    if (parsed - now > time_expire_max_ms) {
+      fail('time_expire_out_of_range', { field: '/time_expire', value: input.time_expire, location: 'body' });
+    }
+    // APIv3 moves a time_expire closer than one minute out to one minute (reference §3.1).
+    timeExpire = Math.max(parsed, now + time_expire_min_ms);
+  }
+  const hash = requestHash(tradeType, input);
+  const existing = await repo.findByOutTradeNo(ctx.db, authMchid, input.out_trade_no);
+  if (existing) return replay(ctx, existing, hash, now);
+  const { amount, ...rest } = input;
+  const extra = {
+    goods_tag: rest.goods_tag,
+    support_fapiao: rest.support_fapiao,
+    limit_pay: rest.limit_pay,
+    detail: rest.detail,
+    scene_info: rest.scene_info,
+    settle_info: rest.settle_info,
+  };
+  const row: OrderRow = {
+    id: prefixed(ctx.ids, 'ord'),
+    mchid: authMchid,
+    appid: input.appid,
+    out_trade_no: input.out_trade_no,
+    trade_type: tradeType,
+    description: input.description,
+    attach: input.attach ?? null,
+    notify_url: input.notify_url,
+    amount_total: amount.total,
+    currency: amount.currency ?? 'CNY',
+    payer_openid: input.payer?.openid ?? null,
+    prepay_id: `wx${hex(ctx.ids, 34)}`,
+    code_token: alphanumeric(ctx.ids, 16),
+    time_expire: timeExpire,
+    prepay_expires_at: now + prepay_validity_ms,
+    trade_state: 'NOTPAY',
+    transaction_id: null,
+    success_time: null,
+    bank_type: null,
+    paid_openid: null,
+    instrument_id: null,
+    payer_total: null,
+    refunded_total: 0,
+    refund_count: 0,
+    request_hash: hash,
+    extra_json: JSON.stringify(extra),
+    created_at: now,
+    updated_at: now,
+  };
+  try {
+    await repo.insertOrder(ctx.db, row);
+  } catch (error) {
+    // Two identical requests raced: the loser answers like a replay.
+    if (!isUniqueViolation(error)) throw error;
+    const winner = await repo.findByOutTradeNo(ctx.db, authMchid, input.out_trade_no);
+    assert(winner, 'unique violation without a row');
+    return replay(ctx, winner, hash, now);
+  }
+  return resultOf(ctx, row);
+}
+
+/** Same out_trade_no: same parameters return the stored answer, different ones are refused. */
+async function replay(ctx: Ctx, o: OrderRow, hash: string, now: number): Promise<CreateOrderResult> {
+  if (o.request_hash !== hash)
+    fail('out_trade_no_used', { field: '/out_trade_no', value: o.out_trade_no, location: 'body' });
+  // After a prepay_id expires (2 h) the same call returns a new one (reference §9).
+  if (o.trade_state === 'NOTPAY' && now >= o.prepay_expires_at && now < payDeadline(o)) {
+    const prepayId = `wx${hex(ctx.ids, 34)}`;
+    await repo.renewPrepay(ctx.db, o.id, prepayId, now + prepay_validity_ms, now);
+    return resultOf(ctx, { ...o, prepay_id: prepayId });
+  }
+  return resultOf(ctx, o);
+}
+
+export interface TransactionView {
+  appid: string;
+  mchid: string;
+  out_trade_no: string;
+  transaction_id?: string;
+  trade_type: string;
+  trade_state: TradeState;
+  trade_state_desc: string;
+  bank_type?: string;
+  attach?: string;
+  success_time?: string;
+  payer?: { openid: string };
+  amount: { total: number; payer_total?: number; currency: string; payer_currency: string };
+  scene_info?: { device_id: string };
+  promotion_detail?: [];
+}
+
+export function transactionView(o: OrderRow, now: number): TransactionView {
+  const state = effectiveState(o, now);
+  const paid = o.transaction_id !== null;
+  const view: TransactionView = {
+    appid: o.appid,
+    mchid: o.mchid,
+    out_trade_no: o.out_trade_no,
+    trade_type: o.trade_type,
+    trade_state: state,
+    trade_state_desc: state_desc[state],
+    amount: { total: o.amount_total, currency: o.currency, payer_currency: o.currency },
+  };
+  if (o.attach !== null) view.attach = o.attach;
+  if (paid) {
+    view.transaction_id = o.transaction_id!;
+    view.bank_type = o.bank_type!;
+    view.success_time = rfc3339(o.success_time!);
+    view.payer = { openid: o.paid_openid! };
+    view.amount.payer_total = o.payer_total!;
+    view.promotion_detail = [];
+  }
+  const deviceId = (JSON.parse(o.extra_json ?? '{}') as { scene_info?: { device_id?: string } }).scene_info
+    ?.device_id;
+  if (deviceId) view.scene_info = { device_id: deviceId };
+  return view;
+}
+
+export async function queryByOutTradeNo(
+  ctx: Ctx,
+  mchid: string,
+  outTradeNo: string,
+): Promise<TransactionView> {
+  const o = await repo.findByOutTradeNo(ctx.db, mchid, outTradeNo);
+  if (!o) fail('order_unknown', { field: 'out_trade_no', value: outTradeNo, location: 'path' });
+  return transactionView(o, ctx.clock.now());
+}
+
+export async function queryByTransactionId(
+  ctx: Ctx,
+  mchid: string,
+  transactionId: string,
+): Promise<TransactionView> {
+  const o = await repo.findByTransactionId(ctx.db, mchid, transactionId);
+  if (!o) fail('order_unknown', { field: 'transaction_id', value: transactionId, location: 'path' });
+  return transactionView(o, ctx.clock.now());
+}
+
+/** Close is re-entrant (reference §3.3): closing a closed order succeeds again; a paid one cannot close. */
+export async function closeOrder(
+  ctx: Ctx,
+  authMchid: string,
+  bodyMchid: string,
+  outTradeNo: string,
+): Promise<void> {
+  if (bodyMchid !== authMchid)
+    fail('mchid_mismatch', { field: '/mchid', value: bodyMchid, location: 'body' });
+  const now = ctx.clock.now();
+  const o = await repo.findByOutTradeNo(ctx.db, authMchid, outTradeNo);
+  if (!o) fail('order_unknown', { field: 'out_trade_no', value: outTradeNo, location: 'path' });
+  if (o.trade_state === 'CLOSED') return;
+  if (o.trade_state !== 'NOTPAY') fail('order_not_closable');
+  if (!(await repo.transitionFromNotpay(ctx.db, o.id, { trade_state: 'CLOSED', updated_at: now }))) {
+    const again = await repo.findById(ctx.db, o.id);
+    if (again?.trade_state !== 'CLOSED') fail('order_not_closable');
+  }
+}
+
+/** What the cashier shows before the payer confirms. */
+export async function lookupForPayer(ctx: Ctx, target: { prepay_id?: string; code_url?: string }) {
+  const o = await findByTarget(ctx, target);
+  const m = await merchants.findMerchant(ctx.db, o.mchid);
+  return {
+    appid: o.appid,
+    mchid: o.mchid,
+    merchant_name: m?.name ?? o.mchid,
+    out_trade_no: o.out_trade_no,
+    description: o.description,
+    trade_type: o.trade_type,
+    trade_state: effectiveState(o, ctx.clock.now()),
+    amount: { total: o.amount_total, currency: o.currency },
+    payer_openid: o.payer_openid,
+  };
+}
+
+async function findByTarget(ctx: Ctx, target: { prepay_id?: string; code_url?: string }): Promise<OrderRow> {
+  if (target.prepay_id !== undefined) {
+    const o = await repo.findByPrepayId(ctx.db, target.prepay_id);
+    if (!o) fail('order_unknown', { field: '/prepay_id', value: target.prepay_id, location: 'body' });
+    return o;
+  }
+  const token = target.code_url === undefined ? null : codeToken(target.code_url);
+  const o = token ? await repo.findByCodeToken(ctx.db, token) : undefined;
+  if (o?.trade_type !== 'NATIVE')
+    fail('order_unknown', { field: '/code_url', value: target.code_url, location: 'body' });
+  return o;
+}
+
+function codeToken(url: string): string | null {
+  const match = /^weixin:\/\/wxpay\/bizpayurl\/up\?pr=([A-Za-z0-9]+)(&|$)/.exec(url);
+  return match ? match[1]! : null;
+}
+
+export interface PayInput {
+  prepay_id?: string;
+  code_url?: string;
+  openid: string;
+  instrument_id?: string;
+  device_fingerprint: string;
+  timestamp: string;
+  nonce: string;
+  signature: string;
+}
+
+export interface PayResult {
+  transaction_id: string;
+  out_trade_no: string;
+  trade_state: TradeState;
+  success_time: string;
+  amount: { total: number; payer_total: number; currency: string };
+  instrument_id: string;
+  bank_type: string;
+}
+
+/** A payer confirms and pays an order (sandbox wallet API and cashier). */
+export async function pay(ctx: Ctx, nonces: NonceStore, input: PayInput): Promise<PayResult> {
+  const target = input.prepay_id ?? input.code_url;
+  if (target === undefined || (input.prepay_id !== undefined && input.code_url !== undefined)) {
+    fail('invalid_parameter', {
+      field: '/prepay_id',
+      location: 'body',
+      issue: 'give exactly one of prepay_id or code_url',
+    });
+  }
+  const payer = await identity.verifyPayerProof(ctx, nonces, { ...input, target });
+  const order = await findByTarget(ctx, input);
+  const now = ctx.clock.now();
+  if (payer.appid !== order.appid)
+    fail('openid_not_of_appid', { field: '/openid', value: input.openid, location: 'body' });
+  if (order.payer_openid !== null && order.payer_openid !== input.openid) fail('order_for_other_payer');
+  const transactionId = `4200${chinaDate(now)}${digits(ctx.ids, 16)}`;
+  return ctx.db.transaction().execute(async (trx) => {
+    const o = await repo.findById(trx, order.id);
+    assert(o, 'order vanished');
+    const state = effectiveState(o, now);
+    if (state === 'SUCCESS' || state === 'REFUND') fail('order_already_paid');
+    if (state !== 'NOTPAY') fail('order_closed');
+    if (input.prepay_id !== undefined && now >= o.prepay_expires_at)
+      fail('order_closed', undefined, 'The prepay_id has expired.');
+    const auth = await wallet.authorize(trx, payer.userId, o.amount_total, input.instrument_id);
+    const claimed = await repo.transitionFromNotpay(trx, o.id, {
+      trade_state: 'SUCCESS',
+      transaction_id: transactionId,
+      success_time: now,
+      bank_type: auth.bankType,
+      paid_openid: input.openid,
+      instrument_id: auth.instrumentId,
+      payer_total: o.amount_total,
+      updated_at: now,
+    });
+    if (!claimed) fail('order_already_paid');
+    const merchant = await merchants.findMerchant(trx, o.mchid);
+    assert(merchant, 'order of unknown merchant');
+    await ledger.post(trx, {
+      id: `jnl_pay_${o.id}`,
+      kind: 'payment',
+      refId: o.id,
+      postings: [
+        { accountId: auth.accountId, amount: -o.amount_total },
+        { accountId: merchant.account_id, amount: o.amount_total },
+      ],
+      now,
+      onInsufficient: 'payer_funds_insufficient',
+    });
+    await identity.touchDevice(trx, payer.userId, input.device_fingerprint, now);
+    return {
+      transaction_id: transactionId,
+      out_trade_no: o.out_trade_no,
+      trade_state: 'SUCCESS' as const,
+      success_time: rfc3339(now),
+      amount: { total: o.amount_total, payer_total: o.amount_total, currency: o.currency },
+      instrument_id: auth.instrumentId,
+      bank_type: auth.bankType,
+    };
+  });
+}
+
+export function mchidMismatchInQuery(mchid: string): never {
+  return fail('mchid_mismatch', { field: 'mchid', value: mchid, location: 'query' });
+}
+
+export const findOrderByOutTradeNo = repo.findByOutTradeNo;
+export const findOrderByTransactionId = repo.findByTransactionId;
+export type { OrderRow };

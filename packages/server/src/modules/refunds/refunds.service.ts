@@ -1,0 +1,214 @@
+/**
+ * Domestic refunds (APIv3 §3.4): full or partial, several per order, never more than was paid.
+ * The sandbox settles a refund at once — order reservation, ledger journal (merchant → the original
+ * instrument) and the refund row commit together — so create answers SUCCESS with success_time.
+ * `out_refund_no` is the idempotency key: "同一退款单号多次请求只退一笔".
+ */
+import type { Ctx } from '../../context.ts';
+import { isUniqueViolation } from '../../db/errors.ts';
+import { assert } from '../../lib/assert.ts';
+import { chinaDate, rfc3339 } from '../../lib/clock.ts';
+import { fail } from '../../lib/errors.ts';
+import { digits } from '../../lib/ids.ts';
+import { refund_window_ms, refunds_per_order_max } from '../../lib/limits.ts';
+import { requestHash } from '../idempotency/index.ts';
+import * as ledger from '../ledger/index.ts';
+import * as merchants from '../merchants/index.ts';
+import * as payments from '../payments/index.ts';
+import * as wallet from '../wallet/index.ts';
+import type { RefundRow } from './refunds.repository.ts';
+import * as repo from './refunds.repository.ts';
+
+export interface CreateRefundInput {
+  transaction_id?: string;
+  out_trade_no?: string;
+  out_refund_no: string;
+  reason?: string;
+  notify_url?: string;
+  funds_account?: string;
+  amount: { refund: number; total: number; currency: string; from?: { account: string; amount: number }[] };
+  goods_detail?: unknown[];
+}
+
+export type RefundStatus = 'SUCCESS' | 'CLOSED' | 'PROCESSING' | 'ABNORMAL';
+
+export interface RefundView {
+  refund_id: string;
+  out_refund_no: string;
+  transaction_id: string;
+  out_trade_no: string;
+  channel: string;
+  user_received_account: string;
+  success_time?: string;
+  create_time: string;
+  status: RefundStatus;
+  funds_account: string;
+  amount: {
+    total: number;
+    refund: number;
+    from: { account: string; amount: number }[];
+    payer_total: number;
+    payer_refund: number;
+    settlement_refund: number;
+    settlement_total: number;
+    discount_refund: number;
+    currency: string;
+    refund_fee: number;
+  };
+  promotion_detail: [];
+}
+
+export function refundView(r: RefundRow): RefundView {
+  const view: RefundView = {
+    refund_id: r.refund_id,
+    out_refund_no: r.out_refund_no,
+    transaction_id: r.transaction_id,
+    out_trade_no: r.out_trade_no,
+    channel: r.channel,
+    user_received_account: r.user_received_account,
+    create_time: rfc3339(r.create_time),
+    status: r.status as RefundStatus,
+    funds_account: r.funds_account,
+    amount: {
+      total: r.amount_total,
+      refund: r.amount_refund,
+      from: [],
+      payer_total: r.amount_total,
+      payer_refund: r.amount_refund,
+      settlement_refund: r.amount_refund,
+      settlement_total: r.amount_total,
+      discount_refund: 0,
+      currency: r.currency,
+      refund_fee: 0,
+    },
+    promotion_detail: [],
+  };
+  if (r.success_time !== null) view.success_time = rfc3339(r.success_time);
+  return view;
+}
+
+/** Where the money goes back to, as APIv3 names it (e.g. 招商银行信用卡0403, 支付用户零钱). */
+function receivedAccount(ins: { kind: string; display_name: string; last4: string | null }): string {
+  if (ins.kind === 'balance') return '支付用户零钱';
+  const chinese = ins.display_name.split(' ')[0] ?? ins.display_name;
+  return `${chinese}${ins.last4 ?? ''}`;
+}
+
+export async function createRefund(ctx: Ctx, mchid: string, input: CreateRefundInput): Promise<RefundView> {
+  if ((input.transaction_id === undefined) === (input.out_trade_no === undefined)) {
+    fail('invalid_parameter', {
+      field: '/transaction_id',
+      location: 'body',
+      issue: 'give exactly one of transaction_id or out_trade_no',
+    });
+  }
+  const order =
+    input.transaction_id !== undefined
+      ? await payments.findOrderByTransactionId(ctx.db, mchid, input.transaction_id)
+      : await payments.findOrderByOutTradeNo(ctx.db, mchid, input.out_trade_no!);
+  const { transaction_id: _t, out_trade_no: _o, out_refund_no: _r, ...params } = input;
+  const hash = requestHash('REFUND', params);
+  const existing = await repo.findRefund(ctx.db, mchid, input.out_refund_no);
+  if (existing) return replay(existing, order?.id, input, hash);
+  if (!order || order.transaction_id === null) {
+    fail('refund_order_unknown', {
+      field: input.transaction_id ? '/transaction_id' : '/out_trade_no',
+      location: 'body',
+    });
+  }
+  if (input.amount.total !== order.amount_total || input.amount.currency !== order.currency) {
+    fail('refund_total_mismatch', { field: '/amount/total', value: input.amount.total, location: 'body' });
+  }
+  const now = ctx.clock.now();
+  if (now - order.success_time! > refund_window_ms) fail('order_not_refundable');
+  const refundId = `5030${chinaDate(now)}${digits(ctx.ids, 17)}`;
+  try {
+    return await ctx.db.transaction().execute(async (trx) => {
+      if (!(await repo.reserveRefund(trx, order.id, input.amount.refund, now))) {
+        const o = await payments.findOrderByOutTradeNo(trx, mchid, order.out_trade_no);
+        assert(o, 'order vanished');
+        if (o.refund_count >= refunds_per_order_max) fail('refund_count_exceeded');
+        fail('refund_exceeds_refundable_amount', {
+          field: '/amount/refund',
+          value: input.amount.refund,
+          issue: `refundable: ${o.amount_total - o.refunded_total} fen`,
+          location: 'body',
+        });
+      }
+      const instrument = await wallet.instrumentById(trx, order.instrument_id!);
+      const merchant = await merchants.findMerchant(trx, mchid);
+      assert(instrument && merchant, 'paid order without instrument or merchant');
+      await ledger.post(trx, {
+        id: `jnl_ref_${refundId}`,
+        kind: 'refund',
+        refId: refundId,
+        postings: [
+          { accountId: merchant.account_id, amount: -input.amount.refund },
+          { accountId: instrument.account_id, amount: input.amount.refund },
+        ],
+        now,
+        onInsufficient: 'merchant_balance_insufficient',
+      });
+      const row: RefundRow = {
+        refund_id: refundId,
+        mchid,
+        out_refund_no: input.out_refund_no,
+        order_id: order.id,
+        transaction_id: order.transaction_id!,
+        out_trade_no: order.out_trade_no,
+        amount_refund: input.amount.refund,
+        amount_total: input.amount.total,
+        currency: input.amount.currency,
+        reason: input.reason ?? null,
+        notify_url: input.notify_url ?? null,
+        status: 'SUCCESS',
+        channel: 'ORIGINAL',
+        user_received_account: receivedAccount(instrument),
+        funds_account: 'UNSETTLED',
+        request_hash: hash,
+        create_time: now,
+        success_time: now,
+      };
+      await repo.insertRefund(trx, row);
+      return refundView(row);
+    });
+  } catch (error) {
+    // An identical request committed first (PostgreSQL, concurrent): answer like a replay.
+    if (!isUniqueViolation(error)) throw error;
+    const winner = await repo.findRefund(ctx.db, mchid, input.out_refund_no);
+    assert(winner, 'unique violation without a row');
+    return replay(winner, order.id, input, hash);
+  }
+}
+
+function replay(
+  r: RefundRow,
+  orderId: string | undefined,
+  input: CreateRefundInput,
+  hash: string,
+): RefundView {
+  if (
+    r.order_id !== orderId ||
+    r.amount_refund !== input.amount.refund ||
+    r.amount_total !== input.amount.total
+  ) {
+    fail('out_refund_no_amount_mismatch', {
+      field: '/out_refund_no',
+      value: r.out_refund_no,
+      location: 'body',
+    });
+  }
+  if (r.request_hash !== hash)
+    fail('out_refund_no_params_mismatch', {
+      field: '/out_refund_no',
+      value: r.out_refund_no,
+      location: 'body',
+    });
+  return refundView(r);
+}
+
+export async function queryRefund(ctx: Ctx, mchid: string, outRefundNo: string): Promise<RefundView> {
+  const r = await repo.findRefund(ctx.db, mchid, outRefundNo);
+  if (!r) fail('refund_unknown', { field: 'out_refund_no', value: outRefundNo, location: 'path' });
+  return refundView(r);
+}

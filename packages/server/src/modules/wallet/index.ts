@@ -1,0 +1,10 @@
+export { sandboxPayers } from './fixtures.ts';
+export {
+  type Authorization,
+  authorize,
+  ensureSandboxPayers,
+  type InstrumentView,
+  instrumentById,
+  instrumentsOf,
+  issuer_account_id,
+} from './wallet.service.ts';

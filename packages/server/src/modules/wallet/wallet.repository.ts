@@ -1,0 +1,40 @@
+import type { Executor } from '../../db/database.ts';
+import type { InstrumentsTable, PayersTable } from '../../db/schema.ts';
+
+export function findPayer(db: Executor, userId: string) {
+  return db.selectFrom('payers').selectAll().where('user_id', '=', userId).executeTakeFirst();
+}
+
+export function allPayers(db: Executor) {
+  return db.selectFrom('payers').selectAll().orderBy('created_at').orderBy('user_id').execute();
+}
+
+export function insertPayer(db: Executor, row: PayersTable) {
+  return db.insertInto('payers').values(row).execute();
+}
+
+export function insertInstrument(db: Executor, row: InstrumentsTable) {
+  return db.insertInto('instruments').values(row).execute();
+}
+
+export function findInstrument(db: Executor, id: string) {
+  return db
+    .selectFrom('instruments')
+    .innerJoin('accounts', 'accounts.id', 'instruments.account_id')
+    .selectAll('instruments')
+    .select('accounts.balance')
+    .where('instruments.id', '=', id)
+    .executeTakeFirst();
+}
+
+export function instrumentsOf(db: Executor, userId: string) {
+  return db
+    .selectFrom('instruments')
+    .innerJoin('accounts', 'accounts.id', 'instruments.account_id')
+    .selectAll('instruments')
+    .select('accounts.balance')
+    .where('instruments.user_id', '=', userId)
+    .orderBy('instruments.created_at')
+    .orderBy('instruments.id')
+    .execute();
+}

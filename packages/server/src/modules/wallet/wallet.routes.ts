@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Ctx } from '../../context.ts';
+import { fail } from '../../lib/errors.ts';
+import * as identity from '../identity/index.ts';
+import * as merchants from '../merchants/index.ts';
+import * as wallet from './wallet.service.ts';
+
+const cashierHtml = readFileSync(new URL('./cashier.html', import.meta.url), 'utf8');
+
+/** The sandbox wallet's payer-side API (docs/sandbox.md) and the web cashier page. */
+export function walletRoutes(app: FastifyInstance, ctx: Ctx): void {
+  app.get('/cashier', { schema: { hide: true } }, (_req, reply) =>
+    reply.type('text/html; charset=utf-8').send(cashierHtml),
+  );
+
+  app.get<{ Querystring: { appid: string } }>(
+    '/sandbox/v1/payers',
+    {
+      schema: {
+        tags: ['sandbox'],
+        summary: 'Sandbox payers bound to an appid, with their OpenIDs',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['appid'],
+          properties: { appid: { type: 'string', maxLength: 32 } },
+        },
+      },
+    },
+    async (req) => {
+      const rows = await identity.payersOfApp(ctx.db, req.query.appid);
+      return { data: rows.map((r) => ({ openid: r.openid, name: r.name, fixture: r.fixture })) };
+    },
+  );
+
+  app.get<{ Params: { openid: string } }>(
+    '/sandbox/v1/payers/:openid/instruments',
+    {
+      schema: {
+        tags: ['sandbox'],
+        summary: "A sandbox payer's instruments with what each can still pay",
+        params: { type: 'object', properties: { openid: { type: 'string', maxLength: 128 } } },
+      },
+    },
+    async (req) => {
+      const who = await identity.resolveOpenid(ctx.db, req.params.openid);
+      if (!who) fail('payer_unknown', { field: 'openid', value: req.params.openid, location: 'path' });
+      return { data: await wallet.instrumentsOf(ctx.db, who.user_id) };
+    },
+  );
+
+  app.post<{ Body: { appid: string; openid: string; device_fingerprint: string } }>(
+    '/sandbox/v1/login',
+    {
+      schema: {
+        tags: ['sandbox'],
+        summary: 'wx.login on the simulated phone: a login code and the session key',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['appid', 'openid', 'device_fingerprint'],
+          properties: {
+            appid: { type: 'string', minLength: 1, maxLength: 32 },
+            openid: { type: 'string', minLength: 1, maxLength: 128 },
+            device_fingerprint: { type: 'string', minLength: 1, maxLength: 128 },
+          },
+        },
+      },
+    },
+    (req) => identity.login(ctx, req.body),
+  );
+
+  app.get<{ Querystring: { appid?: string; secret?: string; js_code?: string; grant_type?: string } }>(
+    '/sns/jscode2session',
+    {
+      schema: {
+        tags: ['sandbox'],
+        summary: 'code2Session: exchange a login code for openid and session_key (errors are 200 + errcode)',
+        querystring: {
+          type: 'object',
+          properties: {
+            appid: { type: 'string', maxLength: 32 },
+            secret: { type: 'string', maxLength: 64 },
+            js_code: { type: 'string', maxLength: 64 },
+            grant_type: { type: 'string', maxLength: 32 },
+          },
+        },
+      },
+    },
+    (req) =>
+      identity.code2session(
+        ctx,
+        req.query,
+        async (appid) => (await merchants.findApp(ctx.db, appid))?.app_secret,
+      ),
+  );
+}

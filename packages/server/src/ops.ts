@@ -1,0 +1,61 @@
+/**
+ * Operations that act on the configured database directly, without a running server: used by
+ * main.ts (demo seeding) and by the CLI's local commands (`zhifu merchant create`, `zhifu serve`).
+ * The CLI loads this entry point only for those commands; everything else goes over the wire.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from './config.ts';
+import type { Ctx } from './context.ts';
+import { type DatabaseHandle, openDatabase } from './db/database.ts';
+import { systemClock } from './lib/clock.ts';
+import { cryptoIds } from './lib/ids.ts';
+import { createMerchant, findMerchant, type MerchantCredentials } from './modules/merchants/index.ts';
+import { ensureSandboxPayers } from './modules/wallet/index.ts';
+
+export { loadConfig } from './config.ts';
+export type { MerchantCredentials };
+
+export async function openContext(config: Config): Promise<{ ctx: Ctx; handle: DatabaseHandle }> {
+  const handle = await openDatabase({ url: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous });
+  const ctx: Ctx = {
+    db: handle.db,
+    dialect: handle.dialect,
+    clock: systemClock,
+    ids: cryptoIds,
+    publicUrl: config.publicUrl,
+  };
+  return { ctx, handle };
+}
+
+export async function createMerchantCredentials(ctx: Ctx, name: string): Promise<MerchantCredentials> {
+  return createMerchant(ctx, { name });
+}
+
+export const demoCredentialsFile = (config: Config) => join(config.dataDir, 'demo-credentials.json');
+
+/**
+ * First start: sandbox payers and a demo merchant whose credentials go to
+ * `<dataDir>/demo-credentials.json`. Later starts reuse that file while its merchant exists.
+ */
+export async function seedDemo(
+  ctx: Ctx,
+  config: Config,
+): Promise<{ file: string; credentials: MerchantCredentials; created: boolean }> {
+  await ensureSandboxPayers(ctx);
+  const file = demoCredentialsFile(config);
+  if (existsSync(file)) {
+    const credentials = JSON.parse(readFileSync(file, 'utf8')) as MerchantCredentials;
+    if (await findMerchant(ctx.db, credentials.mchid)) {
+      if (credentials.base_url !== ctx.publicUrl) {
+        credentials.base_url = ctx.publicUrl;
+        writeFileSync(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+      }
+      return { file, credentials, created: false };
+    }
+  }
+  const credentials = await createMerchant(ctx, { name: '智付演示商户 Zhifu Demo Store' });
+  mkdirSync(config.dataDir, { recursive: true });
+  writeFileSync(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+  return { file, credentials, created: true };
+}

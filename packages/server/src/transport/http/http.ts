@@ -1,0 +1,153 @@
+/**
+ * The HTTP transport's shared behaviour: raw-body JSON parsing (signatures are verified over the
+ * bytes received, reference §1.2), merchant authentication for routes marked `auth: 'merchant'`,
+ * signing of every 2xx merchant response including 204, `Request-ID` on every response, the error
+ * mapping (one catalog, lib/errors.ts) and APIv3's empty 404 / 405 for unknown routes and methods.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import FindMyWay, { type HTTPVersion } from 'find-my-way';
+import type { Ctx } from '../../context.ts';
+import { AssertionError } from '../../lib/assert.ts';
+import { AppError, type ErrorDetail } from '../../lib/errors.ts';
+import { hex } from '../../lib/ids.ts';
+import type { NonceStore } from '../../modules/idempotency/index.ts';
+import type { MerchantKeyCache } from '../../modules/merchants/index.ts';
+import { type AuthenticatedMerchant, authenticate, responseSignatureHeaders } from './signatures.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** `merchant`: signed with a merchant credential; responses are signed too. */
+    auth?: 'merchant';
+  }
+  interface FastifyRequest {
+    merchant?: AuthenticatedMerchant;
+    rawBody?: Buffer;
+  }
+}
+
+export interface HttpDeps {
+  ctx: Ctx;
+  merchantKeys: MerchantKeyCache;
+  nonces: NonceStore;
+}
+
+const empty = Buffer.alloc(0);
+const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+export function installHttp(app: FastifyInstance, deps: HttpDeps): void {
+  const { ctx } = deps;
+  // A second router with every route's pattern, to tell "wrong method" (405) from "no route" (404).
+  const known = FindMyWay<HTTPVersion.V1>();
+  app.addHook('onRoute', (route) => {
+    for (const m of [route.method].flat()) {
+      if (m === 'HEAD' || known.find(m as 'GET', route.url)) continue;
+      known.on(m as 'GET', route.url, () => {});
+    }
+  });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('Request-ID', request.id);
+  });
+
+  app.addHook('preValidation', async (request) => {
+    const raw = Buffer.isBuffer(request.body) ? request.body : empty;
+    request.rawBody = raw;
+    if (request.routeOptions.config.auth === 'merchant') {
+      request.merchant = await authenticate(
+        { method: request.method, url: request.url, authorization: request.headers.authorization, body: raw },
+        ctx.clock.now(),
+        deps.merchantKeys,
+        deps.nonces,
+      );
+    }
+    if (raw.length > 0) {
+      try {
+        request.body = JSON.parse(raw.toString('utf8'));
+      } catch (error) {
+        throw new AppError('malformed_json', { location: 'body', issue: (error as Error).message });
+      }
+    } else if (request.method !== 'GET' && request.method !== 'DELETE') {
+      request.body = undefined;
+    }
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    const who = request.merchant;
+    if (!who || reply.statusCode < 200 || reply.statusCode >= 300) return payload;
+    const body = payload === undefined || payload === null ? '' : String(payload);
+    const serial = request.headers['wechatpay-serial'];
+    reply.headers(
+      responseSignatureHeaders(
+        who,
+        typeof serial === 'string' ? serial : undefined,
+        body,
+        ctx.clock.now(),
+        ctx.ids,
+      ),
+    );
+    return payload;
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const elsewhere = methods.some((m) => m !== request.method && known.find(m, path));
+    reply.code(elsewhere ? 405 : 404).send();
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => sendError(error, request, reply));
+}
+
+function sendError(error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof AppError) {
+    // APIv3 answers MCH_NOT_EXISTS with 404 on refund endpoints and 400 elsewhere (reference §4).
+    const refundPath = error.reason === 'merchant_unknown' && request.url.startsWith('/v3/refund/');
+    return reply.code(refundPath ? 404 : error.http).send(error.toBody());
+  }
+  if (error.validation) {
+    const v = error.validation[0]!;
+    const params = v.params as Record<string, unknown>;
+    const extra = params.additionalProperty ?? params.missingProperty;
+    const field = `${v.instancePath}${extra === undefined ? '' : `/${String(extra)}`}`;
+    const location =
+      error.validationContext === 'querystring'
+        ? 'query'
+        : error.validationContext === 'params'
+          ? 'path'
+          : 'body';
+    const what =
+      extra !== undefined && params.additionalProperty !== undefined ? 'is not a known field' : v.message;
+    const detail: ErrorDetail = { field: field || '/', issue: `${field || 'body'} ${what}`, location };
+    const instance = lookup(request, error.validationContext, v.instancePath);
+    if (instance !== undefined && params.missingProperty === undefined) detail.value = instance;
+    return reply
+      .code(400)
+      .send(new AppError('invalid_parameter', detail, `${field || 'body'} ${what}.`).toBody());
+  }
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return reply.code(413).send(new AppError('body_too_large').toBody());
+  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return reply.code(400).send(new AppError('unsupported_content_type').toBody());
+  }
+  if (error instanceof AssertionError || !error.statusCode || error.statusCode >= 500) {
+    request.log.error({ err: error }, 'request failed');
+    return reply.code(500).send(new AppError('system_error').toBody());
+  }
+  return reply.code(400).send(new AppError('invalid_parameter', { issue: error.message }).toBody());
+}
+
+function lookup(request: FastifyRequest, context: string | undefined, pointer: string): unknown {
+  let node: unknown =
+    context === 'querystring' ? request.query : context === 'params' ? request.params : request.body;
+  for (const part of pointer.split('/').slice(1)) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return typeof node === 'object' ? undefined : node;
+}
+
+export function requestId(ids: Ctx['ids']): string {
+  return `${hex(ids, 40).toUpperCase()}-0`;
+}
