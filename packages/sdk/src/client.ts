@@ -1,4 +1,3 @@
-import type { KeyObject } from 'node:crypto';
 import { randomInt } from 'node:crypto';
 import { apiErrorFrom, ZhifuConnectionError } from './errors.ts';
 import type { HttpAnswer } from './http.ts';
@@ -138,13 +137,13 @@ export class ZhifuClient {
       if (typeof serialNo !== 'string' || serialNo === '') {
         throw new TypeError(`${OWNER}: auth.serialNo must be the merchant certificate serial`);
       }
-      const privateKey: KeyObject = parsePrivateKey(auth.privateKeyPem, `${OWNER}: auth.privateKeyPem`);
+      const privateKey = parsePrivateKey(auth.privateKeyPem, `${OWNER}: auth.privateKeyPem`);
       this.#authorize = (method, url, body) =>
         rsaAuthorization({ mchid, serialNo, privateKey, method, url, body });
-      // Public-key mode is chosen per request by Wechatpay-Serial (reference §2.4).
-      this.#extraHeaders =
-        auth.platformPublicKeyId === undefined ? {} : { 'Wechatpay-Serial': auth.platformPublicKeyId };
       const { platformCertificatePem, platformSerialNo, platformPublicKeyPem, platformPublicKeyId } = auth;
+      // The server picks public-key mode per request from Wechatpay-Serial (reference §2.4).
+      this.#extraHeaders =
+        platformPublicKeyId === undefined ? {} : { 'Wechatpay-Serial': platformPublicKeyId };
       this.#verify = verifyResponses
         ? verifierFor({
             scheme: 'rsa',

@@ -103,9 +103,9 @@ describe('RSA request signing', () => {
     expect(match).not.toBeNull();
     const message =
       'GET\n/v3/pay/transactions/id/42?mchid=1900007291\n1554208460\n593BEC0C930BF1AFEB40B4A08C8FB242\n\n';
-    expect(verify('sha256', Buffer.from(message), merchantKeys.publicKey, Buffer.from(match![1]!, 'base64'))).toBe(
-      true,
-    );
+    expect(
+      verify('sha256', Buffer.from(message), merchantKeys.publicKey, Buffer.from(match![1]!, 'base64')),
+    ).toBe(true);
   });
 });
 
@@ -122,7 +122,10 @@ describe('HMAC request signing', () => {
       nonce: 'abcdefghijklmnopqrstuvwxyz012345',
     });
     const expected = createHmac('sha256', Buffer.from(hmacKey, 'utf8'))
-      .update(`POST\n/v3/pay/transactions/native\n1700000000\nabcdefghijklmnopqrstuvwxyz012345\n${body}\n`, 'utf8')
+      .update(
+        `POST\n/v3/pay/transactions/native\n1700000000\nabcdefghijklmnopqrstuvwxyz012345\n${body}\n`,
+        'utf8',
+      )
       .digest('base64');
     expect(header).toBe(
       `ZHIFU-HMAC-SHA256 mchid="1900000001",nonce_str="abcdefghijklmnopqrstuvwxyz012345",timestamp="1700000000",signature="${expected}"`,
@@ -155,9 +158,9 @@ describe('HMAC response verification', () => {
   });
 
   it('rejects a tampered body', () => {
-    expect(() => verifyHmac({ headers: hmacSigned(body), body: '{"prepay_id":"wx2"}', nowSeconds: NOW })).toThrow(
-      /HMAC does not match/,
-    );
+    expect(() =>
+      verifyHmac({ headers: hmacSigned(body), body: '{"prepay_id":"wx2"}', nowSeconds: NOW }),
+    ).toThrow(/HMAC does not match/);
   });
 
   it('rejects a serial other than ZHIFU-HMAC', () => {
@@ -185,9 +188,13 @@ describe('RSA response verification', () => {
 
   it('verifies platform-certificate signatures, tolerating serial case and leading zeros', () => {
     const check = createResponseVerifier({ scheme: 'rsa', platformCertificatePem: platformCertPem });
-    expect(() => check({ headers: rsaSigned(body, platformKeyPem, platformSerial), body, nowSeconds: NOW })).not.toThrow();
+    expect(() =>
+      check({ headers: rsaSigned(body, platformKeyPem, platformSerial), body, nowSeconds: NOW }),
+    ).not.toThrow();
     const loose = `00${platformSerial.toLowerCase()}`;
-    expect(() => check({ headers: rsaSigned(body, platformKeyPem, loose), body, nowSeconds: NOW })).not.toThrow();
+    expect(() =>
+      check({ headers: rsaSigned(body, platformKeyPem, loose), body, nowSeconds: NOW }),
+    ).not.toThrow();
   });
 
   it('rejects a tampered body, carrying the Request-ID', () => {
@@ -225,9 +232,9 @@ describe('RSA response verification', () => {
     expect(() => check({ headers: rsaSigned(body, platformKeyPem, id), body, nowSeconds: NOW })).toThrow(
       /RSA signature does not match/,
     );
-    expect(() => check({ headers: rsaSigned(body, platformKeyPem, platformSerial), body, nowSeconds: NOW })).toThrow(
-      /unknown Wechatpay-Serial/,
-    );
+    expect(() =>
+      check({ headers: rsaSigned(body, platformKeyPem, platformSerial), body, nowSeconds: NOW }),
+    ).toThrow(/unknown Wechatpay-Serial/);
   });
 
   it('refuses unusable key configurations', () => {
@@ -267,7 +274,9 @@ describe('decryptResource', () => {
     expect(() => decryptResource({ ...resource, ciphertext: bytes.toString('base64') }, apiv3Key)).toThrow(
       ZhifuSignatureError,
     );
-    expect(() => decryptResource({ ...resource, associated_data: 'refund' }, apiv3Key)).toThrow(ZhifuSignatureError);
+    expect(() => decryptResource({ ...resource, associated_data: 'refund' }, apiv3Key)).toThrow(
+      ZhifuSignatureError,
+    );
     expect(() => decryptResource(resource, 'fedcba9876543210fedcba9876543210')).toThrow(ZhifuSignatureError);
     expect(() => decryptResource(resource, 'short')).toThrow(TypeError);
   });

@@ -225,7 +225,9 @@ export class AppError extends Error {
     messageSuffix?: string,
   ) {
     const entry = catalog[reason];
-    super(messageSuffix ? `${entry.message} ${messageSuffix}` : entry.message);
+    // With no explicit suffix, a detail's field and issue complete the message: what to fix, where.
+    const suffix = messageSuffix ?? (detail?.issue ? `${detail.field ? `${detail.field}: ` : ''}${detail.issue}.` : undefined);
+    super(suffix ? `${entry.message} ${suffix}` : entry.message);
     this.entry = entry;
   }
   get code(): string {

@@ -1,0 +1,91 @@
+/**
+ * Test harness: a fresh database per suite (a temporary SQLite file, or a private schema in the
+ * PostgreSQL at 127.0.0.1:5432/test), a fake clock, seeded ids, the app and one merchant.
+ * `ZHIFU_TEST_PG_URL` overrides the PostgreSQL URL.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
+import { buildApp } from '../src/app.ts';
+import type { Ctx } from '../src/context.ts';
+import { type DatabaseHandle, type Dialect, openDatabase } from '../src/db/database.ts';
+import { FakeClock } from '../src/lib/clock.ts';
+import { seededIds } from '../src/lib/ids.ts';
+import { createMerchant, type MerchantCredentials } from '../src/modules/merchants/index.ts';
+
+export const pgUrl = process.env.ZHIFU_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const dialects: Dialect[] = ['sqlite', 'postgres'];
+
+export interface TestDb {
+  ctx: Ctx;
+  clock: FakeClock;
+  handle: DatabaseHandle;
+  close(): Promise<void>;
+}
+
+export async function openTestDb(dialect: Dialect, opts: { publicUrl?: string; realClock?: boolean } = {}): Promise<TestDb> {
+  const clock = new FakeClock(Date.now());
+  const suffix = randomBytes(6).toString('hex');
+  let handle: DatabaseHandle;
+  let cleanup: () => Promise<void>;
+  if (dialect === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'zhifu-test-'));
+    handle = await openDatabase({ url: `sqlite:${join(dir, 'test.db')}`, sqliteSynchronous: 'NORMAL' });
+    cleanup = async () => rmSync(dir, { recursive: true, force: true });
+  } else {
+    const schema = `t_${suffix}`;
+    handle = await openDatabase({ url: pgUrl, pgSchema: schema, pgPoolSize: 8 });
+    cleanup = async () => {
+      const client = new pg.Client({ connectionString: pgUrl });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await client.end();
+    };
+  }
+  const ctx: Ctx = {
+    db: handle.db,
+    dialect,
+    clock: opts.realClock ? { now: () => Date.now() } : clock,
+    ids: seededIds(`test-${suffix}`),
+    publicUrl: opts.publicUrl ?? 'http://127.0.0.1:0',
+  };
+  return {
+    ctx,
+    clock,
+    handle,
+    async close() {
+      await handle.close();
+      await cleanup();
+    },
+  };
+}
+
+export interface TestApp extends TestDb {
+  app: FastifyInstance;
+  merchant: MerchantCredentials;
+}
+
+export async function openTestApp(dialect: Dialect = 'sqlite', opts: { realClock?: boolean; listen?: boolean } = {}): Promise<TestApp> {
+  const db = await openTestDb(dialect, opts);
+  const app = await buildApp({ ctx: db.ctx });
+  let publicUrl = db.ctx.publicUrl;
+  if (opts.listen) {
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address();
+    publicUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    (db.ctx as { publicUrl: string }).publicUrl = publicUrl;
+  }
+  const merchant = await createMerchant(db.ctx, { name: 'Test Store' });
+  return {
+    ...db,
+    app,
+    merchant,
+    async close() {
+      await app.close();
+      await db.close();
+    },
+  };
+}

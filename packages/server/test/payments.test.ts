@@ -1,0 +1,378 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dialects, openTestApp, type TestApp } from './harness.ts';
+import { jsapiOrder, payAs, rowCount, signedRequest } from './requests.ts';
+
+describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await openTestApp(dialect);
+  });
+  afterAll(() => t.close());
+
+  const create = (body: unknown, o = {}) => signedRequest(t, 'POST', '/v3/pay/transactions/jsapi', body, o);
+  const query = (no: string) => signedRequest(t, 'GET', `/v3/pay/transactions/out-trade-no/${no}?mchid=${t.merchant.mchid}`);
+
+  describe('authentication', () => {
+    it('accepts both schemes and signs every 2xx response with Request-ID', async () => {
+      for (const scheme of ['hmac', 'rsa'] as const) {
+        const res = await create(jsapiOrder(t), { scheme });
+        expect(res.statusCode).toBe(200);
+        expect(res.json().prepay_id).toMatch(/^wx[0-9a-f]{34}$/);
+        expect(res.headers['wechatpay-signature']).toBeTruthy();
+        expect(res.headers['wechatpay-serial']).toBe(scheme === 'rsa' ? t.merchant.platform_serial_no : 'ZHIFU-HMAC');
+        expect(res.headers['request-id']).toMatch(/^[0-9A-F]{40}-0$/);
+      }
+    });
+
+    it('rejects a missing or malformed Authorization header with SIGN_ERROR 401', async () => {
+      const missing = await t.app.inject({ method: 'GET', url: `/v3/certificates` });
+      expect(missing.statusCode).toBe(401);
+      expect(missing.json().code).toBe('SIGN_ERROR');
+      expect(missing.headers['wechatpay-signature']).toBeUndefined();
+      const garbled = await t.app.inject({ method: 'GET', url: '/v3/certificates', headers: { authorization: 'nonsense' } });
+      expect(garbled.statusCode).toBe(401);
+      const scheme = await t.app.inject({
+        method: 'GET',
+        url: '/v3/certificates',
+        headers: { authorization: 'BASIC mchid="1",nonce_str="x",timestamp="1",signature="x"' },
+      });
+      expect(scheme.json().message).toMatch(/Unknown Authorization scheme/);
+    });
+
+    it('rejects timestamps more than 5 minutes away, before checking the signature', async () => {
+      const now = Math.floor(t.ctx.clock.now() / 1000);
+      for (const timestamp of [now - 301, now + 301]) {
+        const res = await signedRequest(t, 'GET', '/v3/certificates', undefined, { timestamp });
+        expect(res.statusCode).toBe(401);
+        expect(res.json().message).toMatch(/5 minutes/);
+      }
+      expect((await signedRequest(t, 'GET', '/v3/certificates', undefined, { timestamp: now - 299 })).statusCode).toBe(200);
+    });
+
+    it('rejects a nonce reused within the window', async () => {
+      const first = await signedRequest(t, 'GET', '/v3/certificates', undefined, { nonce: 'REPLAYED-NONCE-1' });
+      expect(first.statusCode).toBe(200);
+      const again = await signedRequest(t, 'GET', '/v3/certificates', undefined, { nonce: 'REPLAYED-NONCE-1' });
+      expect(again.statusCode).toBe(401);
+      expect(again.json().message).toMatch(/nonce_str was already used/);
+    });
+
+    it('rejects a signature over different bytes and a wrong serial', async () => {
+      const body = jsapiOrder(t);
+      const text = JSON.stringify(body);
+      const authorization = (
+        await import('@zhifu/sdk')
+      ).hmacAuthorization({ mchid: t.merchant.mchid, hmacKey: t.merchant.hmac_key, method: 'POST', url: '/v3/pay/transactions/jsapi', body: text, timestamp: Math.floor(t.ctx.clock.now() / 1000) });
+      const before = await rowCount(t, 'orders');
+      const tampered = await t.app.inject({
+        method: 'POST',
+        url: '/v3/pay/transactions/jsapi',
+        headers: { authorization, 'content-type': 'application/json' },
+        payload: text.replace('"total":100', '"total":1'),
+      });
+      expect(tampered.statusCode).toBe(401);
+      expect(tampered.json().code).toBe('SIGN_ERROR');
+      const serial = await create(jsapiOrder(t), {
+        scheme: 'rsa',
+        headers: {},
+      });
+      expect(serial.statusCode).toBe(200);
+      expect(await rowCount(t, 'orders')).toBe(before + 1);
+    });
+
+    it('verifies over the raw bytes: a body with a trailing newline (wechatpay-go) is accepted', async () => {
+      const body = jsapiOrder(t);
+      const res = await create(body, { rawBody: `${JSON.stringify(body)}\n`, scheme: 'rsa' });
+      expect(res.statusCode).toBe(200);
+    });
+
+    it('rejects an unknown mchid with MCH_NOT_EXISTS (404 on refund paths)', async () => {
+      const other = { ...t, merchant: { ...t.merchant, mchid: '1999999999' } };
+      const order = await signedRequest(other, 'GET', '/v3/certificates');
+      expect(order.statusCode).toBe(400);
+      expect(order.json().code).toBe('MCH_NOT_EXISTS');
+      const refund = await signedRequest(other, 'GET', '/v3/refund/domestic/refunds/R1');
+      expect(refund.statusCode).toBe(404);
+      expect(refund.json().code).toBe('MCH_NOT_EXISTS');
+    });
+
+    it('signs 204 responses and chooses public-key mode by Wechatpay-Serial', async () => {
+      const order = jsapiOrder(t);
+      await create(order);
+      const closed = await signedRequest(t, 'POST', `/v3/pay/transactions/out-trade-no/${order.out_trade_no}/close`, { mchid: t.merchant.mchid }, {
+        scheme: 'rsa',
+        headers: { 'wechatpay-serial': t.merchant.platform_public_key_id },
+      });
+      expect(closed.statusCode).toBe(204);
+      expect(closed.body).toBe('');
+      expect(closed.headers['wechatpay-serial']).toBe(t.merchant.platform_public_key_id);
+      const { createVerify } = await import('node:crypto');
+      const message = `${closed.headers['wechatpay-timestamp']}\n${closed.headers['wechatpay-nonce']}\n\n`;
+      const ok = createVerify('RSA-SHA256').update(message).verify(t.merchant.platform_public_key_pem, String(closed.headers['wechatpay-signature']), 'base64');
+      expect(ok).toBe(true);
+    });
+  });
+
+  describe('bad input gets a documented error and writes nothing', () => {
+    const cases: [string, (o: ReturnType<typeof jsapiOrder>) => unknown, number, string, RegExp?][] = [
+      ['missing amount', ({ amount: _a, ...o }) => o, 400, 'PARAM_ERROR', /amount/],
+      ['zero amount', (o) => ({ ...o, amount: { total: 0 } }), 400, 'PARAM_ERROR', /total/],
+      ['negative amount', (o) => ({ ...o, amount: { total: -5 } }), 400, 'PARAM_ERROR', /total/],
+      ['fractional amount', (o) => ({ ...o, amount: { total: 1.5 } }), 400, 'PARAM_ERROR', /integer/],
+      ['overflowing amount', (o) => ({ ...o, amount: { total: 2 ** 31 } }), 400, 'PARAM_ERROR', /total/],
+      ['amount as a string', (o) => ({ ...o, amount: { total: '100' } }), 400, 'PARAM_ERROR', /integer/],
+      ['unknown currency', (o) => ({ ...o, amount: { total: 1, currency: 'USD' } }), 400, 'PARAM_ERROR', /currency/],
+      ['extra field', (o) => ({ ...o, surprise: 1 }), 400, 'PARAM_ERROR', /surprise/],
+      ['extra nested field', (o) => ({ ...o, amount: { total: 1, tip: 2 } }), 400, 'PARAM_ERROR', /tip/],
+      ['over-long description', (o) => ({ ...o, description: 'x'.repeat(128) }), 400, 'PARAM_ERROR', /description/],
+      ['bad out_trade_no', (o) => ({ ...o, out_trade_no: 'has space' }), 400, 'PARAM_ERROR', /out_trade_no/],
+      ['missing payer', ({ payer: _p, ...o }) => o, 400, 'PARAM_ERROR', /payer/],
+      ['appid not bound', (o) => ({ ...o, appid: 'wx0000000000000000' }), 400, 'APPID_MCHID_NOT_MATCH'],
+      ['mchid differs from header', (o) => ({ ...o, mchid: '1234567890' }), 400, 'PARAM_ERROR', /mchid/],
+      ['openid of no payer', (o) => ({ ...o, payer: { openid: 'oNOBODY' } }), 400, 'OPENID_MISMATCH'],
+      ['time_expire not RFC 3339', (o) => ({ ...o, time_expire: '2026-01-01 10:00' }), 400, 'PARAM_ERROR', /time_expire/],
+      ['time_expire too far', (o) => ({ ...o, time_expire: '2099-01-01T10:00:00+08:00' }), 400, 'PARAM_ERROR', /15 days/],
+    ];
+    it.each(cases)('%s', async (_name, mutate, status, code, message) => {
+      const before = await rowCount(t, 'orders');
+      const res = await create(mutate(jsapiOrder(t)));
+      expect(res.statusCode).toBe(status);
+      expect(res.json().code).toBe(code);
+      if (message) expect(res.json().message).toMatch(message);
+      expect(await rowCount(t, 'orders')).toBe(before);
+    });
+
+    it('malformed JSON', async () => {
+      const before = await rowCount(t, 'orders');
+      const res = await create(undefined, { rawBody: '{"appid": ' });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'PARAM_ERROR', message: expect.stringMatching(/not valid JSON/) });
+      expect(await rowCount(t, 'orders')).toBe(before);
+    });
+
+    it('oversize body', async () => {
+      const res = await create(undefined, { rawBody: JSON.stringify({ description: 'x'.repeat(70_000) }) });
+      expect(res.statusCode).toBe(413);
+      expect(res.json().code).toBe('INVALID_REQUEST');
+    });
+
+    it('names the bad field as a JSON pointer', async () => {
+      const res = await create({ ...jsapiOrder(t), amount: { total: 0 } });
+      expect(res.json().detail).toMatchObject({ field: '/amount/total', location: 'body', value: 0 });
+    });
+
+    it('unknown route is an empty 404, wrong method an empty 405', async () => {
+      const unknown = await t.app.inject({ method: 'GET', url: '/v3/nope' });
+      expect([unknown.statusCode, unknown.body]).toEqual([404, '']);
+      expect(unknown.headers['request-id']).toBeTruthy();
+      const wrong = await t.app.inject({ method: 'GET', url: '/v3/pay/transactions/jsapi' });
+      expect([wrong.statusCode, wrong.body]).toEqual([405, '']);
+      const wrongParam = await t.app.inject({ method: 'DELETE', url: '/v3/pay/transactions/out-trade-no/abc123' });
+      expect(wrongParam.statusCode).toBe(405);
+    });
+  });
+
+  describe('orders', () => {
+    it('returns the same prepay_id for a repeated identical request and refuses changed parameters', async () => {
+      const order = jsapiOrder(t);
+      const before = await rowCount(t, 'orders');
+      const a = await create(order);
+      const b = await create({ ...order, amount: { currency: 'CNY', total: 100 } });
+      expect(b.json().prepay_id).toBe(a.json().prepay_id);
+      expect(await rowCount(t, 'orders')).toBe(before + 1);
+      const changed = await create({ ...order, amount: { total: 101, currency: 'CNY' } });
+      expect(changed.statusCode).toBe(403);
+      expect(changed.json().code).toBe('OUT_TRADE_NO_USED');
+      const otherType = await signedRequest(t, 'POST', '/v3/pay/transactions/native', (({ payer: _p, ...o }) => o)(order));
+      expect(otherType.json().code).toBe('OUT_TRADE_NO_USED');
+    });
+
+    it('issues a new prepay_id after 2 hours for an identical unpaid order', async () => {
+      const order = jsapiOrder(t);
+      const a = await create(order);
+      t.clock.advance(2 * 3600 * 1000 + 1);
+      const b = await create(order);
+      expect(b.statusCode).toBe(200);
+      expect(b.json().prepay_id).not.toBe(a.json().prepay_id);
+    });
+
+    it('creates Native, H5 and App orders', async () => {
+      const { payer: _p, ...base } = jsapiOrder(t);
+      const native = await signedRequest(t, 'POST', '/v3/pay/transactions/native', base);
+      expect(native.json().code_url).toMatch(/^weixin:\/\/wxpay\/bizpayurl\/up\?pr=[A-Za-z0-9]+&groupid=00$/);
+      const h5 = await signedRequest(t, 'POST', '/v3/pay/transactions/h5', {
+        ...base,
+        out_trade_no: `${base.out_trade_no}h`,
+        scene_info: { payer_client_ip: '14.23.150.211', h5_info: { type: 'Wap' } },
+      });
+      expect(h5.json().h5_url).toMatch(/\/cashier\?prepay_id=wx/);
+      const noScene = await signedRequest(t, 'POST', '/v3/pay/transactions/h5', { ...base, out_trade_no: `${base.out_trade_no}x` });
+      expect(noScene.json().code).toBe('PARAM_ERROR');
+      const app = await signedRequest(t, 'POST', '/v3/pay/transactions/app', { ...base, out_trade_no: `${base.out_trade_no}a` });
+      expect(app.json().prepay_id).toMatch(/^wx/);
+    });
+
+    it('queries NOTPAY without transaction fields, closes (re-entrant), and refuses to pay a closed order', async () => {
+      const order = jsapiOrder(t, { attach: '自定义数据' });
+      const { prepay_id } = (await create(order)).json();
+      const q = (await query(order.out_trade_no)).json();
+      expect(q).toMatchObject({ trade_state: 'NOTPAY', trade_state_desc: '订单未支付', attach: '自定义数据', amount: { total: 100, currency: 'CNY' } });
+      expect(q.transaction_id).toBeUndefined();
+      expect(q.success_time).toBeUndefined();
+      const close = () => signedRequest(t, 'POST', `/v3/pay/transactions/out-trade-no/${order.out_trade_no}/close`, { mchid: t.merchant.mchid });
+      expect((await close()).statusCode).toBe(204);
+      expect((await close()).statusCode).toBe(204);
+      expect((await query(order.out_trade_no)).json().trade_state).toBe('CLOSED');
+      const paid = await payAs(t, prepay_id, order.payer.openid);
+      expect(paid.statusCode).toBe(400);
+      expect(paid.json().code).toBe('ORDER_CLOSED');
+    });
+
+    it('query with a different mchid in the query string is refused; unknown order is ORDER_NOT_EXIST', async () => {
+      const res = await signedRequest(t, 'GET', `/v3/pay/transactions/out-trade-no/nothing123?mchid=1999999999`);
+      expect(res.json().code).toBe('PARAM_ERROR');
+      const none = await query('nothing123');
+      expect(none.statusCode).toBe(404);
+      expect(none.json().code).toBe('ORDER_NOT_EXIST');
+      const noMchid = await signedRequest(t, 'GET', `/v3/pay/transactions/out-trade-no/nothing123`);
+      expect(noMchid.json()).toMatchObject({ code: 'PARAM_ERROR', detail: { location: 'query' } });
+    });
+  });
+
+  describe('paying and refunding', () => {
+    it('pays a JSAPI order, then refunds twice partially and refuses an over-refund', async () => {
+      const order = jsapiOrder(t, { amount: { total: 1000, currency: 'CNY' } });
+      const { prepay_id } = (await create(order)).json();
+      const paid = await payAs(t, prepay_id, order.payer.openid);
+      expect(paid.statusCode).toBe(200);
+      const tx = (await query(order.out_trade_no)).json();
+      expect(tx).toMatchObject({
+        trade_state: 'SUCCESS',
+        trade_state_desc: '支付成功',
+        payer: { openid: order.payer.openid },
+        amount: { total: 1000, payer_total: 1000, currency: 'CNY', payer_currency: 'CNY' },
+        bank_type: 'OTHERS',
+      });
+      expect(tx.transaction_id).toMatch(/^4200\d{24}$/);
+      expect(tx.success_time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00$/);
+      const byId = await signedRequest(t, 'GET', `/v3/pay/transactions/id/${tx.transaction_id}?mchid=${t.merchant.mchid}`);
+      expect(byId.json().out_trade_no).toBe(order.out_trade_no);
+
+      const refund = (no: string, amount: number, extra = {}) =>
+        signedRequest(t, 'POST', '/v3/refund/domestic/refunds', {
+          transaction_id: tx.transaction_id,
+          out_refund_no: no,
+          amount: { refund: amount, total: 1000, currency: 'CNY' },
+          ...extra,
+        });
+      const r1 = await refund(`${order.out_trade_no}R1`, 300, { reason: '缺货' });
+      expect(r1.statusCode).toBe(200);
+      expect(r1.json()).toMatchObject({ status: 'SUCCESS', channel: 'ORIGINAL', user_received_account: '支付用户零钱', amount: { refund: 300, total: 1000 } });
+      expect(r1.json().refund_id).toMatch(/^\d{29}$/);
+      expect((await query(order.out_trade_no)).json().trade_state).toBe('REFUND');
+      const replay = await refund(`${order.out_trade_no}R1`, 300, { reason: '缺货' });
+      expect(replay.json().refund_id).toBe(r1.json().refund_id);
+      const mismatch = await refund(`${order.out_trade_no}R1`, 301, { reason: '缺货' });
+      expect([mismatch.statusCode, mismatch.json().code]).toEqual([403, 'REFUND_FEE_MISMATCH']);
+      const r2 = await refund(`${order.out_trade_no}R2`, 700);
+      expect(r2.statusCode).toBe(200);
+      const before = await rowCount(t, 'refunds');
+      const over = await refund(`${order.out_trade_no}R3`, 1);
+      expect([over.statusCode, over.json().code]).toEqual([400, 'INVALID_REQUEST']);
+      expect(over.json().detail.issue).toMatch(/refundable: 0 fen/);
+      expect(await rowCount(t, 'refunds')).toBe(before);
+      const q1 = await signedRequest(t, 'GET', `/v3/refund/domestic/refunds/${order.out_trade_no}R1`);
+      expect(q1.json()).toMatchObject({ out_refund_no: `${order.out_trade_no}R1`, status: 'SUCCESS' });
+      const q3 = await signedRequest(t, 'GET', `/v3/refund/domestic/refunds/${order.out_trade_no}R3`);
+      expect([q3.statusCode, q3.json().code]).toEqual([404, 'RESOURCE_NOT_EXISTS']);
+    });
+
+    it('refuses refunds of unpaid orders and with the wrong order total', async () => {
+      const order = jsapiOrder(t);
+      await create(order);
+      const refund = await signedRequest(t, 'POST', '/v3/refund/domestic/refunds', {
+        out_trade_no: order.out_trade_no,
+        out_refund_no: `${order.out_trade_no}R`,
+        amount: { refund: 1, total: 100, currency: 'CNY' },
+      });
+      expect([refund.statusCode, refund.json().code]).toEqual([404, 'RESOURCE_NOT_EXISTS']);
+    });
+
+    it('pays a Native code_url, paying twice is refused and moves no money', async () => {
+      const { payer: _p, ...order } = jsapiOrder(t);
+      const { code_url } = (await signedRequest(t, 'POST', '/v3/pay/transactions/native', order)).json();
+      const openid = t.merchant.payers[1]!.openid;
+      const first = await payAs(t, code_url, openid);
+      expect(first.statusCode).toBe(200);
+      const journals = await rowCount(t, 'journals');
+      const second = await payAs(t, code_url, openid);
+      expect([second.statusCode, second.json().code]).toEqual([403, 'ORDER_PAID']);
+      expect(await rowCount(t, 'journals')).toBe(journals);
+    });
+
+    it('deterministic fixtures: always-declined cards and too little balance leave the order NOTPAY', async () => {
+      const declined = jsapiOrder(t, {}, 2);
+      const { prepay_id } = (await create(declined)).json();
+      const res = await payAs(t, prepay_id, declined.payer.openid);
+      expect([res.statusCode, res.json().code]).toEqual([403, 'CARD_DECLINED']);
+      expect((await query(declined.out_trade_no)).json().trade_state).toBe('NOTPAY');
+      const poor = jsapiOrder(t, { amount: { total: 101, currency: 'CNY' } }, 3);
+      const poorRes = await payAs(t, (await create(poor)).json().prepay_id, poor.payer.openid);
+      expect([poorRes.statusCode, poorRes.json().code]).toEqual([403, 'INSUFFICIENT_FUNDS']);
+      expect((await query(poor.out_trade_no)).json().trade_state).toBe('NOTPAY');
+    });
+
+    it('enforces per-card limits and pays with the chosen card', async () => {
+      const order = jsapiOrder(t, { amount: { total: 600_000, currency: 'CNY' } });
+      const { prepay_id } = (await create(order)).json();
+      const over = await payAs(t, prepay_id, order.payer.openid, { instrumentId: 'ins_zhangwei_icbc_debit' });
+      expect(over.json().code).toBe('OVER_CARD_LIMIT');
+      const ok = await payAs(t, prepay_id, order.payer.openid, { instrumentId: 'ins_zhangwei_cmb_credit' });
+      expect(ok.json()).toMatchObject({ trade_state: 'SUCCESS', bank_type: 'CMB_CREDIT' });
+    });
+
+    it('the payer proof is required: a wrong device, a stale timestamp or a forged signature are refused', async () => {
+      const order = jsapiOrder(t);
+      const { prepay_id } = (await create(order)).json();
+      const openid = order.payer.openid;
+      await t.app.inject({ method: 'POST', url: '/sandbox/v1/login', payload: { appid: t.merchant.appid, openid, device_fingerprint: 'phone-A' } });
+      const forged = await t.app.inject({
+        method: 'POST',
+        url: '/sandbox/v1/pay',
+        payload: { prepay_id, openid, device_fingerprint: 'phone-A', timestamp: String(Math.floor(t.ctx.clock.now() / 1000)), nonce: 'n1', signature: Buffer.alloc(32).toString('base64') },
+      });
+      expect([forged.statusCode, forged.json().code]).toEqual([401, 'PAYER_AUTH_ERROR']);
+      const other = await payAs(t, prepay_id, t.merchant.payers[1]!.openid);
+      expect([other.statusCode, other.json().code]).toEqual([403, 'OPENID_MISMATCH']);
+      expect((await query(order.out_trade_no)).json().trade_state).toBe('NOTPAY');
+    });
+  });
+
+  describe('code2session and certificates', () => {
+    it('exchanges a single-use login code for the openid and session_key', async () => {
+      const openid = t.merchant.payers[0]!.openid;
+      const login = (await t.app.inject({ method: 'POST', url: '/sandbox/v1/login', payload: { appid: t.merchant.appid, openid, device_fingerprint: 'd1' } })).json();
+      const secret = (await t.ctx.db.selectFrom('merchant_apps').select('app_secret').where('appid', '=', t.merchant.appid).executeTakeFirstOrThrow()).app_secret;
+      const url = `/sns/jscode2session?appid=${t.merchant.appid}&secret=${secret}&js_code=${login.code}&grant_type=authorization_code`;
+      expect((await t.app.inject({ method: 'GET', url })).json()).toEqual({ openid, session_key: login.session_key });
+      expect((await t.app.inject({ method: 'GET', url })).json()).toMatchObject({ errcode: 40163 });
+      const bad = await t.app.inject({ method: 'GET', url: `/sns/jscode2session?appid=${t.merchant.appid}&secret=wrong&js_code=x` });
+      expect(bad.json()).toMatchObject({ errcode: 40125 });
+    });
+
+    it('serves the platform certificate encrypted under the APIv3 key', async () => {
+      const res = await signedRequest(t, 'GET', '/v3/certificates?algorithm_type=RSA');
+      const [cert] = res.json().data;
+      expect(cert.serial_no).toBe(t.merchant.platform_serial_no);
+      expect(cert.encrypt_certificate.nonce).toHaveLength(12);
+      const { createDecipheriv } = await import('node:crypto');
+      const raw = Buffer.from(cert.encrypt_certificate.ciphertext, 'base64');
+      const d = createDecipheriv('aes-256-gcm', Buffer.from(t.merchant.apiv3_key), Buffer.from(cert.encrypt_certificate.nonce));
+      d.setAAD(Buffer.from('certificate'));
+      d.setAuthTag(raw.subarray(raw.length - 16));
+      const pem = Buffer.concat([d.update(raw.subarray(0, raw.length - 16)), d.final()]).toString();
+      expect(pem).toBe(t.merchant.platform_certificate_pem);
+      expect(cert.effective_time).toMatch(/\+08:00$/);
+    });
+  });
+});

@@ -1,0 +1,104 @@
+/** Signed in-process requests for tests: the merchant signs with the fake clock's time. */
+import { hmacAuthorization, payerProof, rsaAuthorization } from '@zhifu/sdk';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { TestApp } from './harness.ts';
+
+export interface SignOptions {
+  scheme?: 'hmac' | 'rsa';
+  timestamp?: number;
+  nonce?: string;
+  headers?: Record<string, string>;
+  /** Send this exact body text instead of JSON.stringify(body). */
+  rawBody?: string;
+}
+
+export function signedRequest(
+  t: TestApp,
+  method: 'GET' | 'POST',
+  url: string,
+  body?: unknown,
+  o: SignOptions = {},
+): Promise<LightMyRequestResponse> {
+  const text = o.rawBody ?? (body === undefined ? '' : JSON.stringify(body));
+  const common = {
+    mchid: t.merchant.mchid,
+    method,
+    url,
+    body: text,
+    timestamp: o.timestamp ?? Math.floor(t.ctx.clock.now() / 1000),
+    ...(o.nonce ? { nonce: o.nonce } : {}),
+  };
+  const authorization =
+    o.scheme === 'rsa'
+      ? rsaAuthorization({ ...common, serialNo: t.merchant.merchant_serial_no, privateKey: t.merchant.merchant_private_key_pem })
+      : hmacAuthorization({ ...common, hmacKey: t.merchant.hmac_key });
+  const request: InjectOptions = {
+    method,
+    url,
+    headers: { authorization, ...(text ? { 'content-type': 'application/json' } : {}), ...o.headers },
+    ...(text ? { payload: text } : {}),
+  };
+  return t.app.inject(request);
+}
+
+export function jsapiOrder(t: TestApp, overrides: Record<string, unknown> = {}, payer = 0) {
+  return {
+    appid: t.merchant.appid,
+    mchid: t.merchant.mchid,
+    description: 'Image形象店-深圳腾大-QQ公仔',
+    out_trade_no: `T${Math.random().toString(36).slice(2, 14)}`,
+    notify_url: 'https://merchant.example.com/notify',
+    amount: { total: 100, currency: 'CNY' },
+    payer: { openid: t.merchant.payers[payer]!.openid },
+    ...overrides,
+  };
+}
+
+/** Logs the payer in on a device and pays `target` (prepay_id or code_url) in-process. */
+export async function payAs(
+  t: TestApp,
+  target: string,
+  openid: string,
+  o: { instrumentId?: string; device?: string } = {},
+): Promise<LightMyRequestResponse> {
+  const device = o.device ?? `dev-${openid}`;
+  const login = await t.app.inject({
+    method: 'POST',
+    url: '/sandbox/v1/login',
+    payload: { appid: t.merchant.appid, openid, device_fingerprint: device },
+  });
+  const { session_key } = login.json() as { session_key: string };
+  const timestamp = String(Math.floor(t.ctx.clock.now() / 1000));
+  const nonce = Math.random().toString(36).slice(2);
+  const signature = payerProof({
+    target,
+    openid,
+    ...(o.instrumentId ? { instrumentId: o.instrumentId } : {}),
+    deviceFingerprint: device,
+    timestamp,
+    nonce,
+    sessionKey: session_key,
+  });
+  const key = target.startsWith('weixin://') ? 'code_url' : 'prepay_id';
+  return t.app.inject({
+    method: 'POST',
+    url: '/sandbox/v1/pay',
+    payload: {
+      [key]: target,
+      openid,
+      ...(o.instrumentId ? { instrument_id: o.instrumentId } : {}),
+      device_fingerprint: device,
+      timestamp,
+      nonce,
+      signature,
+    },
+  });
+}
+
+export async function rowCount(t: TestApp, table: 'orders' | 'refunds' | 'journals' | 'postings'): Promise<number> {
+  const r = await t.ctx.db
+    .selectFrom(table)
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}
