@@ -26,7 +26,10 @@ export interface TestDb {
   close(): Promise<void>;
 }
 
-export async function openTestDb(dialect: Dialect, opts: { publicUrl?: string; realClock?: boolean } = {}): Promise<TestDb> {
+export async function openTestDb(
+  dialect: Dialect,
+  opts: { publicUrl?: string; realClock?: boolean } = {},
+): Promise<TestDb> {
   const clock = new FakeClock(Date.now());
   const suffix = randomBytes(6).toString('hex');
   let handle: DatabaseHandle;
@@ -68,7 +71,10 @@ export interface TestApp extends TestDb {
   merchant: MerchantCredentials;
 }
 
-export async function openTestApp(dialect: Dialect = 'sqlite', opts: { realClock?: boolean; listen?: boolean } = {}): Promise<TestApp> {
+export async function openTestApp(
+  dialect: Dialect = 'sqlite',
+  opts: { realClock?: boolean; listen?: boolean } = {},
+): Promise<TestApp> {
   const db = await openTestDb(dialect, opts);
   const app = await buildApp({ ctx: db.ctx });
   let publicUrl = db.ctx.publicUrl;

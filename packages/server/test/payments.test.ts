@@ -10,7 +10,8 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
   afterAll(() => t.close());
 
   const create = (body: unknown, o = {}) => signedRequest(t, 'POST', '/v3/pay/transactions/jsapi', body, o);
-  const query = (no: string) => signedRequest(t, 'GET', `/v3/pay/transactions/out-trade-no/${no}?mchid=${t.merchant.mchid}`);
+  const query = (no: string) =>
+    signedRequest(t, 'GET', `/v3/pay/transactions/out-trade-no/${no}?mchid=${t.merchant.mchid}`);
 
   describe('authentication', () => {
     it('accepts both schemes and signs every 2xx response with Request-ID', async () => {
@@ -19,7 +20,9 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
         expect(res.statusCode).toBe(200);
         expect(res.json().prepay_id).toMatch(/^wx[0-9a-f]{34}$/);
         expect(res.headers['wechatpay-signature']).toBeTruthy();
-        expect(res.headers['wechatpay-serial']).toBe(scheme === 'rsa' ? t.merchant.platform_serial_no : 'ZHIFU-HMAC');
+        expect(res.headers['wechatpay-serial']).toBe(
+          scheme === 'rsa' ? t.merchant.platform_serial_no : 'ZHIFU-HMAC',
+        );
         expect(res.headers['request-id']).toMatch(/^[0-9A-F]{40}-0$/);
       }
     });
@@ -29,7 +32,11 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
       expect(missing.statusCode).toBe(401);
       expect(missing.json().code).toBe('SIGN_ERROR');
       expect(missing.headers['wechatpay-signature']).toBeUndefined();
-      const garbled = await t.app.inject({ method: 'GET', url: '/v3/certificates', headers: { authorization: 'nonsense' } });
+      const garbled = await t.app.inject({
+        method: 'GET',
+        url: '/v3/certificates',
+        headers: { authorization: 'nonsense' },
+      });
       expect(garbled.statusCode).toBe(401);
       const scheme = await t.app.inject({
         method: 'GET',
@@ -46,13 +53,19 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
         expect(res.statusCode).toBe(401);
         expect(res.json().message).toMatch(/5 minutes/);
       }
-      expect((await signedRequest(t, 'GET', '/v3/certificates', undefined, { timestamp: now - 299 })).statusCode).toBe(200);
+      expect(
+        (await signedRequest(t, 'GET', '/v3/certificates', undefined, { timestamp: now - 299 })).statusCode,
+      ).toBe(200);
     });
 
     it('rejects a nonce reused within the window', async () => {
-      const first = await signedRequest(t, 'GET', '/v3/certificates', undefined, { nonce: 'REPLAYED-NONCE-1' });
+      const first = await signedRequest(t, 'GET', '/v3/certificates', undefined, {
+        nonce: 'REPLAYED-NONCE-1',
+      });
       expect(first.statusCode).toBe(200);
-      const again = await signedRequest(t, 'GET', '/v3/certificates', undefined, { nonce: 'REPLAYED-NONCE-1' });
+      const again = await signedRequest(t, 'GET', '/v3/certificates', undefined, {
+        nonce: 'REPLAYED-NONCE-1',
+      });
       expect(again.statusCode).toBe(401);
       expect(again.json().message).toMatch(/nonce_str was already used/);
     });
@@ -60,9 +73,14 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
     it('rejects a signature over different bytes and a wrong serial', async () => {
       const body = jsapiOrder(t);
       const text = JSON.stringify(body);
-      const authorization = (
-        await import('@zhifu/sdk')
-      ).hmacAuthorization({ mchid: t.merchant.mchid, hmacKey: t.merchant.hmac_key, method: 'POST', url: '/v3/pay/transactions/jsapi', body: text, timestamp: Math.floor(t.ctx.clock.now() / 1000) });
+      const authorization = (await import('@zhifu/sdk')).hmacAuthorization({
+        mchid: t.merchant.mchid,
+        hmacKey: t.merchant.hmac_key,
+        method: 'POST',
+        url: '/v3/pay/transactions/jsapi',
+        body: text,
+        timestamp: Math.floor(t.ctx.clock.now() / 1000),
+      });
       const before = await rowCount(t, 'orders');
       const tampered = await t.app.inject({
         method: 'POST',
@@ -72,12 +90,27 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
       });
       expect(tampered.statusCode).toBe(401);
       expect(tampered.json().code).toBe('SIGN_ERROR');
-      const serial = await create(jsapiOrder(t), {
-        scheme: 'rsa',
-        headers: {},
-      });
-      expect(serial.statusCode).toBe(200);
-      expect(await rowCount(t, 'orders')).toBe(before + 1);
+      const { rsaAuthorization } = await import('@zhifu/sdk');
+      const withSerial = (serialNo: string) =>
+        t.app.inject({
+          method: 'GET',
+          url: '/v3/certificates',
+          headers: {
+            authorization: rsaAuthorization({
+              mchid: t.merchant.mchid,
+              serialNo,
+              privateKey: t.merchant.merchant_private_key_pem,
+              method: 'GET',
+              url: '/v3/certificates',
+              timestamp: Math.floor(t.ctx.clock.now() / 1000),
+            }),
+          },
+        });
+      const wrong = await withSerial('ABCDEF0123');
+      expect([wrong.statusCode, wrong.json().message]).toEqual([401, expect.stringMatching(/serial_no/)]);
+      // Serials compare ignoring case and leading zeros (Go keeps a leading 0 nibble, Java drops it).
+      expect((await withSerial(`00${t.merchant.merchant_serial_no.toLowerCase()}`)).statusCode).toBe(200);
+      expect(await rowCount(t, 'orders')).toBe(before);
     });
 
     it('verifies over the raw bytes: a body with a trailing newline (wechatpay-go) is accepted', async () => {
@@ -99,16 +132,24 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
     it('signs 204 responses and chooses public-key mode by Wechatpay-Serial', async () => {
       const order = jsapiOrder(t);
       await create(order);
-      const closed = await signedRequest(t, 'POST', `/v3/pay/transactions/out-trade-no/${order.out_trade_no}/close`, { mchid: t.merchant.mchid }, {
-        scheme: 'rsa',
-        headers: { 'wechatpay-serial': t.merchant.platform_public_key_id },
-      });
+      const closed = await signedRequest(
+        t,
+        'POST',
+        `/v3/pay/transactions/out-trade-no/${order.out_trade_no}/close`,
+        { mchid: t.merchant.mchid },
+        {
+          scheme: 'rsa',
+          headers: { 'wechatpay-serial': t.merchant.platform_public_key_id },
+        },
+      );
       expect(closed.statusCode).toBe(204);
       expect(closed.body).toBe('');
       expect(closed.headers['wechatpay-serial']).toBe(t.merchant.platform_public_key_id);
       const { createVerify } = await import('node:crypto');
       const message = `${closed.headers['wechatpay-timestamp']}\n${closed.headers['wechatpay-nonce']}\n\n`;
-      const ok = createVerify('RSA-SHA256').update(message).verify(t.merchant.platform_public_key_pem, String(closed.headers['wechatpay-signature']), 'base64');
+      const ok = createVerify('RSA-SHA256')
+        .update(message)
+        .verify(t.merchant.platform_public_key_pem, String(closed.headers['wechatpay-signature']), 'base64');
       expect(ok).toBe(true);
     });
   });
@@ -121,17 +162,41 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
       ['fractional amount', (o) => ({ ...o, amount: { total: 1.5 } }), 400, 'PARAM_ERROR', /integer/],
       ['overflowing amount', (o) => ({ ...o, amount: { total: 2 ** 31 } }), 400, 'PARAM_ERROR', /total/],
       ['amount as a string', (o) => ({ ...o, amount: { total: '100' } }), 400, 'PARAM_ERROR', /integer/],
-      ['unknown currency', (o) => ({ ...o, amount: { total: 1, currency: 'USD' } }), 400, 'PARAM_ERROR', /currency/],
+      [
+        'unknown currency',
+        (o) => ({ ...o, amount: { total: 1, currency: 'USD' } }),
+        400,
+        'PARAM_ERROR',
+        /currency/,
+      ],
       ['extra field', (o) => ({ ...o, surprise: 1 }), 400, 'PARAM_ERROR', /surprise/],
       ['extra nested field', (o) => ({ ...o, amount: { total: 1, tip: 2 } }), 400, 'PARAM_ERROR', /tip/],
-      ['over-long description', (o) => ({ ...o, description: 'x'.repeat(128) }), 400, 'PARAM_ERROR', /description/],
+      [
+        'over-long description',
+        (o) => ({ ...o, description: 'x'.repeat(128) }),
+        400,
+        'PARAM_ERROR',
+        /description/,
+      ],
       ['bad out_trade_no', (o) => ({ ...o, out_trade_no: 'has space' }), 400, 'PARAM_ERROR', /out_trade_no/],
       ['missing payer', ({ payer: _p, ...o }) => o, 400, 'PARAM_ERROR', /payer/],
       ['appid not bound', (o) => ({ ...o, appid: 'wx0000000000000000' }), 400, 'APPID_MCHID_NOT_MATCH'],
       ['mchid differs from header', (o) => ({ ...o, mchid: '1234567890' }), 400, 'PARAM_ERROR', /mchid/],
       ['openid of no payer', (o) => ({ ...o, payer: { openid: 'oNOBODY' } }), 400, 'OPENID_MISMATCH'],
-      ['time_expire not RFC 3339', (o) => ({ ...o, time_expire: '2026-01-01 10:00' }), 400, 'PARAM_ERROR', /time_expire/],
-      ['time_expire too far', (o) => ({ ...o, time_expire: '2099-01-01T10:00:00+08:00' }), 400, 'PARAM_ERROR', /15 days/],
+      [
+        'time_expire not RFC 3339',
+        (o) => ({ ...o, time_expire: '2026-01-01 10:00' }),
+        400,
+        'PARAM_ERROR',
+        /time_expire/,
+      ],
+      [
+        'time_expire too far',
+        (o) => ({ ...o, time_expire: '2099-01-01T10:00:00+08:00' }),
+        400,
+        'PARAM_ERROR',
+        /15 days/,
+      ],
     ];
     it.each(cases)('%s', async (_name, mutate, status, code, message) => {
       const before = await rowCount(t, 'orders');
@@ -146,7 +211,10 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
       const before = await rowCount(t, 'orders');
       const res = await create(undefined, { rawBody: '{"appid": ' });
       expect(res.statusCode).toBe(400);
-      expect(res.json()).toMatchObject({ code: 'PARAM_ERROR', message: expect.stringMatching(/not valid JSON/) });
+      expect(res.json()).toMatchObject({
+        code: 'PARAM_ERROR',
+        message: expect.stringMatching(/not valid JSON/),
+      });
       expect(await rowCount(t, 'orders')).toBe(before);
     });
 
@@ -167,7 +235,10 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
       expect(unknown.headers['request-id']).toBeTruthy();
       const wrong = await t.app.inject({ method: 'GET', url: '/v3/pay/transactions/jsapi' });
       expect([wrong.statusCode, wrong.body]).toEqual([405, '']);
-      const wrongParam = await t.app.inject({ method: 'DELETE', url: '/v3/pay/transactions/out-trade-no/abc123' });
+      const wrongParam = await t.app.inject({
+        method: 'DELETE',
+        url: '/v3/pay/transactions/out-trade-no/abc123',
+      });
       expect(wrongParam.statusCode).toBe(405);
     });
   });
@@ -183,7 +254,12 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
       const changed = await create({ ...order, amount: { total: 101, currency: 'CNY' } });
       expect(changed.statusCode).toBe(403);
       expect(changed.json().code).toBe('OUT_TRADE_NO_USED');
-      const otherType = await signedRequest(t, 'POST', '/v3/pay/transactions/native', (({ payer: _p, ...o }) => o)(order));
+      const otherType = await signedRequest(
+        t,
+        'POST',
+        '/v3/pay/transactions/native',
+        (({ payer: _p, ...o }) => o)(order),
+      );
       expect(otherType.json().code).toBe('OUT_TRADE_NO_USED');
     });
 
@@ -206,9 +282,15 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
         scene_info: { payer_client_ip: '14.23.150.211', h5_info: { type: 'Wap' } },
       });
       expect(h5.json().h5_url).toMatch(/\/cashier\?prepay_id=wx/);
-      const noScene = await signedRequest(t, 'POST', '/v3/pay/transactions/h5', { ...base, out_trade_no: `${base.out_trade_no}x` });
+      const noScene = await signedRequest(t, 'POST', '/v3/pay/transactions/h5', {
+        ...base,
+        out_trade_no: `${base.out_trade_no}x`,
+      });
       expect(noScene.json().code).toBe('PARAM_ERROR');
-      const app = await signedRequest(t, 'POST', '/v3/pay/transactions/app', { ...base, out_trade_no: `${base.out_trade_no}a` });
+      const app = await signedRequest(t, 'POST', '/v3/pay/transactions/app', {
+        ...base,
+        out_trade_no: `${base.out_trade_no}a`,
+      });
       expect(app.json().prepay_id).toMatch(/^wx/);
     });
 
@@ -216,10 +298,18 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
       const order = jsapiOrder(t, { attach: '自定义数据' });
       const { prepay_id } = (await create(order)).json();
       const q = (await query(order.out_trade_no)).json();
-      expect(q).toMatchObject({ trade_state: 'NOTPAY', trade_state_desc: '订单未支付', attach: '自定义数据', amount: { total: 100, currency: 'CNY' } });
+      expect(q).toMatchObject({
+        trade_state: 'NOTPAY',
+        trade_state_desc: '订单未支付',
+        attach: '自定义数据',
+        amount: { total: 100, currency: 'CNY' },
+      });
       expect(q.transaction_id).toBeUndefined();
       expect(q.success_time).toBeUndefined();
-      const close = () => signedRequest(t, 'POST', `/v3/pay/transactions/out-trade-no/${order.out_trade_no}/close`, { mchid: t.merchant.mchid });
+      const close = () =>
+        signedRequest(t, 'POST', `/v3/pay/transactions/out-trade-no/${order.out_trade_no}/close`, {
+          mchid: t.merchant.mchid,
+        });
       expect((await close()).statusCode).toBe(204);
       expect((await close()).statusCode).toBe(204);
       expect((await query(order.out_trade_no)).json().trade_state).toBe('CLOSED');
@@ -229,7 +319,11 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
     });
 
     it('query with a different mchid in the query string is refused; unknown order is ORDER_NOT_EXIST', async () => {
-      const res = await signedRequest(t, 'GET', `/v3/pay/transactions/out-trade-no/nothing123?mchid=1999999999`);
+      const res = await signedRequest(
+        t,
+        'GET',
+        `/v3/pay/transactions/out-trade-no/nothing123?mchid=1999999999`,
+      );
       expect(res.json().code).toBe('PARAM_ERROR');
       const none = await query('nothing123');
       expect(none.statusCode).toBe(404);
@@ -255,7 +349,11 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
       });
       expect(tx.transaction_id).toMatch(/^4200\d{24}$/);
       expect(tx.success_time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00$/);
-      const byId = await signedRequest(t, 'GET', `/v3/pay/transactions/id/${tx.transaction_id}?mchid=${t.merchant.mchid}`);
+      const byId = await signedRequest(
+        t,
+        'GET',
+        `/v3/pay/transactions/id/${tx.transaction_id}?mchid=${t.merchant.mchid}`,
+      );
       expect(byId.json().out_trade_no).toBe(order.out_trade_no);
 
       const refund = (no: string, amount: number, extra = {}) =>
@@ -267,7 +365,12 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
         });
       const r1 = await refund(`${order.out_trade_no}R1`, 300, { reason: '缺货' });
       expect(r1.statusCode).toBe(200);
-      expect(r1.json()).toMatchObject({ status: 'SUCCESS', channel: 'ORIGINAL', user_received_account: '支付用户零钱', amount: { refund: 300, total: 1000 } });
+      expect(r1.json()).toMatchObject({
+        status: 'SUCCESS',
+        channel: 'ORIGINAL',
+        user_received_account: '支付用户零钱',
+        amount: { refund: 300, total: 1000 },
+      });
       expect(r1.json().refund_id).toMatch(/^\d{29}$/);
       expect((await query(order.out_trade_no)).json().trade_state).toBe('REFUND');
       const replay = await refund(`${order.out_trade_no}R1`, 300, { reason: '缺货' });
@@ -335,11 +438,22 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
       const order = jsapiOrder(t);
       const { prepay_id } = (await create(order)).json();
       const openid = order.payer.openid;
-      await t.app.inject({ method: 'POST', url: '/sandbox/v1/login', payload: { appid: t.merchant.appid, openid, device_fingerprint: 'phone-A' } });
+      await t.app.inject({
+        method: 'POST',
+        url: '/sandbox/v1/login',
+        payload: { appid: t.merchant.appid, openid, device_fingerprint: 'phone-A' },
+      });
       const forged = await t.app.inject({
         method: 'POST',
         url: '/sandbox/v1/pay',
-        payload: { prepay_id, openid, device_fingerprint: 'phone-A', timestamp: String(Math.floor(t.ctx.clock.now() / 1000)), nonce: 'n1', signature: Buffer.alloc(32).toString('base64') },
+        payload: {
+          prepay_id,
+          openid,
+          device_fingerprint: 'phone-A',
+          timestamp: String(Math.floor(t.ctx.clock.now() / 1000)),
+          nonce: 'n1',
+          signature: Buffer.alloc(32).toString('base64'),
+        },
       });
       expect([forged.statusCode, forged.json().code]).toEqual([401, 'PAYER_AUTH_ERROR']);
       const other = await payAs(t, prepay_id, t.merchant.payers[1]!.openid);
@@ -351,12 +465,30 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
   describe('code2session and certificates', () => {
     it('exchanges a single-use login code for the openid and session_key', async () => {
       const openid = t.merchant.payers[0]!.openid;
-      const login = (await t.app.inject({ method: 'POST', url: '/sandbox/v1/login', payload: { appid: t.merchant.appid, openid, device_fingerprint: 'd1' } })).json();
-      const secret = (await t.ctx.db.selectFrom('merchant_apps').select('app_secret').where('appid', '=', t.merchant.appid).executeTakeFirstOrThrow()).app_secret;
+      const login = (
+        await t.app.inject({
+          method: 'POST',
+          url: '/sandbox/v1/login',
+          payload: { appid: t.merchant.appid, openid, device_fingerprint: 'd1' },
+        })
+      ).json();
+      const secret = (
+        await t.ctx.db
+          .selectFrom('merchant_apps')
+          .select('app_secret')
+          .where('appid', '=', t.merchant.appid)
+          .executeTakeFirstOrThrow()
+      ).app_secret;
       const url = `/sns/jscode2session?appid=${t.merchant.appid}&secret=${secret}&js_code=${login.code}&grant_type=authorization_code`;
-      expect((await t.app.inject({ method: 'GET', url })).json()).toEqual({ openid, session_key: login.session_key });
+      expect((await t.app.inject({ method: 'GET', url })).json()).toEqual({
+        openid,
+        session_key: login.session_key,
+      });
       expect((await t.app.inject({ method: 'GET', url })).json()).toMatchObject({ errcode: 40163 });
-      const bad = await t.app.inject({ method: 'GET', url: `/sns/jscode2session?appid=${t.merchant.appid}&secret=wrong&js_code=x` });
+      const bad = await t.app.inject({
+        method: 'GET',
+        url: `/sns/jscode2session?appid=${t.merchant.appid}&secret=wrong&js_code=x`,
+      });
       expect(bad.json()).toMatchObject({ errcode: 40125 });
     });
 
@@ -367,7 +499,11 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
       expect(cert.encrypt_certificate.nonce).toHaveLength(12);
       const { createDecipheriv } = await import('node:crypto');
       const raw = Buffer.from(cert.encrypt_certificate.ciphertext, 'base64');
-      const d = createDecipheriv('aes-256-gcm', Buffer.from(t.merchant.apiv3_key), Buffer.from(cert.encrypt_certificate.nonce));
+      const d = createDecipheriv(
+        'aes-256-gcm',
+        Buffer.from(t.merchant.apiv3_key),
+        Buffer.from(cert.encrypt_certificate.nonce),
+      );
       d.setAAD(Buffer.from('certificate'));
       d.setAuthTag(raw.subarray(raw.length - 16));
       const pem = Buffer.concat([d.update(raw.subarray(0, raw.length - 16)), d.final()]).toString();

@@ -30,7 +30,11 @@ export function signedRequest(
   };
   const authorization =
     o.scheme === 'rsa'
-      ? rsaAuthorization({ ...common, serialNo: t.merchant.merchant_serial_no, privateKey: t.merchant.merchant_private_key_pem })
+      ? rsaAuthorization({
+          ...common,
+          serialNo: t.merchant.merchant_serial_no,
+          privateKey: t.merchant.merchant_private_key_pem,
+        })
       : hmacAuthorization({ ...common, hmacKey: t.merchant.hmac_key });
   const request: InjectOptions = {
     method,
@@ -95,7 +99,10 @@ export async function payAs(
   });
 }
 
-export async function rowCount(t: TestApp, table: 'orders' | 'refunds' | 'journals' | 'postings'): Promise<number> {
+export async function rowCount(
+  t: TestApp,
+  table: 'orders' | 'refunds' | 'journals' | 'postings',
+): Promise<number> {
   const r = await t.ctx.db
     .selectFrom(table)
     .select((eb) => eb.fn.countAll<number>().as('n'))

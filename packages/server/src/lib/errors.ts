@@ -226,7 +226,9 @@ export class AppError extends Error {
   ) {
     const entry = catalog[reason];
     // With no explicit suffix, a detail's field and issue complete the message: what to fix, where.
-    const suffix = messageSuffix ?? (detail?.issue ? `${detail.field ? `${detail.field}: ` : ''}${detail.issue}.` : undefined);
+    const suffix =
+      messageSuffix ??
+      (detail?.issue ? `${detail.field ? `${detail.field}: ` : ''}${detail.issue}.` : undefined);
     super(suffix ? `${entry.message} ${suffix}` : entry.message);
     this.entry = entry;
   }
