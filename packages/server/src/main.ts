@@ -9,7 +9,6 @@ import { openContext, seedDemo } from './ops.ts';
 async function main(): Promise<void> {
   const config = loadConfig();
   const { ctx, handle } = await openContext(config);
-  const demo = config.seedDemo ? await seedDemo(ctx, config) : undefined;
   const app = await buildApp({
     ctx,
     sandbox: config.sandbox,
@@ -18,7 +17,10 @@ async function main(): Promise<void> {
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const base = config.publicUrl.replace(/:\d+$/, `:${port}`);
+  // With PORT=0 the port is known only now; an explicit ZHIFU_PUBLIC_URL is kept as given.
+  if (!process.env.ZHIFU_PUBLIC_URL) ctx.publicUrl = config.publicUrl.replace(/:\d+$/, `:${port}`);
+  const base = ctx.publicUrl;
+  const demo = config.seedDemo ? await seedDemo(ctx, config) : undefined;
   const lines = [
     '',
     '  智付 Zhifu is running (sandbox; not affiliated with Tencent or WeChat Pay)',
@@ -33,7 +35,11 @@ async function main(): Promise<void> {
       `  Sandbox payers    ${demo.credentials.payers.map((p) => `${p.name} (${p.openid})`).join('\n                    ')}`,
     );
   }
-  lines.push('  Quick test        npx zhifu demo    ·    docs: docs/README.md', '');
+  lines.push(
+    '  Pay an order      npx zhifu sandbox pay <prepay_id|code_url> --payer <openid>',
+    '  Docs              docs/README.md',
+    '',
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
 
   let closing = false;

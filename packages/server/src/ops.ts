@@ -16,9 +16,12 @@ import { ensureSandboxPayers } from './modules/wallet/index.ts';
 export { loadConfig } from './config.ts';
 export type { MerchantCredentials };
 
-export async function openContext(config: Config): Promise<{ ctx: Ctx; handle: DatabaseHandle }> {
+/** A context whose public URL main.ts may fix once the port is known. */
+export type MutableCtx = { -readonly [K in keyof Ctx]: Ctx[K] };
+
+export async function openContext(config: Config): Promise<{ ctx: MutableCtx; handle: DatabaseHandle }> {
   const handle = await openDatabase({ url: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous });
-  const ctx: Ctx = {
+  const ctx: MutableCtx = {
     db: handle.db,
     dialect: handle.dialect,
     clock: systemClock,
