@@ -186,8 +186,114 @@ const m001_payment_core: Migration = {
   },
 };
 
+const m002_fraud_shield: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('risk_events')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('ts', 'bigint', (c) => c.notNull())
+      .addColumn('type', 'varchar(16)', (c) => c.notNull())
+      .addColumn('payer_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('merchant_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('device_id', 'varchar(128)', (c) => c.notNull())
+      .addColumn('ip', 'varchar(64)', (c) => c.notNull())
+      .addColumn('amount_fen', 'bigint', (c) => c.notNull())
+      .addColumn('failed', 'integer', (c) => c.notNull())
+      .addColumn('promo', 'integer', (c) => c.notNull())
+      .addColumn('refund', 'integer', (c) => c.notNull())
+      .execute();
+    for (const col of ['payer_id', 'device_id', 'ip', 'merchant_id']) {
+      await db.schema.createIndex(`risk_events_${col}_ts`).on('risk_events').columns([col, 'ts']).execute();
+    }
+    await db.schema
+      .createTable('risk_profiles')
+      .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+      .addColumn('key', 'varchar(128)', (c) => c.notNull())
+      .addColumn('payments', 'bigint', (c) => c.notNull())
+      .addColumn('refunds', 'bigint', (c) => c.notNull())
+      .addColumn('mean_log', 'double precision', (c) => c.notNull())
+      .addColumn('m2_log', 'double precision', (c) => c.notNull())
+      .addColumn('hour_sin', 'double precision', (c) => c.notNull())
+      .addColumn('hour_cos', 'double precision', (c) => c.notNull())
+      .addPrimaryKeyConstraint('risk_profiles_pk', ['kind', 'key'])
+      .execute();
+    await db.schema
+      .createTable('risk_seen')
+      .addColumn('payer_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+      .addColumn('value', 'varchar(128)', (c) => c.notNull())
+      .addColumn('first_seen', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('risk_seen_pk', ['payer_id', 'kind', 'value'])
+      .execute();
+    await db.schema
+      .createTable('risk_devices')
+      .addColumn('device_id', 'varchar(128)', (c) => c.primaryKey())
+      .addColumn('first_seen', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('risk_assessments')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+      .addColumn('event_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('ref', 'varchar(64)')
+      .addColumn('batch_id', 'varchar(64)')
+      .addColumn('risk_score', 'integer', (c) => c.notNull())
+      .addColumn('risk_level', 'varchar(16)', (c) => c.notNull())
+      .addColumn('suggested_action', 'varchar(16)', (c) => c.notNull())
+      .addColumn('reasons_json', 'text', (c) => c.notNull())
+      .addColumn('rules_matched_json', 'text', (c) => c.notNull())
+      .addColumn('model_version', 'varchar(64)', (c) => c.notNull())
+      .addColumn('features_json', 'text', (c) => c.notNull())
+      .addColumn('label', 'varchar(16)')
+      .addColumn('labelled_at', 'bigint')
+      .addColumn('billing_kind', 'varchar(16)', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('risk_assessments_mchid').on('risk_assessments').columns(['mchid', 'created_at']).execute();
+    await db.schema.createIndex('risk_assessments_ref').on('risk_assessments').columns(['mchid', 'ref']).execute();
+    await db.schema.createIndex('risk_assessments_batch').on('risk_assessments').column('batch_id').execute();
+    await db.schema
+      .createTable('risk_rules')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('source', 'varchar(1024)', (c) => c.notNull())
+      .addColumn('action', 'varchar(16)', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('risk_rules_mchid').on('risk_rules').column('mchid').execute();
+    await db.schema
+      .createTable('risk_lists')
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('name', 'varchar(64)', (c) => c.notNull())
+      .addColumn('values_json', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('risk_lists_pk', ['mchid', 'name'])
+      .execute();
+    await db.schema
+      .createTable('risk_settings')
+      .addColumn('mchid', 'varchar(32)', (c) => c.primaryKey())
+      .addColumn('review_threshold', 'integer', (c) => c.notNull())
+      .addColumn('block_threshold', 'integer', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('risk_batches')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('status', 'varchar(16)', (c) => c.notNull())
+      .addColumn('items', 'integer', (c) => c.notNull())
+      .addColumn('request_hash', 'varchar(64)', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('deadline_at', 'bigint', (c) => c.notNull())
+      .addColumn('completed_at', 'bigint')
+      .execute();
+    await db.schema.alterTable('merchants').addColumn('mcc', 'varchar(4)', (c) => c.notNull().defaultTo('5999')).execute();
+  },
+};
+
 export const migrations: MigrationProvider = {
   async getMigrations() {
-    return { '001_payment_core': m001_payment_core };
+    return { '001_payment_core': m001_payment_core, '002_fraud_shield': m002_fraud_shield };
   },
 };

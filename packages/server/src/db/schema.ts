@@ -24,6 +24,7 @@ export interface MerchantsTable {
   platform_pubkey_private_pem: string;
   platform_public_key_pem: string;
   account_id: string;
+  mcc: string;
   created_at: number;
 }
 
@@ -165,7 +166,101 @@ export interface RefundsTable {
   success_time: number | null;
 }
 
+export interface RiskEventsTable {
+  id: string;
+  ts: number;
+  type: string;
+  payer_id: string;
+  merchant_id: string;
+  device_id: string;
+  ip: string;
+  amount_fen: number;
+  failed: number;
+  promo: number;
+  refund: number;
+}
+
+export interface RiskProfilesTable {
+  kind: string;
+  key: string;
+  payments: number;
+  refunds: number;
+  mean_log: number;
+  m2_log: number;
+  hour_sin: number;
+  hour_cos: number;
+}
+
+export interface RiskSeenTable {
+  payer_id: string;
+  kind: string;
+  value: string;
+  first_seen: number;
+}
+
+export interface RiskAssessmentsTable {
+  id: string;
+  mchid: string;
+  kind: string;
+  event_id: string;
+  ref: string | null;
+  batch_id: string | null;
+  risk_score: number;
+  risk_level: string;
+  suggested_action: string;
+  reasons_json: string;
+  rules_matched_json: string;
+  model_version: string;
+  features_json: string;
+  label: string | null;
+  labelled_at: number | null;
+  billing_kind: string;
+  created_at: number;
+}
+
+export interface RiskRulesTable {
+  id: string;
+  mchid: string;
+  source: string;
+  action: string;
+  created_at: number;
+}
+
+export interface RiskListsTable {
+  mchid: string;
+  name: string;
+  values_json: string;
+  updated_at: number;
+}
+
+export interface RiskSettingsTable {
+  mchid: string;
+  review_threshold: number;
+  block_threshold: number;
+  updated_at: number;
+}
+
+export interface RiskBatchesTable {
+  id: string;
+  mchid: string;
+  status: string;
+  items: number;
+  request_hash: string;
+  created_at: number;
+  deadline_at: number;
+  completed_at: number | null;
+}
+
 export interface Database {
+  risk_events: RiskEventsTable;
+  risk_profiles: RiskProfilesTable;
+  risk_seen: RiskSeenTable;
+  risk_devices: { device_id: string; first_seen: number };
+  risk_assessments: RiskAssessmentsTable;
+  risk_rules: RiskRulesTable;
+  risk_lists: RiskListsTable;
+  risk_settings: RiskSettingsTable;
+  risk_batches: RiskBatchesTable;
   settings: SettingsTable;
   merchants: MerchantsTable;
   merchant_apps: MerchantAppsTable;

@@ -48,7 +48,10 @@ function serial(ctx: Ctx): string {
 
 const pem = (key: KeyObject) => key.export({ type: 'pkcs8', format: 'pem' }).toString();
 
-export async function createMerchant(ctx: Ctx, input: { name: string }): Promise<MerchantCredentials> {
+export async function createMerchant(
+  ctx: Ctx,
+  input: { name: string; mcc?: string },
+): Promise<MerchantCredentials> {
   const [merchantKey, platformKey, pubkeyKey] = await Promise.all([rsaKey(), rsaKey(), rsaKey()]);
   await wallet.ensureSandboxPayers(ctx);
   const secret = await identity.openidSecret(ctx);
@@ -102,6 +105,7 @@ export async function createMerchant(ctx: Ctx, input: { name: string }): Promise
           platform_pubkey_private_pem: pem(pubkeyKey),
           platform_public_key_pem: creds.platform_public_key_pem,
           account_id: accountId,
+          mcc: input.mcc ?? '5999',
           created_at: now,
         });
         await repo.insertApp(trx, { appid, mchid, app_secret: hex(ctx.ids, 32), created_at: now });
