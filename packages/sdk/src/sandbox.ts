@@ -40,7 +40,8 @@ export interface SandboxLogin {
   code: string;
   /** Base64; the key of payer proofs. */
   session_key: string;
-  expires_at: string;
+  /** When the session expires, Unix milliseconds. */
+  expires_at: number;
 }
 
 /** An order as the payer sees it before paying. */
@@ -170,7 +171,7 @@ export class SandboxClient {
    * The order behind a `prepay_id` or a Native `code_url`.
    *
    * @example
-   * const order = await sandbox.lookup('weixin://wxpay/bizpayurl?pr=abc');
+   * const order = await sandbox.lookup('weixin://wxpay/bizpayurl/up?pr=abc&groupid=00');
    */
   lookup(target: string): Promise<SandboxOrder> {
     return this.#call(

@@ -11,6 +11,8 @@ import { MerchantKeyCache } from './modules/merchants/index.ts';
 import { merchantRoutes } from './modules/merchants/merchants.routes.ts';
 import { paymentRoutes } from './modules/payments/payments.routes.ts';
 import { refundRoutes } from './modules/refunds/refunds.routes.ts';
+import { InProcessBatchScorer, loadRiskModel, type RiskDeps } from './modules/risk/index.ts';
+import { riskRoutes } from './modules/risk/risk.routes.ts';
 import { walletRoutes } from './modules/wallet/wallet.routes.ts';
 import { installHttp, requestId } from './transport/http/http.ts';
 
@@ -19,6 +21,8 @@ export interface AppDeps {
   /** Serve the sandbox wallet, login and cashier (default true). */
   sandbox?: boolean;
   nonces?: NonceStore;
+  /** The Fraud Shield: model and batch scorer (default: the shipped model, in-process batches). */
+  risk?: RiskDeps;
   logLevel?: string;
 }
 
@@ -46,14 +50,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'payments', description: 'APIv3 orders: create, query, close' },
         { name: 'refunds', description: 'APIv3 domestic refunds' },
         { name: 'certificates', description: 'APIv3 platform certificates' },
+        { name: 'risk', description: 'AI Fraud Shield: assessments, batches, labels, rules' },
         { name: 'sandbox', description: 'Simulated payers, login and payment confirmation' },
       ],
     },
   });
   const nonces = deps.nonces ?? new MemoryNonceStore();
+  const model = deps.risk?.model ?? loadRiskModel();
+  const risk: RiskDeps = deps.risk ?? { model, batch: new InProcessBatchScorer(ctx.db, model) };
+  app.addHook('onClose', () => risk.batch.close());
   installHttp(app, { ctx, merchantKeys: new MerchantKeyCache(ctx), nonces });
-  paymentRoutes(app, ctx, nonces, deps.sandbox ?? true);
-  refundRoutes(app, ctx);
+  paymentRoutes(app, ctx, nonces, risk, deps.sandbox ?? true);
+  refundRoutes(app, ctx, risk);
+  riskRoutes(app, ctx, risk);
   merchantRoutes(app, ctx);
   if (deps.sandbox ?? true) walletRoutes(app, ctx);
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));

@@ -76,7 +76,10 @@ export async function openTestApp(
   opts: { realClock?: boolean; listen?: boolean } = {},
 ): Promise<TestApp> {
   const db = await openTestDb(dialect, opts);
-  const app = await buildApp({ ctx: db.ctx });
+  const app = await buildApp({
+    ctx: db.ctx,
+    ...(process.env.ZHIFU_TEST_LOG ? { logLevel: process.env.ZHIFU_TEST_LOG } : {}),
+  });
   let publicUrl = db.ctx.publicUrl;
   if (opts.listen) {
     await app.listen({ port: 0, host: '127.0.0.1' });

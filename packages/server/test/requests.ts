@@ -14,7 +14,7 @@ export interface SignOptions {
 
 export function signedRequest(
   t: TestApp,
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
   url: string,
   body?: unknown,
   o: SignOptions = {},

@@ -30,6 +30,8 @@ export interface DatabaseOptions {
   /** PostgreSQL schema to use (created if missing); tests give each suite its own. */
   pgSchema?: string;
   pgPoolSize?: number;
+  /** Run migrations (default true); batch workers open an already-migrated database. */
+  migrate?: boolean;
 }
 
 const int8_oid = 20;
@@ -45,7 +47,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-    await migrate(db);
+    if (options.migrate !== false) await migrate(db);
     return { db, dialect: 'sqlite', close: () => db.destroy() };
   }
   const schema = options.pgSchema;
@@ -63,7 +65,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   });
   if (schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  await migrate(db);
+  if (options.migrate !== false) await migrate(db);
   return { db, dialect: 'postgres', close: () => db.destroy() };
 }
 

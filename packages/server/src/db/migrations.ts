@@ -190,7 +190,7 @@ const m002_fraud_shield: Migration = {
   async up(db: AnyDb) {
     await db.schema
       .createTable('risk_events')
-      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('id', 'varchar(96)', (c) => c.primaryKey())
       .addColumn('ts', 'bigint', (c) => c.notNull())
       .addColumn('type', 'varchar(16)', (c) => c.notNull())
       .addColumn('payer_id', 'varchar(64)', (c) => c.notNull())
@@ -235,7 +235,7 @@ const m002_fraud_shield: Migration = {
       .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
       .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
       .addColumn('kind', 'varchar(16)', (c) => c.notNull())
-      .addColumn('event_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('event_id', 'varchar(96)', (c) => c.notNull())
       .addColumn('ref', 'varchar(64)')
       .addColumn('batch_id', 'varchar(64)')
       .addColumn('risk_score', 'integer', (c) => c.notNull())
@@ -250,8 +250,16 @@ const m002_fraud_shield: Migration = {
       .addColumn('billing_kind', 'varchar(16)', (c) => c.notNull())
       .addColumn('created_at', 'bigint', (c) => c.notNull())
       .execute();
-    await db.schema.createIndex('risk_assessments_mchid').on('risk_assessments').columns(['mchid', 'created_at']).execute();
-    await db.schema.createIndex('risk_assessments_ref').on('risk_assessments').columns(['mchid', 'ref']).execute();
+    await db.schema
+      .createIndex('risk_assessments_mchid')
+      .on('risk_assessments')
+      .columns(['mchid', 'created_at'])
+      .execute();
+    await db.schema
+      .createIndex('risk_assessments_ref')
+      .on('risk_assessments')
+      .columns(['mchid', 'ref'])
+      .execute();
     await db.schema.createIndex('risk_assessments_batch').on('risk_assessments').column('batch_id').execute();
     await db.schema
       .createTable('risk_rules')
@@ -288,7 +296,10 @@ const m002_fraud_shield: Migration = {
       .addColumn('deadline_at', 'bigint', (c) => c.notNull())
       .addColumn('completed_at', 'bigint')
       .execute();
-    await db.schema.alterTable('merchants').addColumn('mcc', 'varchar(4)', (c) => c.notNull().defaultTo('5999')).execute();
+    await db.schema
+      .alterTable('merchants')
+      .addColumn('mcc', 'varchar(4)', (c) => c.notNull().defaultTo('5999'))
+      .execute();
   },
 };
 

@@ -43,7 +43,7 @@ export const catalog = {
     'PARAM_ERROR',
     400,
     'invalid_argument',
-    'time_expire must be at least 1 minute and at most 15 days after now.',
+    'time_expire must be at most 15 days after now (a nearer time than 1 minute is moved to 1 minute).',
   ),
   unsupported_content_type: e(
     'INVALID_REQUEST',
@@ -95,7 +95,7 @@ export const catalog = {
     'SIGN_ERROR',
     401,
     'unauthenticated',
-    'This nonce_str was already used within the last 5 minutes; use a fresh nonce for every request.',
+    'This nonce_str was already used within the signature window; use a fresh nonce for every request.',
   ),
   signature_serial_unknown: e(
     'SIGN_ERROR',
@@ -114,12 +114,6 @@ export const catalog = {
     401,
     'unauthenticated',
     'The payer proof does not verify with the session key of this payer and device.',
-  ),
-  operator_unauthenticated: e(
-    'SIGN_ERROR',
-    401,
-    'unauthenticated',
-    'This endpoint needs the operator token (ZHIFU_OPERATOR_TOKEN) as a Bearer token.',
   ),
   // Business rules (403)
   out_trade_no_used: e(
@@ -201,8 +195,31 @@ export const catalog = {
     'not_found',
     'No paid order matches this transaction_id / out_trade_no.',
   ),
+  // Fraud Shield
+  risk_rule_invalid: e('RULE_INVALID', 400, 'invalid_argument', 'The rule does not parse or type-check.'),
+  risk_rule_limit: e('RULE_LIMIT', 403, 'resource_exhausted', 'A merchant can have at most 200 rules.'),
+  risk_rule_unknown: e('RESOURCE_NOT_EXISTS', 404, 'not_found', 'No rule has this rule_id.'),
+  risk_assessment_unknown: e(
+    'RESOURCE_NOT_EXISTS',
+    404,
+    'not_found',
+    'No assessment matches for this merchant.',
+  ),
+  risk_batch_unknown: e('RESOURCE_NOT_EXISTS', 404, 'not_found', 'No batch has this batch_id.'),
+  risk_batch_too_large: e('PARAM_ERROR', 400, 'invalid_argument', 'A batch holds at most 10,000 items.'),
+  risk_blocked: e(
+    'RISK_BLOCKED',
+    403,
+    'permission_denied',
+    'The Fraud Shield blocked this operation; no money moved.',
+  ),
   // Limits and system
-  rate_limited: e('FREQUENCY_LIMITED', 429, 'resource_exhausted', 'Too many requests; retry later.'),
+  nonce_store_full: e(
+    'FREQUENCY_LIMITED',
+    429,
+    'resource_exhausted',
+    'Too many signed requests in the signature window to remember their nonces; retry shortly.',
+  ),
   system_error: e('SYSTEM_ERROR', 500, 'internal', 'Internal error; retry with the same parameters.'),
 } as const satisfies Record<string, CatalogEntry>;
 

@@ -32,3 +32,14 @@ export const session_validity_ms = 2 * 24 * 3600 * 1000;
 export const payer_proof_window_s = 300;
 /** Page size of list endpoints. */
 export const page_size_max = 100;
+
+/** Rules per merchant: evaluation stays in the microseconds; Radar's own limit is in the hundreds. */
+export const risk_rules_per_merchant_max = 200;
+/** A backtest scans at most this many stored assessments (newest first): bounded time and memory. */
+export const backtest_rows_max = 200_000;
+/** Items in one batch assessment (issue #3: a 10,000-item batch answers within the 2-second window). */
+export const risk_batch_items_max = 10_000;
+/** Batch requests are larger than ordinary ones: 10,000 items of ~300 bytes. */
+export const risk_batch_body_bytes_max = 4 * 1024 * 1024;
+/** The batch answer window (DESIGN.md: 2 seconds). */
+export const risk_batch_window_ms = 2_000;

@@ -1,2 +1,2 @@
 export { canonicalJson, requestHash } from './idempotency.service.ts';
-export { MemoryNonceStore, type NonceStore } from './nonce-store.ts';
+export { type Claim, MemoryNonceStore, type NonceStore } from './nonce-store.ts';

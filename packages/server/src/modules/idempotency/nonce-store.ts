@@ -5,9 +5,11 @@
  */
 import { nonce_store_entries_max } from '../../lib/limits.ts';
 
+export type Claim = 'claimed' | 'replayed' | 'full';
+
 export interface NonceStore {
-  /** Records `key` until `expiresAtMs`; false when it was already recorded and has not expired. */
-  claim(key: string, nowMs: number, expiresAtMs: number): boolean;
+  /** Records `key` until `expiresAtMs`: `replayed` when it is recorded and live, `full` when no room. */
+  claim(key: string, nowMs: number, expiresAtMs: number): Claim;
 }
 
 export class MemoryNonceStore implements NonceStore {
@@ -16,15 +18,15 @@ export class MemoryNonceStore implements NonceStore {
 
   constructor(private readonly maxEntries = nonce_store_entries_max) {}
 
-  claim(key: string, nowMs: number, expiresAtMs: number): boolean {
+  claim(key: string, nowMs: number, expiresAtMs: number): Claim {
     const previous = this.seen.get(key);
-    if (previous !== undefined && previous > nowMs) return false;
+    if (previous !== undefined && previous > nowMs) return 'replayed';
     if (this.seen.size >= this.maxEntries || nowMs - this.sweptAtMs > 10_000) this.sweep(nowMs);
     // Full of live nonces: refuse rather than forget one, so a replay can never slip through.
-    if (this.seen.size >= this.maxEntries) return false;
+    if (this.seen.size >= this.maxEntries) return 'full';
     this.seen.delete(key); // keep Map insertion order ≈ expiry order for the sweep
     this.seen.set(key, expiresAtMs);
-    return true;
+    return 'claimed';
   }
 
   private sweep(nowMs: number): void {

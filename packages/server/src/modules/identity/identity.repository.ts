@@ -36,6 +36,18 @@ export function openidsOfApp(db: Executor, appid: string) {
     .execute();
 }
 
+/** A new login on a device ends that device's earlier sessions (WeChat refreshes session_key on login). */
+export function endDeviceSessions(db: Executor, appid: string, userId: string, device: string, now: number) {
+  return db
+    .updateTable('sessions')
+    .set({ expires_at: now })
+    .where('appid', '=', appid)
+    .where('user_id', '=', userId)
+    .where('device_fingerprint', '=', device)
+    .where('expires_at', '>', now)
+    .execute();
+}
+
 export function insertSession(db: Executor, row: SessionsTable) {
   return db.insertInto('sessions').values(row).execute();
 }

@@ -71,6 +71,7 @@ export async function login(
   const sessionId = prefixed(ctx.ids, 'ses');
   const code = alphanumeric(ctx.ids, 32);
   await ctx.db.transaction().execute(async (trx) => {
+    await repo.endDeviceSessions(trx, input.appid, who.user_id, input.device_fingerprint, now);
     await repo.insertSession(trx, {
       id: sessionId,
       appid: input.appid,
@@ -159,9 +160,10 @@ export async function verifyPayerProof(
     return expected.length === given.length && timingSafeEqual(expected, given);
   });
   if (!ok) fail('payer_proof_invalid');
-  if (!nonces.claim(`payer:${who.user_id}:${p.nonce}`, now, now + payer_proof_window_s * 2000)) {
+  const claim = nonces.claim(`payer:${who.user_id}:${p.nonce}`, now, now + payer_proof_window_s * 2000);
+  if (claim === 'full') fail('nonce_store_full');
+  if (claim === 'replayed')
     fail('payer_proof_invalid', { field: '/nonce', location: 'body', issue: 'nonce already used' });
-  }
   return { userId: who.user_id, appid: who.appid };
 }
 

@@ -64,10 +64,17 @@ export async function transitionFromNotpay(
   return r.numUpdatedRows === 1n;
 }
 
-export function renewPrepay(db: Executor, id: string, prepayId: string, expiresAt: number, now: number) {
+export function renewPrepay(
+  db: Executor,
+  id: string,
+  prepayId: string,
+  codeToken: string,
+  expiresAt: number,
+  now: number,
+) {
   return db
     .updateTable('orders')
-    .set({ prepay_id: prepayId, prepay_expires_at: expiresAt, updated_at: now })
+    .set({ prepay_id: prepayId, code_token: codeToken, prepay_expires_at: expiresAt, updated_at: now })
     .where('id', '=', id)
     .execute();
 }

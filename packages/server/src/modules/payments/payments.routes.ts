@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Ctx } from '../../context.ts';
 import type { NonceStore } from '../idempotency/index.ts';
+import type { RiskDeps } from '../risk/index.ts';
 import {
   appOrderSchema,
   h5OrderSchema,
@@ -20,7 +21,13 @@ const mchidQuery = {
   properties: { mchid: mchidSchema },
 };
 
-export function paymentRoutes(app: FastifyInstance, ctx: Ctx, nonces: NonceStore, sandbox: boolean): void {
+export function paymentRoutes(
+  app: FastifyInstance,
+  ctx: Ctx,
+  nonces: NonceStore,
+  riskDeps: RiskDeps,
+  sandbox: boolean,
+): void {
   const create = [
     ['jsapi', 'JSAPI', jsapiOrderSchema],
     ['native', 'NATIVE', nativeOrderSchema],
@@ -120,6 +127,6 @@ export function paymentRoutes(app: FastifyInstance, ctx: Ctx, nonces: NonceStore
         body: payRequestSchema,
       },
     },
-    (req) => payments.pay(ctx, nonces, req.body),
+    (req) => payments.pay(ctx, nonces, riskDeps, req.body, { ip: req.ip }),
   );
 }

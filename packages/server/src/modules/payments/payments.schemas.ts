@@ -99,6 +99,9 @@ export const payRequestSchema = obj(
     timestamp: str(12, { pattern: '^[0-9]+$' }),
     nonce: str(64),
     signature: str(128),
+    ip: str(45),
+    ip_country: str(2, { pattern: '^[A-Z]{2}$' }),
+    ip_region: str(16),
   },
   ['openid', 'device_fingerprint', 'timestamp', 'nonce', 'signature'],
 );

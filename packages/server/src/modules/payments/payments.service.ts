@@ -8,7 +8,7 @@ import type { Ctx } from '../../context.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
 import { assert } from '../../lib/assert.ts';
 import { chinaDate, parseRfc3339, rfc3339 } from '../../lib/clock.ts';
-import { fail } from '../../lib/errors.ts';
+import { AppError, fail } from '../../lib/errors.ts';
 import { alphanumeric, digits, hex, prefixed } from '../../lib/ids.ts';
 import {
   order_pay_window_ms,
@@ -20,6 +20,7 @@ import { type NonceStore, requestHash } from '../idempotency/index.ts';
 import * as identity from '../identity/index.ts';
 import * as ledger from '../ledger/index.ts';
 import * as merchants from '../merchants/index.ts';
+import * as risk from '../risk/index.ts';
 import * as wallet from '../wallet/index.ts';
 import type { OrderRow } from './payments.repository.ts';
 import * as repo from './payments.repository.ts';
@@ -181,9 +182,16 @@ async function replay(ctx: Ctx, o: OrderRow, hash: string, now: number): Promise
     fail('out_trade_no_used', { field: '/out_trade_no', value: o.out_trade_no, location: 'body' });
   // After a prepay_id expires (2 h) the same call returns a new one (reference §9).
   if (o.trade_state === 'NOTPAY' && now >= o.prepay_expires_at && now < payDeadline(o)) {
-    const prepayId = `wx${hex(ctx.ids, 34)}`;
-    await repo.renewPrepay(ctx.db, o.id, prepayId, now + prepay_validity_ms, now);
-    return resultOf(ctx, { ...o, prepay_id: prepayId });
+    const renewed = { ...o, prepay_id: `wx${hex(ctx.ids, 34)}`, code_token: alphanumeric(ctx.ids, 16) };
+    await repo.renewPrepay(
+      ctx.db,
+      o.id,
+      renewed.prepay_id,
+      renewed.code_token,
+      now + prepay_validity_ms,
+      now,
+    );
+    return resultOf(ctx, renewed);
   }
   return resultOf(ctx, o);
 }
@@ -316,6 +324,10 @@ export interface PayInput {
   timestamp: string;
   nonce: string;
   signature: string;
+  /** Sandbox only: the network the simulated phone is on (defaults: the request's address, CN). */
+  ip?: string;
+  ip_country?: string;
+  ip_region?: string;
 }
 
 export interface PayResult {
@@ -326,10 +338,27 @@ export interface PayResult {
   amount: { total: number; payer_total: number; currency: string };
   instrument_id: string;
   bank_type: string;
+  risk: { assessment_id: string; score: number; level: string; suggested_action: string };
 }
 
-/** A payer confirms and pays an order (sandbox wallet API and cashier). */
-export async function pay(ctx: Ctx, nonces: NonceStore, input: PayInput): Promise<PayResult> {
+/** Where the confirmation came from, as the transport saw it (for the Fraud Shield). */
+export interface ClientInfo {
+  ip: string;
+}
+
+/**
+ * A payer confirms and pays an order (sandbox wallet API and cashier). The Fraud Shield assesses
+ * the payment before money moves: `block` refuses it (the attempt and its assessment are kept,
+ * the order stays NOTPAY); otherwise the claim, the ledger journal, the assessment and the
+ * history event commit in one transaction.
+ */
+export async function pay(
+  ctx: Ctx,
+  nonces: NonceStore,
+  riskDeps: risk.RiskDeps,
+  input: PayInput,
+  client: ClientInfo,
+): Promise<PayResult> {
   const target = input.prepay_id ?? input.code_url;
   if (target === undefined || (input.prepay_id !== undefined && input.code_url !== undefined)) {
     fail('invalid_parameter', {
@@ -345,15 +374,46 @@ export async function pay(ctx: Ctx, nonces: NonceStore, input: PayInput): Promis
     fail('openid_not_of_appid', { field: '/openid', value: input.openid, location: 'body' });
   if (order.payer_openid !== null && order.payer_openid !== input.openid) fail('order_for_other_payer');
   const transactionId = `4200${chinaDate(now)}${digits(ctx.ids, 16)}`;
+  const state = effectiveState(order, now);
+  if (state === 'SUCCESS' || state === 'REFUND') fail('order_already_paid');
+  if (state !== 'NOTPAY') fail('order_closed');
+  // prepay_id and code_url are valid for 2 hours (reference §3.1); an identical create renews them.
+  if (now >= order.prepay_expires_at)
+    fail('order_closed', undefined, 'The prepay_id / code_url has expired.');
+  const merchant = await merchants.findMerchant(ctx.db, order.mchid);
+  assert(merchant, 'order of unknown merchant');
+  const event = await paymentEvent(ctx, order, merchant.mcc, payer.userId, input, client);
+  let chosen: wallet.Authorization;
+  try {
+    chosen = await wallet.authorize(ctx.db, payer.userId, order.amount_total, input.instrument_id);
+  } catch (error) {
+    // A declined attempt still enters the history: recent failures are a fraud signal.
+    if (error instanceof AppError)
+      await ctx.db.transaction().execute((trx) => risk.recordOnly(trx, event, 'declined'));
+    throw error;
+  }
+  event.instrument_id = chosen.instrumentId;
+  event.instrument_created_ts = chosen.createdAt;
+  const scored = await risk.score(ctx, riskDeps, ctx.db, {
+    mchid: order.mchid,
+    e: event,
+    openid: input.openid,
+    ref: order.out_trade_no,
+    billing: 'risk',
+  });
+  if (scored.assessment.suggested_action === 'block') {
+    await ctx.db.transaction().execute((trx) => risk.commit(trx, scored, event, 'declined'));
+    fail(
+      'risk_blocked',
+      undefined,
+      `risk_score ${scored.assessment.risk_score}, assessment ${scored.assessment.assessment_id}.`,
+    );
+  }
   return ctx.db.transaction().execute(async (trx) => {
     const o = await repo.findById(trx, order.id);
     assert(o, 'order vanished');
-    const state = effectiveState(o, now);
-    if (state === 'SUCCESS' || state === 'REFUND') fail('order_already_paid');
-    if (state !== 'NOTPAY') fail('order_closed');
-    if (input.prepay_id !== undefined && now >= o.prepay_expires_at)
-      fail('order_closed', undefined, 'The prepay_id has expired.');
-    const auth = await wallet.authorize(trx, payer.userId, o.amount_total, input.instrument_id);
+    // Re-checked inside the transaction: the balance may have moved since the assessment.
+    const auth = await wallet.authorize(trx, payer.userId, o.amount_total, chosen.instrumentId);
     const claimed = await repo.transitionFromNotpay(trx, o.id, {
       trade_state: 'SUCCESS',
       transaction_id: transactionId,
@@ -365,8 +425,6 @@ export async function pay(ctx: Ctx, nonces: NonceStore, input: PayInput): Promis
       updated_at: now,
     });
     if (!claimed) fail('order_already_paid');
-    const merchant = await merchants.findMerchant(trx, o.mchid);
-    assert(merchant, 'order of unknown merchant');
     await ledger.post(trx, {
       id: `jnl_pay_${o.id}`,
       kind: 'payment',
@@ -379,6 +437,8 @@ export async function pay(ctx: Ctx, nonces: NonceStore, input: PayInput): Promis
       onInsufficient: 'payer_funds_insufficient',
     });
     await identity.touchDevice(trx, payer.userId, input.device_fingerprint, now);
+    await risk.commit(trx, scored, event, 'success');
+    const a = scored.assessment;
     return {
       transaction_id: transactionId,
       out_trade_no: o.out_trade_no,
@@ -387,8 +447,44 @@ export async function pay(ctx: Ctx, nonces: NonceStore, input: PayInput): Promis
       amount: { total: o.amount_total, payer_total: o.amount_total, currency: o.currency },
       instrument_id: auth.instrumentId,
       bank_type: auth.bankType,
+      risk: {
+        assessment_id: a.assessment_id,
+        score: a.risk_score,
+        level: a.risk_level,
+        suggested_action: a.suggested_action,
+      },
     };
   });
+}
+
+async function paymentEvent(
+  ctx: Ctx,
+  o: OrderRow,
+  mcc: string,
+  userId: string,
+  input: PayInput,
+  client: ClientInfo,
+): Promise<risk.RiskEvent> {
+  const payer = await wallet.payerById(ctx.db, userId);
+  assert(payer, 'verified payer without a row');
+  return {
+    id: `pay:${o.id}:${hex(ctx.ids, 8)}`,
+    ts: ctx.clock.now(),
+    type: 'payment',
+    payer_id: userId,
+    merchant_id: o.mchid,
+    mcc,
+    amount_fen: o.amount_total,
+    device_id: input.device_fingerprint,
+    ip: input.ip ?? client.ip,
+    ip_country: input.ip_country ?? 'CN',
+    ip_region: input.ip_region ?? '000000',
+    instrument_id: input.instrument_id ?? 'unspecified',
+    instrument_created_ts: payer.created_at,
+    payer_created_ts: payer.created_at,
+    promotion_id: null,
+    refund_of_amount_fen: null,
+  };
 }
 
 export function mchidMismatchInQuery(mchid: string): never {

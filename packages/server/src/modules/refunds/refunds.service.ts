@@ -12,9 +12,11 @@ import { fail } from '../../lib/errors.ts';
 import { digits } from '../../lib/ids.ts';
 import { refund_window_ms, refunds_per_order_max } from '../../lib/limits.ts';
 import { requestHash } from '../idempotency/index.ts';
+import * as identity from '../identity/index.ts';
 import * as ledger from '../ledger/index.ts';
 import * as merchants from '../merchants/index.ts';
 import * as payments from '../payments/index.ts';
+import * as risk from '../risk/index.ts';
 import * as wallet from '../wallet/index.ts';
 import type { RefundRow } from './refunds.repository.ts';
 import * as repo from './refunds.repository.ts';
@@ -94,7 +96,17 @@ function receivedAccount(ins: { kind: string; display_name: string; last4: strin
   return `${chinese}${ins.last4 ?? ''}`;
 }
 
-export async function createRefund(ctx: Ctx, mchid: string, input: CreateRefundInput): Promise<RefundView> {
+/**
+ * Creates a refund. The Fraud Shield checks it against the payer's and the merchant's refund
+ * history first; a `block` refuses it with nothing moved (the assessment is kept).
+ */
+export async function createRefund(
+  ctx: Ctx,
+  riskDeps: risk.RiskDeps,
+  mchid: string,
+  input: CreateRefundInput,
+  client: { ip: string },
+): Promise<RefundView> {
   if ((input.transaction_id === undefined) === (input.out_trade_no === undefined)) {
     fail('invalid_parameter', {
       field: '/transaction_id',
@@ -122,6 +134,22 @@ export async function createRefund(ctx: Ctx, mchid: string, input: CreateRefundI
   const now = ctx.clock.now();
   if (now - order.success_time! > refund_window_ms) fail('order_not_refundable');
   const refundId = `5030${chinaDate(now)}${digits(ctx.ids, 17)}`;
+  const event = await refundEvent(ctx, order, refundId, input.amount.refund, client.ip);
+  const scored = await risk.score(ctx, riskDeps, ctx.db, {
+    mchid,
+    e: event,
+    openid: order.paid_openid!,
+    ref: order.out_trade_no,
+    billing: 'risk',
+  });
+  if (scored.assessment.suggested_action === 'block') {
+    await ctx.db.transaction().execute((trx) => risk.commit(trx, scored, event, 'declined'));
+    fail(
+      'risk_blocked',
+      undefined,
+      `risk_score ${scored.assessment.risk_score}, assessment ${scored.assessment.assessment_id}.`,
+    );
+  }
   try {
     return await ctx.db.transaction().execute(async (trx) => {
       if (!(await repo.reserveRefund(trx, order.id, input.amount.refund, now))) {
@@ -170,6 +198,7 @@ export async function createRefund(ctx: Ctx, mchid: string, input: CreateRefundI
         success_time: now,
       };
       await repo.insertRefund(trx, row);
+      await risk.commit(trx, scored, event, 'success');
       return refundView(row);
     });
   } catch (error) {
@@ -179,6 +208,40 @@ export async function createRefund(ctx: Ctx, mchid: string, input: CreateRefundI
     assert(winner, 'unique violation without a row');
     return replay(winner, order.id, input, hash);
   }
+}
+
+async function refundEvent(
+  ctx: Ctx,
+  order: payments.OrderRow,
+  refundId: string,
+  amount: number,
+  ip: string,
+): Promise<risk.RiskEvent> {
+  const who = await identity.resolveOpenid(ctx.db, order.paid_openid!);
+  const payer = who ? await wallet.payerById(ctx.db, who.user_id) : undefined;
+  const instrument = await wallet.instrumentById(ctx.db, order.instrument_id!);
+  const merchant = await merchants.findMerchant(ctx.db, order.mchid);
+  assert(who && payer && instrument && merchant, 'paid order without payer, instrument or merchant');
+  // Judged in the context of the payment: the payer's device and network when they paid.
+  const paidFrom = await risk.paymentContext(ctx.db, order.id);
+  return {
+    id: `ref:${refundId}`,
+    ts: ctx.clock.now(),
+    type: 'refund',
+    payer_id: who.user_id,
+    merchant_id: order.mchid,
+    mcc: merchant.mcc,
+    amount_fen: amount,
+    device_id: paidFrom?.device_id ?? `merchant:${order.mchid}`,
+    ip: paidFrom?.ip ?? ip,
+    ip_country: 'CN',
+    ip_region: '000000',
+    instrument_id: instrument.id,
+    instrument_created_ts: instrument.created_at,
+    payer_created_ts: payer.created_at,
+    promotion_id: null,
+    refund_of_amount_fen: order.amount_total,
+  };
 }
 
 function replay(

@@ -32,7 +32,12 @@ export class SqlFeatureStore implements FeatureStore {
     return new SqlFeatureStore(trx);
   }
 
-  private rows(column: 'payer_id' | 'device_id' | 'ip' | 'merchant_id', value: string, since: number, payments: boolean) {
+  private rows(
+    column: 'payer_id' | 'device_id' | 'ip' | 'merchant_id',
+    value: string,
+    since: number,
+    payments: boolean,
+  ) {
     let q = this.db
       .selectFrom('risk_events')
       .select(rowColumns)
@@ -66,27 +71,52 @@ export class SqlFeatureStore implements FeatureStore {
         .where('payer_id', '=', e.payer_id)
         .where((eb) => eb.or(seen.map(([k, v]) => eb.and([eb('kind', '=', k), eb('value', '=', v)]))))
         .execute(),
-      this.db.selectFrom('risk_devices').select('first_seen').where('device_id', '=', e.device_id).executeTakeFirst(),
+      this.db
+        .selectFrom('risk_devices')
+        .select('first_seen')
+        .where('device_id', '=', e.device_id)
+        .executeTakeFirst(),
     ]);
     const payer = profiles.find((p) => p.kind === 'payer');
     const merchant = profiles.find((p) => p.kind === 'merchant');
     const firstSeen = (kind: string) => seenRows.find((r) => r.kind === kind)?.first_seen ?? null;
     return {
       payer: payerStats(payerRows, now),
-      device: { ...windowStats(deviceRows, now), payers24h: distinctPayers(deviceRows, now), firstSeenTs: device?.first_seen ?? null },
+      device: {
+        ...windowStats(deviceRows, now),
+        payers24h: distinctPayers(deviceRows, now),
+        firstSeenTs: device?.first_seen ?? null,
+      },
       ip: { ...windowStats(ipRows, now), payers24h: distinctPayers(ipRows, now) },
       merchant: windowStats(merchantRows, now),
       profile: payer
-        ? { payments: payer.payments, refunds: payer.refunds, meanLog: payer.mean_log, m2Log: payer.m2_log, hourSin: payer.hour_sin, hourCos: payer.hour_cos }
+        ? {
+            payments: payer.payments,
+            refunds: payer.refunds,
+            meanLog: payer.mean_log,
+            m2Log: payer.m2_log,
+            hourSin: payer.hour_sin,
+            hourCos: payer.hour_cos,
+          }
         : emptyProfile(),
-      merchantProfile: merchant ? { payments: merchant.payments, refunds: merchant.refunds } : { payments: 0, refunds: 0 },
-      seen: { device: firstSeen('device'), ip: firstSeen('ip'), instrument: firstSeen('instrument'), region: firstSeen('region') },
+      merchantProfile: merchant
+        ? { payments: merchant.payments, refunds: merchant.refunds }
+        : { payments: 0, refunds: 0 },
+      seen: {
+        device: firstSeen('device'),
+        ip: firstSeen('ip'),
+        instrument: firstSeen('instrument'),
+        region: firstSeen('region'),
+      },
     };
   }
 
   async record(e: RiskEvent, outcome: Outcome): Promise<void> {
     const row = historyRow(e, outcome);
-    await this.db.insertInto('risk_events').values({ id: e.id, type: e.type, merchant_id: e.merchant_id, ip: e.ip, ...row }).execute();
+    await this.db
+      .insertInto('risk_events')
+      .values({ id: e.id, type: e.type, merchant_id: e.merchant_id, ip: e.ip, ...row })
+      .execute();
     const payer = await this.profile('payer', e.payer_id);
     await this.saveProfile('payer', e.payer_id, updateProfile(payer, e, outcome, hourOfDay(e.ts)));
     const merchant = await this.profile('merchant', e.merchant_id);
@@ -108,14 +138,33 @@ export class SqlFeatureStore implements FeatureStore {
   }
 
   private async profile(kind: string, key: string): Promise<Profile> {
-    const p = await this.db.selectFrom('risk_profiles').selectAll().where('kind', '=', kind).where('key', '=', key).executeTakeFirst();
+    const p = await this.db
+      .selectFrom('risk_profiles')
+      .selectAll()
+      .where('kind', '=', kind)
+      .where('key', '=', key)
+      .executeTakeFirst();
     return p
-      ? { payments: p.payments, refunds: p.refunds, meanLog: p.mean_log, m2Log: p.m2_log, hourSin: p.hour_sin, hourCos: p.hour_cos }
+      ? {
+          payments: p.payments,
+          refunds: p.refunds,
+          meanLog: p.mean_log,
+          m2Log: p.m2_log,
+          hourSin: p.hour_sin,
+          hourCos: p.hour_cos,
+        }
       : emptyProfile();
   }
 
   private async saveProfile(kind: string, key: string, p: Profile): Promise<void> {
-    const values = { payments: p.payments, refunds: p.refunds, mean_log: p.meanLog, m2_log: p.m2Log, hour_sin: p.hourSin, hour_cos: p.hourCos };
+    const values = {
+      payments: p.payments,
+      refunds: p.refunds,
+      mean_log: p.meanLog,
+      m2_log: p.m2Log,
+      hour_sin: p.hourSin,
+      hour_cos: p.hourCos,
+    };
     await this.db
       .insertInto('risk_profiles')
       .values({ kind, key, ...values })

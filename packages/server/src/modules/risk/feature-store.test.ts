@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dialects, openTestDb, type TestDb } from '../../../test/harness.ts';
-import { MemoryFeatureStore, type Outcome } from './feature-store.ts';
 import { SqlFeatureStore } from './feature-store.sql.ts';
+import { MemoryFeatureStore, type Outcome } from './feature-store.ts';
 import { featureNames, featureRecord, featurize, type RiskEvent } from './features.ts';
 
 /** A small deterministic stream with repeats of payers, devices, IPs and merchants, and refunds. */
@@ -68,7 +68,13 @@ describe.each(dialects)('feature store on %s', (dialect) => {
   it('windows, novelty and profiles move as the history grows', async () => {
     const store = new MemoryFeatureStore();
     const base = traffic(1, Date.UTC(2026, 10, 2))[0]!.e;
-    const at = (ts: number, over: Partial<RiskEvent> = {}): RiskEvent => ({ ...base, id: `x${ts}`, ts, type: 'payment', ...over });
+    const at = (ts: number, over: Partial<RiskEvent> = {}): RiskEvent => ({
+      ...base,
+      id: `x${ts}`,
+      ts,
+      type: 'payment',
+      ...over,
+    });
     const t0 = base.ts;
     const first = featureRecord(featurize(at(t0), await store.snapshot(at(t0))));
     expect(first.device_new_for_payer).toBe(1);

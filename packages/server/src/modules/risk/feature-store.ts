@@ -77,7 +77,14 @@ export interface Profile {
   hourCos: number;
 }
 
-export const emptyProfile = (): Profile => ({ payments: 0, refunds: 0, meanLog: 0, m2Log: 0, hourSin: 0, hourCos: 0 });
+export const emptyProfile = (): Profile => ({
+  payments: 0,
+  refunds: 0,
+  meanLog: 0,
+  m2Log: 0,
+  hourSin: 0,
+  hourCos: 0,
+});
 
 /** Welford update of the payer's log-amount mean/variance and hour-of-day vector. */
 export function updateProfile(p: Profile, e: RiskEvent, outcome: Outcome, hour: number): Profile {
@@ -139,15 +146,26 @@ export class MemoryFeatureStore implements FeatureStore {
     const deviceRows = this.rows(this.byDevice, e.device_id, now);
     const ipRows = this.rows(this.byIp, e.ip, now);
     const merchantRows = this.rows(this.byMerchant, e.merchant_id, now);
-    const [device, ip, instrument, region] = seenKeys(e).map(([k, v]) => this.seen.get(`${e.payer_id}\n${k}\n${v}`) ?? null);
+    const [device, ip, instrument, region] = seenKeys(e).map(
+      ([k, v]) => this.seen.get(`${e.payer_id}\n${k}\n${v}`) ?? null,
+    );
     return {
       payer: payerStats(payerRows, now),
-      device: { ...windowStats(deviceRows, now), payers24h: distinctPayers(deviceRows, now), firstSeenTs: this.deviceFirstSeen.get(e.device_id) ?? null },
+      device: {
+        ...windowStats(deviceRows, now),
+        payers24h: distinctPayers(deviceRows, now),
+        firstSeenTs: this.deviceFirstSeen.get(e.device_id) ?? null,
+      },
       ip: { ...windowStats(ipRows, now), payers24h: distinctPayers(ipRows, now) },
       merchant: windowStats(merchantRows, now),
       profile: this.profiles.get(e.payer_id) ?? emptyProfile(),
       merchantProfile: this.merchantProfiles.get(e.merchant_id) ?? { payments: 0, refunds: 0 },
-      seen: { device: device ?? null, ip: ip ?? null, instrument: instrument ?? null, region: region ?? null },
+      seen: {
+        device: device ?? null,
+        ip: ip ?? null,
+        instrument: instrument ?? null,
+        region: region ?? null,
+      },
     };
   }
 
@@ -164,7 +182,10 @@ export class MemoryFeatureStore implements FeatureStore {
       this.push(this.byIp, e.ip, row);
       this.push(this.byMerchant, e.merchant_id, row);
     }
-    this.profiles.set(e.payer_id, updateProfile(this.profiles.get(e.payer_id) ?? emptyProfile(), e, outcome, hour));
+    this.profiles.set(
+      e.payer_id,
+      updateProfile(this.profiles.get(e.payer_id) ?? emptyProfile(), e, outcome, hour),
+    );
     const mp = this.merchantProfiles.get(e.merchant_id) ?? { payments: 0, refunds: 0 };
     if (e.type === 'refund') mp.refunds++;
     else if (outcome === 'success') mp.payments++;

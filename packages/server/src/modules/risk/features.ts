@@ -41,7 +41,14 @@ export interface Snapshot {
   ip: WindowStats & { payers24h: number };
   merchant: WindowStats;
   /** Running profile of the payer's past successful payments (Welford on log amount, hour vector). */
-  profile: { payments: number; refunds: number; meanLog: number; m2Log: number; hourSin: number; hourCos: number };
+  profile: {
+    payments: number;
+    refunds: number;
+    meanLog: number;
+    m2Log: number;
+    hourSin: number;
+    hourCos: number;
+  };
   merchantProfile: { payments: number; refunds: number };
   /** When this payer first used this device / IP / instrument / region (null: never before). */
   seen: { device: number | null; ip: number | null; instrument: number | null; region: number | null };
@@ -112,7 +119,11 @@ export function hourOfDay(ts: number): number {
   return Math.floor(((ts + china_offset_ms) % day_ms) / 3_600_000);
 }
 
-export function featurize(e: RiskEvent, s: Snapshot, out: Float64Array = new Float64Array(feature_count)): Float64Array {
+export function featurize(
+  e: RiskEvent,
+  s: Snapshot,
+  out: Float64Array = new Float64Array(feature_count),
+): Float64Array {
   const hour = hourOfDay(e.ts);
   const logAmount = Math.log1p(e.amount_fen);
   const p = s.profile;

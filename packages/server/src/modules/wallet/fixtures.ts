@@ -21,12 +21,15 @@ export interface PayerFixture {
   name: string;
   /** always_declined: every card is declined by its bank · low_balance: ¥1.00 in the wallet, no cards. */
   fixture: 'always_declined' | 'low_balance' | null;
+  /** How long ago the WeChat account and its instruments were opened: established users, not new ones. */
+  account_age_days: number;
   instruments: InstrumentFixture[];
 }
 
 export const sandboxPayers: PayerFixture[] = [
   {
     user_id: 'usr_zhangwei',
+    account_age_days: 1200,
     name: '张伟 Zhang Wei',
     fixture: null,
     instruments: [
@@ -70,6 +73,7 @@ export const sandboxPayers: PayerFixture[] = [
   },
   {
     user_id: 'usr_lina',
+    account_age_days: 800,
     name: '李娜 Li Na',
     fixture: null,
     instruments: [
@@ -95,6 +99,7 @@ export const sandboxPayers: PayerFixture[] = [
   },
   {
     user_id: 'usr_wangfang',
+    account_age_days: 600,
     name: '王芳 Wang Fang',
     fixture: 'always_declined',
     instruments: [
@@ -122,6 +127,7 @@ export const sandboxPayers: PayerFixture[] = [
   },
   {
     user_id: 'usr_liuyang',
+    account_age_days: 400,
     name: '刘洋 Liu Yang',
     fixture: 'low_balance',
     instruments: [

@@ -7,4 +7,5 @@ export {
   instrumentById,
   instrumentsOf,
   issuer_account_id,
+  payerById,
 } from './wallet.service.ts';

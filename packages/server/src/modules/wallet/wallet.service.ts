@@ -57,12 +57,15 @@ export async function ensureSandboxPayers(ctx: Ctx): Promise<string[]> {
   return sandboxPayers.map((p) => p.user_id);
 }
 
+const day_ms = 86_400_000;
+
 async function createPayer(trx: Executor, payer: PayerFixture, now: number): Promise<void> {
+  const opened = now - payer.account_age_days * day_ms;
   await repo.insertPayer(trx, {
     user_id: payer.user_id,
     name: payer.name,
     fixture: payer.fixture,
-    created_at: now,
+    created_at: opened,
   });
   for (const ins of payer.instruments) {
     const id = `ins_${payer.user_id.slice(4)}_${ins.suffix}`;
@@ -78,7 +81,7 @@ async function createPayer(trx: Executor, payer: PayerFixture, now: number): Pro
       per_txn_limit_fen: ins.per_txn_limit_fen,
       always_declined: ins.always_declined ? 1 : 0,
       account_id: accountId,
-      created_at: now,
+      created_at: opened,
     });
     await ledger.post(trx, {
       id: `jnl_fund_${id}`,
@@ -105,6 +108,7 @@ export interface Authorization {
   kind: InstrumentKind;
   displayName: string;
   last4: string | null;
+  createdAt: number;
 }
 
 /**
@@ -142,7 +146,12 @@ export async function authorize(
     kind: chosen.kind as InstrumentKind,
     displayName: chosen.display_name,
     last4: chosen.last4,
+    createdAt: chosen.created_at,
   };
+}
+
+export function payerById(db: Executor, userId: string) {
+  return repo.findPayer(db, userId);
 }
 
 export async function instrumentById(db: Executor, id: string) {

@@ -96,8 +96,10 @@ export async function authenticate(
     const given = Buffer.from(signature, 'base64');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) fail('signature_invalid');
   }
-  if (!nonces.claim(`mch:${mchid}:${nonce}`, nowMs, nowMs + signature_window_s * 2000))
-    fail('signature_nonce_replayed');
+  // Kept for twice the window: a timestamp may be up to 5 minutes in the future as well as the past.
+  const claim = nonces.claim(`mch:${mchid}:${nonce}`, nowMs, nowMs + signature_window_s * 2000);
+  if (claim === 'full') fail('nonce_store_full');
+  if (claim === 'replayed') fail('signature_nonce_replayed');
   return { keys, scheme };
 }
 

@@ -1,0 +1,139 @@
+import type { Executor } from '../../db/database.ts';
+import type { RiskAssessmentsTable, RiskBatchesTable } from '../../db/schema.ts';
+
+export function insertAssessments(db: Executor, rows: RiskAssessmentsTable[]) {
+  return db.insertInto('risk_assessments').values(rows).execute();
+}
+
+export function findAssessment(db: Executor, mchid: string, id: string) {
+  return db
+    .selectFrom('risk_assessments')
+    .selectAll()
+    .where('mchid', '=', mchid)
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
+export function assessmentsOfBatch(db: Executor, batchId: string) {
+  return db
+    .selectFrom('risk_assessments')
+    .selectAll()
+    .where('batch_id', '=', batchId)
+    .orderBy('event_id')
+    .execute();
+}
+
+export async function labelAssessment(
+  db: Executor,
+  mchid: string,
+  id: string,
+  label: string,
+  now: number,
+): Promise<boolean> {
+  const r = await db
+    .updateTable('risk_assessments')
+    .set({ label, labelled_at: now })
+    .where('mchid', '=', mchid)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return r.numUpdatedRows === 1n;
+}
+
+/** Labels every assessment of a payment (by its order reference). */
+export async function labelByRef(
+  db: Executor,
+  mchid: string,
+  ref: string,
+  label: string,
+  now: number,
+): Promise<number> {
+  const r = await db
+    .updateTable('risk_assessments')
+    .set({ label, labelled_at: now })
+    .where('mchid', '=', mchid)
+    .where('ref', '=', ref)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows);
+}
+
+export function history(db: Executor, mchid: string, since: number, limit: number) {
+  return db
+    .selectFrom('risk_assessments')
+    .select(['id', 'kind', 'risk_score', 'features_json', 'label', 'created_at'])
+    .where('mchid', '=', mchid)
+    .where('created_at', '>=', since)
+    .where('batch_id', 'is', null)
+    .orderBy('created_at', 'desc')
+    .limit(limit)
+    .execute();
+}
+
+export function rulesOf(db: Executor, mchid: string) {
+  return db
+    .selectFrom('risk_rules')
+    .selectAll()
+    .where('mchid', '=', mchid)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+}
+
+export function insertRule(
+  db: Executor,
+  row: { id: string; mchid: string; source: string; action: string; created_at: number },
+) {
+  return db.insertInto('risk_rules').values(row).execute();
+}
+
+export async function deleteRule(db: Executor, mchid: string, id: string): Promise<boolean> {
+  const r = await db
+    .deleteFrom('risk_rules')
+    .where('mchid', '=', mchid)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return r.numDeletedRows === 1n;
+}
+
+export function listsOf(db: Executor, mchid: string) {
+  return db.selectFrom('risk_lists').selectAll().where('mchid', '=', mchid).execute();
+}
+
+export function upsertList(db: Executor, mchid: string, name: string, values: string[], now: number) {
+  const values_json = JSON.stringify(values);
+  return db
+    .insertInto('risk_lists')
+    .values({ mchid, name, values_json, updated_at: now })
+    .onConflict((oc) => oc.columns(['mchid', 'name']).doUpdateSet({ values_json, updated_at: now }))
+    .execute();
+}
+
+export function settingsOf(db: Executor, mchid: string) {
+  return db.selectFrom('risk_settings').selectAll().where('mchid', '=', mchid).executeTakeFirst();
+}
+
+export function upsertSettings(db: Executor, mchid: string, review: number, block: number, now: number) {
+  return db
+    .insertInto('risk_settings')
+    .values({ mchid, review_threshold: review, block_threshold: block, updated_at: now })
+    .onConflict((oc) =>
+      oc.column('mchid').doUpdateSet({ review_threshold: review, block_threshold: block, updated_at: now }),
+    )
+    .execute();
+}
+
+export function insertBatch(db: Executor, row: RiskBatchesTable) {
+  return db.insertInto('risk_batches').values(row).execute();
+}
+
+export function findBatch(db: Executor, mchid: string, id: string) {
+  return db
+    .selectFrom('risk_batches')
+    .selectAll()
+    .where('mchid', '=', mchid)
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
+export function completeBatch(db: Executor, id: string, status: string, now: number) {
+  return db.updateTable('risk_batches').set({ status, completed_at: now }).where('id', '=', id).execute();
+}

@@ -1,0 +1,601 @@
+/**
+ * AI Fraud Shield (DESIGN.md §1, issue #3): real-time and batch risk assessment of payments and
+ * refunds. An assessment = the feature snapshot of the history before the event → the model
+ * (gradient-boosted trees over the features plus an isolation-forest anomaly score) → a 0–100
+ * score with the features that pushed it up → the merchant's rules and thresholds → an action.
+ * Every assessment is stored with its features (for backtesting rules and retraining) and a
+ * billing kind (issue #6 meters them).
+ */
+import type { Ctx } from '../../context.ts';
+import type { Executor } from '../../db/database.ts';
+import type { RiskAssessmentsTable, RiskBatchesTable } from '../../db/schema.ts';
+import { rfc3339 } from '../../lib/clock.ts';
+import { fail } from '../../lib/errors.ts';
+import { prefixed } from '../../lib/ids.ts';
+import {
+  backtest_rows_max,
+  risk_batch_items_max,
+  risk_batch_window_ms,
+  risk_rules_per_merchant_max,
+} from '../../lib/limits.ts';
+import { requestHash } from '../idempotency/index.ts';
+import * as identity from '../identity/index.ts';
+import * as merchants from '../merchants/index.ts';
+import * as wallet from '../wallet/index.ts';
+import { SqlFeatureStore } from './feature-store.sql.ts';
+import type { Outcome } from './feature-store.ts';
+import { featureRecord, featurize, type RiskEvent } from './features.ts';
+import type { BatchScorer } from './risk.batch.ts';
+import * as repo from './risk.repository.ts';
+import { type Action, defaultThresholds, levelOf, type RiskModel, type Thresholds } from './risk-model.ts';
+import { type CompiledRule, compileRule, evaluateRules, RuleSyntaxError } from './rules/index.ts';
+
+export type BillingKind = 'risk' | 'risk_batch';
+
+export interface Reason {
+  feature: string;
+  value: number;
+  contribution: number;
+}
+
+export interface Assessment {
+  assessment_id: string;
+  risk_score: number;
+  risk_level: string;
+  suggested_action: Action;
+  reasons: Reason[];
+  rules_matched: string[];
+  model_version: string;
+  created_at: string;
+}
+
+/** Context attributes rules can use besides the numeric features (docs/rules.md). */
+export const ruleSchema: Record<string, 'number' | 'string' | 'boolean'> = {
+  risk_score: 'number',
+  amount: 'number',
+  type: 'string',
+  ip: 'string',
+  ip_country: 'string',
+  ip_region: 'string',
+  mcc: 'string',
+  device_id: 'string',
+  instrument_id: 'string',
+  payer_id: 'string',
+  openid: 'string',
+};
+
+/**
+ * Deterministic sandbox fixture (docs/sandbox.md): a device fingerprint starting with this prefix
+ * always scores 99, so demos and tests can show a block without crafting fraud.
+ */
+export const fraud_device_prefix = 'sandbox-fraud-device';
+
+export interface RiskDeps {
+  model: RiskModel;
+  batch: BatchScorer;
+}
+
+/** What the Fraud Shield needs of a merchant besides the history: thresholds, rules and lists. */
+export interface MerchantPolicy {
+  thresholds: Thresholds;
+  rules: CompiledRule[];
+  lists: Record<string, ReadonlySet<string | number>>;
+}
+
+export interface Evaluation {
+  riskScore: number;
+  reasons: Reason[];
+  action: Action;
+  matched: string[];
+  context: Record<string, number | string>;
+}
+
+export async function policyOf(db: Executor, mchid: string): Promise<MerchantPolicy> {
+  const [settings, rules, lists] = await Promise.all([
+    repo.settingsOf(db, mchid),
+    compiledRules(db, mchid),
+    listsOf(db, mchid),
+  ]);
+  return {
+    thresholds: settings
+      ? { review: settings.review_threshold, block: settings.block_threshold }
+      : defaultThresholds,
+    rules,
+    lists,
+  };
+}
+
+/** Model, sandbox fixture, thresholds and rules over one event's vector: the pure part of an assessment. */
+export function evaluate(
+  model: RiskModel,
+  e: RiskEvent,
+  openid: string,
+  vector: Float64Array,
+  policy: MerchantPolicy,
+): Evaluation {
+  const result = model.score(vector);
+  let riskScore = result.score;
+  const reasons = result.reasons;
+  if (e.device_id.startsWith(fraud_device_prefix)) {
+    riskScore = Math.max(riskScore, 99);
+    reasons.unshift({ feature: 'sandbox_fraud_device', value: 1, contribution: 99 });
+  }
+  const context = {
+    ...featureRecord(vector),
+    anomaly_score: result.anomaly,
+    risk_score: riskScore,
+    amount: e.amount_fen,
+    type: e.type,
+    ip: e.ip,
+    ip_country: e.ip_country,
+    ip_region: e.ip_region,
+    mcc: e.mcc,
+    device_id: e.device_id,
+    instrument_id: e.instrument_id,
+    payer_id: e.payer_id,
+    openid,
+  };
+  const verdict = evaluateRules(policy.rules, context, policy.lists);
+  const t = policy.thresholds;
+  let action: Action = riskScore >= t.block ? 'block' : riskScore >= t.review ? 'review' : 'approve';
+  if (verdict.action === 'allow') action = 'approve';
+  else if (verdict.action === 'block') action = 'block';
+  else if (verdict.action === 'review' && action === 'approve') action = 'review';
+  return { riskScore, reasons: reasons.slice(0, 5), action, matched: verdict.matched, context };
+}
+
+export interface Scored {
+  assessment: Assessment;
+  row: RiskAssessmentsTable;
+}
+
+export interface ScoreInput {
+  mchid: string;
+  e: RiskEvent;
+  openid: string;
+  ref: string | null;
+  billing: BillingKind;
+  batchId?: string;
+}
+
+export function assemble(
+  ctx: Ctx,
+  model: RiskModel,
+  input: ScoreInput,
+  ev: Evaluation,
+  thresholds: Thresholds,
+): Scored {
+  const now = ctx.clock.now();
+  const assessment: Assessment = {
+    assessment_id: prefixed(ctx.ids, 'ra'),
+    risk_score: ev.riskScore,
+    risk_level: levelOf(ev.riskScore, thresholds),
+    suggested_action: ev.action,
+    reasons: ev.reasons,
+    rules_matched: ev.matched,
+    model_version: model.version,
+    created_at: rfc3339(now),
+  };
+  return {
+    assessment,
+    row: {
+      id: assessment.assessment_id,
+      mchid: input.mchid,
+      kind: input.e.type,
+      event_id: input.e.id,
+      ref: input.ref,
+      batch_id: input.batchId ?? null,
+      risk_score: ev.riskScore,
+      risk_level: assessment.risk_level,
+      suggested_action: ev.action,
+      reasons_json: JSON.stringify(ev.reasons),
+      rules_matched_json: JSON.stringify(ev.matched),
+      model_version: model.version,
+      features_json: JSON.stringify(ev.context),
+      label: null,
+      labelled_at: null,
+      billing_kind: input.billing,
+      created_at: now,
+    },
+  };
+}
+
+/** Scores `e` for merchant `mchid` against the history (nothing is written). */
+export async function score(
+  ctx: Ctx,
+  deps: Pick<RiskDeps, 'model'>,
+  db: Executor,
+  input: ScoreInput,
+): Promise<Scored> {
+  const [snapshot, policy] = await Promise.all([
+    new SqlFeatureStore(db).snapshot(input.e),
+    policyOf(db, input.mchid),
+  ]);
+  const ev = evaluate(deps.model, input.e, input.openid, featurize(input.e, snapshot), policy);
+  return assemble(ctx, deps.model, input, ev, policy.thresholds);
+}
+
+/** The device and network a paid order was confirmed from (refunds are judged in that context). */
+export async function paymentContext(
+  db: Executor,
+  orderId: string,
+): Promise<{ device_id: string; ip: string } | undefined> {
+  return db
+    .selectFrom('risk_events')
+    .select(['device_id', 'ip'])
+    .where('id', 'like', `pay:${orderId}:%`)
+    .where('failed', '=', 0)
+    .executeTakeFirst();
+}
+
+/** Adds an event to the history without an assessment (e.g. a payment the bank declined). */
+export async function recordOnly(trx: Executor, e: RiskEvent, outcome: Outcome): Promise<void> {
+  await new SqlFeatureStore(trx).record(e, outcome);
+}
+
+/** Stores an assessment and records its event in the history, in the caller's transaction. */
+export async function commit(trx: Executor, scored: Scored, e: RiskEvent, outcome: Outcome): Promise<void> {
+  await repo.insertAssessments(trx, [scored.row]);
+  await new SqlFeatureStore(trx).record(e, outcome);
+}
+
+// Compiled rules are cached per merchant and invalidated when the merchant's rules change.
+const ruleCache = new Map<string, { key: string; rules: CompiledRule[] }>();
+
+async function compiledRules(db: Executor, mchid: string): Promise<CompiledRule[]> {
+  const rows = await repo.rulesOf(db, mchid);
+  const key = rows.map((r) => r.id).join(',');
+  const hit = ruleCache.get(mchid);
+  if (hit && hit.key === key) return hit.rules;
+  const rules = rows.map((r) => compileRule(r.source, ruleSchemaWithFeatures()));
+  ruleCache.set(mchid, { key, rules });
+  return rules;
+}
+
+async function listsOf(db: Executor, mchid: string): Promise<Record<string, ReadonlySet<string | number>>> {
+  const rows = await repo.listsOf(db, mchid);
+  return Object.fromEntries(rows.map((r) => [r.name, new Set(JSON.parse(r.values_json) as string[])]));
+}
+
+let fullSchema: Record<string, 'number' | 'string' | 'boolean'> | undefined;
+export function ruleSchemaWithFeatures(): Record<string, 'number' | 'string' | 'boolean'> {
+  if (!fullSchema) {
+    fullSchema = { ...ruleSchema, anomaly_score: 'number' };
+    for (const name of Object.keys(featureRecord(new Float64Array(64)))) fullSchema[name] = 'number';
+  }
+  return fullSchema;
+}
+
+export function parseRule(source: string): CompiledRule {
+  try {
+    return compileRule(source, ruleSchemaWithFeatures());
+  } catch (error) {
+    if (error instanceof RuleSyntaxError) {
+      fail('risk_rule_invalid', { field: '/rule', value: source, issue: error.message, location: 'body' });
+    }
+    throw error;
+  }
+}
+
+export async function addRule(ctx: Ctx, mchid: string, source: string) {
+  const rule = parseRule(source);
+  const existing = await repo.rulesOf(ctx.db, mchid);
+  if (existing.length >= risk_rules_per_merchant_max) fail('risk_rule_limit');
+  const row = {
+    id: prefixed(ctx.ids, 'rule'),
+    mchid,
+    source: rule.source,
+    action: rule.action,
+    created_at: ctx.clock.now(),
+  };
+  await repo.insertRule(ctx.db, row);
+  return ruleView(row);
+}
+
+export const ruleView = (r: { id: string; source: string; action: string; created_at: number }) => ({
+  rule_id: r.id,
+  rule: r.source,
+  action: r.action,
+  created_at: r.created_at,
+});
+
+export async function listRules(ctx: Ctx, mchid: string) {
+  return { data: (await repo.rulesOf(ctx.db, mchid)).map(ruleView) };
+}
+
+export async function deleteRule(ctx: Ctx, mchid: string, id: string): Promise<void> {
+  if (!(await repo.deleteRule(ctx.db, mchid, id)))
+    fail('risk_rule_unknown', { field: 'rule_id', value: id, location: 'path' });
+}
+
+export interface BacktestResult {
+  rule: string;
+  action: string;
+  assessments: number;
+  labelled_fraud: number;
+  hits: number;
+  hits_labelled_fraud: number;
+  hits_labelled_legitimate: number;
+  precision: number | null;
+  recall: number | null;
+}
+
+/** Runs a rule over the merchant's stored assessments (their features at the time) and labels. */
+export async function backtest(
+  ctx: Ctx,
+  mchid: string,
+  source: string,
+  sinceMs: number,
+): Promise<BacktestResult> {
+  const rule = parseRule(source);
+  const rows = await repo.history(ctx.db, mchid, sinceMs, backtest_rows_max);
+  const lists = await listsOf(ctx.db, mchid);
+  let hits = 0;
+  let hitsFraud = 0;
+  let hitsLegit = 0;
+  let fraud = 0;
+  for (const r of rows) {
+    const isFraud = r.label === 'fraud' || r.label === 'chargeback';
+    if (isFraud) fraud++;
+    if (!rule.evaluate(JSON.parse(r.features_json) as Record<string, number | string>, lists)) continue;
+    hits++;
+    if (isFraud) hitsFraud++;
+    else if (r.label === 'legitimate') hitsLegit++;
+  }
+  return {
+    rule: rule.source,
+    action: rule.action,
+    assessments: rows.length,
+    labelled_fraud: fraud,
+    hits,
+    hits_labelled_fraud: hitsFraud,
+    hits_labelled_legitimate: hitsLegit,
+    precision: hits > 0 ? hitsFraud / hits : null,
+    recall: fraud > 0 ? hitsFraud / fraud : null,
+  };
+}
+
+export type Label = 'fraud' | 'chargeback' | 'legitimate';
+
+export async function label(
+  ctx: Ctx,
+  mchid: string,
+  input: { assessment_id?: string; out_trade_no?: string; label: Label },
+): Promise<{ labelled: number }> {
+  const now = ctx.clock.now();
+  if (input.assessment_id !== undefined) {
+    if (!(await repo.labelAssessment(ctx.db, mchid, input.assessment_id, input.label, now))) {
+      fail('risk_assessment_unknown', {
+        field: '/assessment_id',
+        value: input.assessment_id,
+        location: 'body',
+      });
+    }
+    return { labelled: 1 };
+  }
+  const n = await repo.labelByRef(ctx.db, mchid, input.out_trade_no!, input.label, now);
+  if (n === 0)
+    fail('risk_assessment_unknown', { field: '/out_trade_no', value: input.out_trade_no, location: 'body' });
+  return { labelled: n };
+}
+
+export async function setThresholds(ctx: Ctx, mchid: string, t: Thresholds): Promise<Thresholds> {
+  if (!(t.review <= t.block))
+    fail('invalid_parameter', {
+      field: '/review_threshold',
+      issue: 'must be ≤ block_threshold',
+      location: 'body',
+    });
+  await repo.upsertSettings(ctx.db, mchid, t.review, t.block, ctx.clock.now());
+  return t;
+}
+
+export async function putList(ctx: Ctx, mchid: string, name: string, values: string[]) {
+  await repo.upsertList(ctx.db, mchid, name, values, ctx.clock.now());
+  return { name, values };
+}
+
+export async function getAssessment(
+  ctx: Ctx,
+  mchid: string,
+  id: string,
+): Promise<Assessment & { label: string | null }> {
+  const r = await repo.findAssessment(ctx.db, mchid, id);
+  if (!r) fail('risk_assessment_unknown', { field: 'assessment_id', value: id, location: 'path' });
+  return rowView(r);
+}
+
+export function rowView(r: NonNullable<Awaited<ReturnType<typeof repo.findAssessment>>>) {
+  return {
+    assessment_id: r.id,
+    risk_score: r.risk_score,
+    risk_level: r.risk_level,
+    suggested_action: r.suggested_action as Action,
+    reasons: JSON.parse(r.reasons_json) as Reason[],
+    rules_matched: JSON.parse(r.rules_matched_json) as string[],
+    model_version: r.model_version,
+    created_at: rfc3339(r.created_at),
+    label: r.label,
+  };
+}
+
+export interface AssessItem {
+  type: 'payment' | 'refund';
+  payer: { openid: string };
+  amount: { total: number; currency?: string; original_total?: number };
+  device_fingerprint: string;
+  ip: string;
+  ip_country?: string;
+  ip_region?: string;
+  instrument_id?: string;
+  mcc?: string;
+  out_trade_no?: string;
+  promotion_id?: string;
+}
+
+/**
+ * Turns an API item into a feature-store event: the payer must be a known OpenID of one of this
+ * merchant's apps (merchants never reach each other's payers), the instrument one of the payer's.
+ */
+export async function eventOf(
+  ctx: Ctx,
+  mchid: string,
+  item: AssessItem,
+  id: string,
+  pointer = '',
+): Promise<ScoreInput> {
+  const who = await identity.resolveOpenid(ctx.db, item.payer.openid);
+  const app = who ? await merchants.findApp(ctx.db, who.appid) : undefined;
+  if (!who || app?.mchid !== mchid) {
+    fail('payer_unknown', { field: `${pointer}/payer/openid`, value: item.payer.openid, location: 'body' });
+  }
+  const payer = await wallet.payerById(ctx.db, who.user_id);
+  let instrumentCreated = payer!.created_at;
+  if (item.instrument_id !== undefined) {
+    const ins = await wallet.instrumentById(ctx.db, item.instrument_id);
+    if (ins?.user_id !== who.user_id) {
+      fail('instrument_unknown', {
+        field: `${pointer}/instrument_id`,
+        value: item.instrument_id,
+        location: 'body',
+      });
+    }
+    instrumentCreated = ins.created_at;
+  }
+  const merchant = await merchants.findMerchant(ctx.db, mchid);
+  const e: RiskEvent = {
+    id,
+    ts: ctx.clock.now(),
+    type: item.type,
+    payer_id: who.user_id,
+    merchant_id: mchid,
+    mcc: item.mcc ?? merchant!.mcc,
+    amount_fen: item.amount.total,
+    device_id: item.device_fingerprint,
+    ip: item.ip,
+    ip_country: item.ip_country ?? 'CN',
+    ip_region: item.ip_region ?? '000000',
+    instrument_id: item.instrument_id ?? 'unspecified',
+    instrument_created_ts: instrumentCreated,
+    payer_created_ts: payer!.created_at,
+    promotion_id: item.promotion_id ?? null,
+    refund_of_amount_fen: item.amount.original_total ?? null,
+  };
+  return { mchid, e, openid: item.payer.openid, ref: item.out_trade_no ?? null, billing: 'risk' };
+}
+
+/** `POST /v1/risk/assessments`: score, store the assessment and add the event to the history. */
+export async function assess(ctx: Ctx, deps: RiskDeps, mchid: string, item: AssessItem): Promise<Assessment> {
+  const input = await eventOf(ctx, mchid, item, prefixed(ctx.ids, 'rev'));
+  const scored = await score(ctx, deps, ctx.db, input);
+  await ctx.db
+    .transaction()
+    .execute((trx) =>
+      commit(trx, scored, input.e, scored.assessment.suggested_action === 'block' ? 'declined' : 'success'),
+    );
+  return scored.assessment;
+}
+
+export interface BatchView {
+  batch_id: string;
+  status: 'processing' | 'completed' | 'failed';
+  items: number;
+  created_at: string;
+  deadline_at: string;
+  completed_at?: string;
+  results?: (Assessment & { index: number })[];
+}
+
+/**
+ * `POST /v1/risk/assessments/batch`: every item is validated first (one bad item rejects the
+ * batch, nothing stored); then the batch is accepted and scored off the event loop, results
+ * stored under the batch id and billed at the batch price. Items are scored against the history
+ * before the batch and do not enter the velocity windows (a batch is a review, not traffic).
+ */
+export async function submitBatch(
+  ctx: Ctx,
+  deps: RiskDeps,
+  mchid: string,
+  items: AssessItem[],
+  onCompleted?: (view: BatchView) => void,
+): Promise<BatchView> {
+  if (items.length > risk_batch_items_max)
+    fail('risk_batch_too_large', { field: '/items', value: items.length, location: 'body' });
+  const batchId = prefixed(ctx.ids, 'rb');
+  const inputs: ScoreInput[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const input = await eventOf(
+      ctx,
+      mchid,
+      items[i]!,
+      `${batchId}:${String(i).padStart(5, '0')}`,
+      `/items/${i}`,
+    );
+    inputs.push({ ...input, billing: 'risk_batch', batchId });
+  }
+  const now = ctx.clock.now();
+  const row = {
+    id: batchId,
+    mchid,
+    status: 'processing',
+    items: items.length,
+    request_hash: requestHash('RISK_BATCH', items),
+    created_at: now,
+    deadline_at: now + risk_batch_window_ms,
+    completed_at: null,
+  };
+  await repo.insertBatch(ctx.db, row);
+  void runBatch(ctx, deps, row, inputs).then(
+    (view) => onCompleted?.(view),
+    () => undefined,
+  );
+  return batchView(row);
+}
+
+async function runBatch(
+  ctx: Ctx,
+  deps: RiskDeps,
+  batch: RiskBatchesTable,
+  inputs: ScoreInput[],
+): Promise<BatchView> {
+  try {
+    const policy = await policyOf(ctx.db, batch.mchid);
+    const evaluations = await deps.batch.score(
+      policy,
+      inputs.map((i) => ({ e: i.e, openid: i.openid })),
+    );
+    const rows = evaluations.map((ev, i) => assemble(ctx, deps.model, inputs[i]!, ev, policy.thresholds).row);
+    const now = ctx.clock.now();
+    await ctx.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < rows.length; i += 500) await repo.insertAssessments(trx, rows.slice(i, i + 500));
+      await repo.completeBatch(trx, batch.id, 'completed', now);
+    });
+    return getBatch(ctx, batch.mchid, batch.id);
+  } catch (error) {
+    await repo.completeBatch(ctx.db, batch.id, 'failed', ctx.clock.now());
+    throw error;
+  }
+}
+
+function batchView(b: RiskBatchesTable): BatchView {
+  const view: BatchView = {
+    batch_id: b.id,
+    status: b.status as BatchView['status'],
+    items: b.items,
+    created_at: rfc3339(b.created_at),
+    deadline_at: rfc3339(b.deadline_at),
+  };
+  if (b.completed_at !== null) view.completed_at = rfc3339(b.completed_at);
+  return view;
+}
+
+export async function getBatch(ctx: Ctx, mchid: string, id: string): Promise<BatchView> {
+  const b = await repo.findBatch(ctx.db, mchid, id);
+  if (!b) fail('risk_batch_unknown', { field: 'batch_id', value: id, location: 'path' });
+  const view = batchView(b);
+  if (b.status === 'completed') {
+    const rows = await repo.assessmentsOfBatch(ctx.db, id);
+    view.results = rows.map((r) => ({ index: Number(r.event_id.split(':')[1]), ...rowView(r) }));
+  }
+  return view;
+}
