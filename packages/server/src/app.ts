@@ -3,12 +3,24 @@
  * and routes and never listens; main.ts listens, tests use inject() or listen on port 0.
  */
 import swagger from '@fastify/swagger';
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Ctx } from './context.ts';
+import { AppError } from './lib/errors.ts';
 import { body_bytes_max } from './lib/limits.ts';
 import { MemoryNonceStore, type NonceStore } from './modules/idempotency/index.ts';
 import { MerchantKeyCache } from './modules/merchants/index.ts';
 import { merchantRoutes } from './modules/merchants/merchants.routes.ts';
+import { CallbackDispatcher, Hub } from './modules/notifications/index.ts';
+import { notificationRoutes } from './modules/notifications/notifications.routes.ts';
+import {
+  applyDeadline,
+  type DecisionDeps,
+  DecisionTimers,
+  decide,
+  type PaymentDeps,
+  sweepDecisions,
+} from './modules/payments/index.ts';
 import { paymentRoutes } from './modules/payments/payments.routes.ts';
 import { refundRoutes } from './modules/refunds/refunds.routes.ts';
 import { InProcessBatchScorer, loadRiskModel, type RiskDeps } from './modules/risk/index.ts';
@@ -24,6 +36,28 @@ export interface AppDeps {
   /** The Fraud Shield: model and batch scorer (default: the shipped model, in-process batches). */
   risk?: RiskDeps;
   logLevel?: string;
+  /** Let APIv3 callbacks reach loopback addresses (operator's sandbox setting; default false). */
+  callbacksAllowLoopback?: boolean;
+  /**
+   * Run the background loops (decision sweeper, callback dispatcher, WebSocket poller; default
+   * true). Tests with a fake clock turn them off and call `app.zhifu.tick()` themselves.
+   */
+  background?: boolean;
+}
+
+/** Handles on the background machinery, for main.ts, tests and benchmarks. */
+export interface ZhifuRuntime {
+  hub: Hub;
+  callbacks: CallbackDispatcher;
+  timers: DecisionTimers;
+  /** One pass of every background loop: deadlines and review windows, then callbacks. */
+  tick(): Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    zhifu: ZhifuRuntime;
+  }
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -51,18 +85,58 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'refunds', description: 'APIv3 domestic refunds' },
         { name: 'certificates', description: 'APIv3 platform certificates' },
         { name: 'risk', description: 'AI Fraud Shield: assessments, batches, labels, rules' },
+        { name: 'notifications', description: 'Events over WebSocket, decision mode, APIv3 callbacks' },
+        { name: 'decisions', description: 'Answering decisions and resolving manual reviews' },
         { name: 'sandbox', description: 'Simulated payers, login and payment confirmation' },
       ],
     },
   });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   const nonces = deps.nonces ?? new MemoryNonceStore();
   const model = deps.risk?.model ?? loadRiskModel();
   const risk: RiskDeps = deps.risk ?? { model, batch: new InProcessBatchScorer(ctx.db, model) };
-  app.addHook('onClose', () => risk.batch.close());
-  installHttp(app, { ctx, merchantKeys: new MerchantKeyCache(ctx), nonces });
-  paymentRoutes(app, ctx, nonces, risk, deps.sandbox ?? true);
-  refundRoutes(app, ctx, risk);
+  const merchantKeys = new MerchantKeyCache(ctx);
+  const timers = new DecisionTimers();
+  let hub: Hub | undefined;
+  const decisionDeps: DecisionDeps = { publish: (mchid, events) => hub?.publish(mchid, events), timers };
+  hub = new Hub(ctx, merchantKeys, async (mchid, eventId, answer) => {
+    try {
+      return await decide(ctx, decisionDeps, mchid, eventId, answer);
+    } catch (error) {
+      if (error instanceof AppError) return { applied: false, code: error.code, message: error.message };
+      throw error;
+    }
+  });
+  timers.onDeadline = (orderId) =>
+    void applyDeadline(ctx, decisionDeps, orderId).catch((e) => app.log.error(e));
+  const callbacks = new CallbackDispatcher(ctx, merchantKeys, {
+    allowLoopback: deps.callbacksAllowLoopback ?? false,
+  });
+  const paymentDeps: PaymentDeps = { risk, decisions: decisionDeps };
+  const tick = async () => {
+    await sweepDecisions(ctx, decisionDeps);
+    await callbacks.tick();
+  };
+  app.decorate('zhifu', { hub, callbacks, timers, tick });
+  let sweeper: NodeJS.Timeout | undefined;
+  if (deps.background ?? true) {
+    sweeper = setInterval(() => void sweepDecisions(ctx, decisionDeps).catch((e) => app.log.error(e)), 100);
+    sweeper.unref();
+    callbacks.start();
+    hub.start();
+  }
+  app.addHook('onClose', async () => {
+    if (sweeper) clearInterval(sweeper);
+    callbacks.stop();
+    hub?.stop();
+    timers.clear();
+    await risk.batch.close();
+  });
+  installHttp(app, { ctx, merchantKeys, nonces });
+  paymentRoutes(app, ctx, nonces, paymentDeps, deps.sandbox ?? true);
+  refundRoutes(app, ctx, paymentDeps);
   riskRoutes(app, ctx, risk);
+  notificationRoutes(app, ctx, hub);
   merchantRoutes(app, ctx);
   if (deps.sandbox ?? true) walletRoutes(app, ctx);
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));

@@ -22,6 +22,10 @@ export interface Config {
   readonly seedDemo: boolean;
   /** Serve the sandbox wallet, login and cashier (ZHIFU_SANDBOX, default true). */
   readonly sandbox: boolean;
+  /** Let APIv3 callbacks reach 127.0.0.1 / ::1, for local development (ZHIFU_CALLBACK_ALLOW_LOOPBACK, default false). */
+  readonly callbackAllowLoopback: boolean;
+  /** Worker threads for batch risk scoring (ZHIFU_RISK_BATCH_THREADS, default 2; 0 = on the main thread). */
+  readonly riskBatchThreads: number;
   /** Log level (ZHIFU_LOG_LEVEL, default info). */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -83,6 +87,8 @@ export function loadConfig(env: Env = process.env): Config {
     sqliteSynchronous: oneOf(env, 'ZHIFU_SQLITE_SYNCHRONOUS', ['FULL', 'NORMAL'] as const, 'FULL'),
     seedDemo: bool(env, 'ZHIFU_SEED_DEMO', true),
     sandbox: bool(env, 'ZHIFU_SANDBOX', true),
+    callbackAllowLoopback: bool(env, 'ZHIFU_CALLBACK_ALLOW_LOOPBACK', false),
+    riskBatchThreads: int(env, 'ZHIFU_RISK_BATCH_THREADS', 2, 0, 16),
     logLevel: oneOf(
       env,
       'ZHIFU_LOG_LEVEL',

@@ -4,14 +4,31 @@
  */
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import {
+  default_model_path,
+  InProcessBatchScorer,
+  loadRiskModel,
+  WorkerBatchScorer,
+} from './modules/risk/index.ts';
 import { openContext, seedDemo } from './ops.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const { ctx, handle } = await openContext(config);
+  const model = loadRiskModel();
+  const batch =
+    config.riskBatchThreads > 0
+      ? new WorkerBatchScorer({
+          databaseUrl: config.databaseUrl,
+          modelPath: default_model_path,
+          threads: config.riskBatchThreads,
+        })
+      : new InProcessBatchScorer(handle.db, model);
   const app = await buildApp({
     ctx,
     sandbox: config.sandbox,
+    risk: { model, batch },
+    callbacksAllowLoopback: config.callbackAllowLoopback,
     logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel,
   });
   await app.listen({ port: config.port, host: config.host });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
-import { buildApp } from '../src/app.ts';
+import { type AppDeps, buildApp } from '../src/app.ts';
 import type { Ctx } from '../src/context.ts';
 import { type DatabaseHandle, type Dialect, openDatabase } from '../src/db/database.ts';
 import { FakeClock } from '../src/lib/clock.ts';
@@ -79,6 +79,7 @@ export async function openTestApp(
   const app = await buildApp({
     ctx: db.ctx,
     ...(process.env.ZHIFU_TEST_LOG ? { logLevel: process.env.ZHIFU_TEST_LOG } : {}),
+    ...opts.app,
   });
   let publicUrl = db.ctx.publicUrl;
   if (opts.listen) {

@@ -74,13 +74,16 @@ describe.each(dialects)('ledger invariants under random operations (%s)', (diale
       .execute();
     const refunds = await t.ctx.db.selectFrom('refunds').select(['order_id', 'amount_refund']).execute();
     let captured = 0;
+    let held = 0;
     for (const o of orders) {
       const refunded = refunds
         .filter((r) => r.order_id === o.id)
         .reduce((s, r) => s + Number(r.amount_refund), 0);
       expect(refunded).toBe(Number(o.refunded_total));
       expect(refunded).toBeLessThanOrEqual(Number(o.amount_total));
-      if (o.transaction_id) captured += Number(o.amount_total) - refunded;
+      // Captured: SUCCESS or REFUND; a payment in review (USERPAYING) is held, not the merchant's yet.
+      if (o.trade_state === 'SUCCESS' || o.trade_state === 'REFUND') captured += Number(o.amount_total) - refunded;
+      else if (o.trade_state === 'USERPAYING') held += Number(o.amount_total);
       else expect(refunded).toBe(0);
     }
     const merchant = await t.ctx.db
@@ -89,6 +92,8 @@ describe.each(dialects)('ledger invariants under random operations (%s)', (diale
       .where('id', '=', `acc_mch_${t.merchant.mchid}`)
       .executeTakeFirstOrThrow();
     expect(Number(merchant.balance)).toBe(captured);
+    const hold = await t.ctx.db.selectFrom('accounts').select('balance').where('id', '=', `acc_hold_${t.merchant.mchid}`).executeTakeFirst();
+    expect(Number(hold?.balance ?? 0)).toBe(held);
   }
 
   it('holds after every step', async () => {

@@ -303,8 +303,100 @@ const m002_fraud_shield: Migration = {
   },
 };
 
+const m003_notifications: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('merchant_sequences')
+      .addColumn('mchid', 'varchar(32)', (c) => c.primaryKey())
+      .addColumn('last_seq', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('events')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('seq', 'bigint', (c) => c.notNull())
+      .addColumn('type', 'varchar(48)', (c) => c.notNull())
+      .addColumn('data_json', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addUniqueConstraint('events_mchid_seq', ['mchid', 'seq'])
+      .execute();
+    await db.schema
+      .createTable('notification_settings')
+      .addColumn('mchid', 'varchar(32)', (c) => c.primaryKey())
+      .addColumn('decision_mode', 'varchar(16)', (c) => c.notNull())
+      .addColumn('review_window_ms', 'bigint', (c) => c.notNull())
+      .addColumn('acked_seq', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('decisions')
+      .addColumn('order_id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('event_id', 'varchar(64)', (c) => c.notNull().unique())
+      .addColumn('state', 'varchar(16)', (c) => c.notNull())
+      .addColumn('suggested_action', 'varchar(16)', (c) => c.notNull())
+      .addColumn('deadline_at', 'bigint', (c) => c.notNull())
+      .addColumn('review_until', 'bigint')
+      .addColumn('decided_at', 'bigint')
+      .addColumn('decided_by', 'varchar(16)')
+      .addColumn('decision', 'varchar(16)')
+      .addColumn('hold_account_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('instrument_account_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('amount', 'bigint', (c) => c.notNull())
+      .addColumn('risk_json', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('decisions_state_deadline')
+      .on('decisions')
+      .columns(['state', 'deadline_at'])
+      .execute();
+    await db.schema
+      .createIndex('decisions_state_review')
+      .on('decisions')
+      .columns(['state', 'review_until'])
+      .execute();
+    await db.schema
+      .createTable('callbacks')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('event_type', 'varchar(32)', (c) => c.notNull())
+      .addColumn('ref', 'varchar(64)', (c) => c.notNull())
+      .addColumn('notify_url', 'varchar(512)', (c) => c.notNull())
+      .addColumn('summary', 'varchar(64)', (c) => c.notNull())
+      .addColumn('original_type', 'varchar(16)', (c) => c.notNull())
+      .addColumn('resource_json', 'text', (c) => c.notNull())
+      .addColumn('status', 'varchar(16)', (c) => c.notNull())
+      .addColumn('attempts', 'integer', (c) => c.notNull())
+      .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('delivered_at', 'bigint')
+      .execute();
+    await db.schema
+      .createIndex('callbacks_due')
+      .on('callbacks')
+      .columns(['status', 'next_attempt_at'])
+      .execute();
+    await db.schema.createIndex('callbacks_ref').on('callbacks').columns(['mchid', 'ref']).execute();
+    await db.schema
+      .createTable('callback_attempts')
+      .addColumn('callback_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('attempt', 'integer', (c) => c.notNull())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('http_status', 'integer')
+      .addColumn('error', 'varchar(256)')
+      .addColumn('duration_ms', 'integer', (c) => c.notNull())
+      .addPrimaryKeyConstraint('callback_attempts_pk', ['callback_id', 'attempt'])
+      .execute();
+  },
+};
+
 export const migrations: MigrationProvider = {
   async getMigrations() {
-    return { '001_payment_core': m001_payment_core, '002_fraud_shield': m002_fraud_shield };
+    return {
+      '001_payment_core': m001_payment_core,
+      '002_fraud_shield': m002_fraud_shield,
+      '003_notifications': m003_notifications,
+    };
   },
 };

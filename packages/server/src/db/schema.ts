@@ -251,7 +251,74 @@ export interface RiskBatchesTable {
   completed_at: number | null;
 }
 
+export interface EventsTable {
+  id: string;
+  mchid: string;
+  seq: number;
+  type: string;
+  data_json: string;
+  created_at: number;
+}
+
+export interface NotificationSettingsTable {
+  mchid: string;
+  decision_mode: string;
+  review_window_ms: number;
+  acked_seq: number;
+  updated_at: number;
+}
+
+export interface DecisionsTable {
+  order_id: string;
+  mchid: string;
+  event_id: string;
+  /** pending → approved | blocked | manual_review → (approved | released) */
+  state: string;
+  suggested_action: string;
+  deadline_at: number;
+  review_until: number | null;
+  decided_at: number | null;
+  decided_by: string | null;
+  decision: string | null;
+  hold_account_id: string;
+  instrument_account_id: string;
+  amount: number;
+  risk_json: string;
+  created_at: number;
+}
+
+export interface CallbacksTable {
+  id: string;
+  mchid: string;
+  event_type: string;
+  ref: string;
+  notify_url: string;
+  summary: string;
+  original_type: string;
+  resource_json: string;
+  status: string;
+  attempts: number;
+  next_attempt_at: number;
+  created_at: number;
+  delivered_at: number | null;
+}
+
+export interface CallbackAttemptsTable {
+  callback_id: string;
+  attempt: number;
+  at: number;
+  http_status: number | null;
+  error: string | null;
+  duration_ms: number;
+}
+
 export interface Database {
+  merchant_sequences: { mchid: string; last_seq: number };
+  events: EventsTable;
+  notification_settings: NotificationSettingsTable;
+  decisions: DecisionsTable;
+  callbacks: CallbacksTable;
+  callback_attempts: CallbackAttemptsTable;
   risk_events: RiskEventsTable;
   risk_profiles: RiskProfilesTable;
   risk_seen: RiskSeenTable;

@@ -13,7 +13,8 @@ export type ConnectCode =
   | 'failed_precondition'
   | 'resource_exhausted'
   | 'internal'
-  | 'unavailable';
+  | 'unavailable'
+  | 'deadline_exceeded';
 
 export interface CatalogEntry {
   code: string;
@@ -57,6 +58,12 @@ export const catalog = {
     400,
     'invalid_argument',
     'The appid is not bound to this mchid.',
+  ),
+  appid_unknown: e(
+    'APPID_MCHID_NOT_MATCH',
+    400,
+    'not_found',
+    'No merchant has this appid; create a merchant first (zhifu merchant create).',
   ),
   openid_not_of_appid: e(
     'OPENID_MISMATCH',
@@ -212,6 +219,31 @@ export const catalog = {
     403,
     'permission_denied',
     'The Fraud Shield blocked this operation; no money moved.',
+  ),
+  // Decisions
+  decision_unknown: e(
+    'RESOURCE_NOT_EXISTS',
+    404,
+    'not_found',
+    'No pending decision has this event_id for this merchant.',
+  ),
+  decision_already_made: e(
+    'DECISION_ALREADY_MADE',
+    409,
+    'failed_precondition',
+    'This payment was already decided; the answer changed nothing.',
+  ),
+  decision_too_late: e(
+    'DECISION_DEADLINE_PASSED',
+    409,
+    'deadline_exceeded',
+    'The 500 ms decision deadline had passed; the payment is in manual review and the answer changed nothing.',
+  ),
+  decision_not_in_review: e(
+    'DECISION_NOT_IN_REVIEW',
+    409,
+    'failed_precondition',
+    'Only a payment in manual review can be approved or declined.',
   ),
   // Limits and system
   nonce_store_full: e(

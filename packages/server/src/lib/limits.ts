@@ -43,3 +43,23 @@ export const risk_batch_items_max = 10_000;
 export const risk_batch_body_bytes_max = 4 * 1024 * 1024;
 /** The batch answer window (DESIGN.md: 2 seconds). */
 export const risk_batch_window_ms = 2_000;
+
+/** The realtime decision deadline (DESIGN.md: the merchant answers within 500 ms). */
+export const decision_deadline_ms = 500;
+/** Manual-review payments are released after this window unless the merchant resolves them. */
+export const review_window_ms_default = 24 * 3600 * 1000;
+export const review_window_ms_max = 30 * 24 * 3600 * 1000;
+/** Events per page (HTTP) or per send burst (WebSocket). */
+export const events_page_max = 500;
+/** A WebSocket client this far behind (bytes buffered) is disconnected and must resync (close 4008). */
+export const ws_buffered_bytes_max = 1024 * 1024;
+/** WebSocket connections per merchant: each costs a little memory and a share of every send. */
+export const ws_connections_per_merchant_max = 16;
+/** APIv3 callback: 5-second timeout, then retries at these delays — 15 retries over 24 h 4 min (reference §5.4). */
+export const callback_timeout_ms = 5_000;
+export const callback_retry_delays_s = [
+  15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600,
+];
+/** Callbacks delivered concurrently by one node; a lease keeps other nodes off a callback in flight. */
+export const callback_batch_max = 16;
+export const callback_lease_ms = 30_000;

@@ -16,19 +16,36 @@ import * as repo from './identity.repository.ts';
 
 const openid_secret_key = 'openid_secret';
 
+// The secret never changes once created: one read per database per process.
+const secrets = new WeakMap<object, Buffer>();
+
 /** The installation's OpenID secret, created on first use and kept in the database. */
 export async function openidSecret(ctx: Ctx): Promise<Buffer> {
-  const existing = await repo.getSetting(ctx.db, openid_secret_key);
-  if (existing) return Buffer.from(existing.value, 'hex');
-  await repo.insertSetting(ctx.db, openid_secret_key, ctx.ids.bytes(32).toString('hex'));
-  const created = await repo.getSetting(ctx.db, openid_secret_key);
-  return Buffer.from(created!.value, 'hex');
+  const cached = secrets.get(ctx.db);
+  if (cached) return cached;
+  let row = await repo.getSetting(ctx.db, openid_secret_key);
+  if (!row) {
+    await repo.insertSetting(ctx.db, openid_secret_key, ctx.ids.bytes(32).toString('hex'));
+    row = await repo.getSetting(ctx.db, openid_secret_key);
+  }
+  const secret = Buffer.from(row!.value, 'hex');
+  secrets.set(ctx.db, secret);
+  return secret;
 }
 
 /** 28 characters starting with `o`, like WeChat OpenIDs (reference §3.6). */
 export function deriveOpenid(secret: Buffer, appid: string, userId: string): string {
   const mac = createHmac('sha256', secret).update(`${appid}\n${userId}`).digest('base64url');
   return `o${mac.slice(0, 27)}`;
+}
+
+/**
+ * A keyed pseudonym of a payer for events, logs and exports (PIPL): stable per installation, not
+ * reversible without the secret, never the raw OpenID.
+ */
+export async function payerPseudonym(ctx: Ctx, userId: string): Promise<string> {
+  const secret = await openidSecret(ctx);
+  return `psn_${createHmac('sha256', secret).update(`payer\n${userId}`).digest('base64url').slice(0, 22)}`;
 }
 
 export async function bindPayerToApp(

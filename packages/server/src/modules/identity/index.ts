@@ -7,6 +7,7 @@ export {
   login,
   openidSecret,
   type PayerProof,
+  payerPseudonym,
   payersOfApp,
   proofMessage,
   resolveOpenid,

@@ -1,4 +1,12 @@
 export {
+  applyDeadline,
+  type DecisionDeps,
+  DecisionTimers,
+  decide,
+  resolveReview,
+  sweep as sweepDecisions,
+} from './decisions.service.ts';
+export {
   type CreateOrderInput,
   type CreateOrderResult,
   closeOrder,
@@ -9,6 +17,7 @@ export {
   lookupForPayer,
   type OrderRow,
   type PayInput,
+  type PaymentDeps,
   type PayResult,
   pay,
   queryByOutTradeNo,

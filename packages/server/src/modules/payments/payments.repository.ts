@@ -78,3 +78,22 @@ export function renewPrepay(
     .where('id', '=', id)
     .execute();
 }
+
+/** Moves a held (USERPAYING) order to its outcome; the decision row guards against doing it twice. */
+export async function updateHeld(
+  db: Executor,
+  id: string,
+  set: Partial<Pick<OrdersTable, 'trade_state' | 'success_time' | 'updated_at'>>,
+): Promise<void> {
+  const r = await db
+    .updateTable('orders')
+    .set(set)
+    .where('id', '=', id)
+    .where('trade_state', '=', 'USERPAYING')
+    .executeTakeFirst();
+  if (r.numUpdatedRows !== 1n) throw new Error(`order ${id} was not USERPAYING`);
+}
+
+export function decisionOf(db: Executor, orderId: string) {
+  return db.selectFrom('decisions').selectAll().where('order_id', '=', orderId).executeTakeFirst();
+}

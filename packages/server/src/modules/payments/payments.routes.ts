@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Ctx } from '../../context.ts';
 import type { NonceStore } from '../idempotency/index.ts';
-import type { RiskDeps } from '../risk/index.ts';
+import * as decisions from './decisions.service.ts';
 import {
   appOrderSchema,
   h5OrderSchema,
@@ -25,7 +25,7 @@ export function paymentRoutes(
   app: FastifyInstance,
   ctx: Ctx,
   nonces: NonceStore,
-  riskDeps: RiskDeps,
+  deps: payments.PaymentDeps,
   sandbox: boolean,
 ): void {
   const create = [
@@ -98,6 +98,54 @@ export function paymentRoutes(
     },
   );
 
+  app.post<{ Params: { out_trade_no: string }; Body: { decision: 'approve' | 'decline' } }>(
+    '/v1/payments/:out_trade_no/review',
+    {
+      config: merchant,
+      schema: {
+        tags: ['decisions'],
+        summary: 'Resolve a payment in manual review: approve (capture) or decline (release the funds)',
+        params: { type: 'object', properties: { out_trade_no: outTradeNoSchema } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['decision'],
+          properties: { decision: { type: 'string', enum: ['approve', 'decline'] } },
+        },
+      },
+    },
+    (req) =>
+      decisions.resolveReview(
+        ctx,
+        deps.decisions,
+        req.merchant!.keys.mchid,
+        req.params.out_trade_no,
+        req.body.decision,
+      ),
+  );
+
+  app.post<{ Body: { event_id: string; decision: 'approve' | 'review' | 'block' } }>(
+    '/v1/decisions',
+    {
+      config: merchant,
+      schema: {
+        tags: ['decisions'],
+        summary: 'Answer payment.decision_required over REST (the WebSocket is the fast path)',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['event_id', 'decision'],
+          properties: {
+            event_id: { type: 'string', maxLength: 64 },
+            decision: { type: 'string', enum: ['approve', 'review', 'block'] },
+          },
+        },
+      },
+    },
+    (req) =>
+      decisions.decide(ctx, deps.decisions, req.merchant!.keys.mchid, req.body.event_id, req.body.decision),
+  );
+
   if (!sandbox) return;
   app.get<{ Querystring: { prepay_id?: string; code_url?: string } }>(
     '/sandbox/v1/orders/lookup',
@@ -127,6 +175,6 @@ export function paymentRoutes(
         body: payRequestSchema,
       },
     },
-    (req) => payments.pay(ctx, nonces, riskDeps, req.body, { ip: req.ip }),
+    (req) => payments.pay(ctx, nonces, deps, req.body, { ip: req.ip }),
   );
 }

@@ -6,11 +6,13 @@
  */
 import type { Ctx } from '../../context.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
+import type { DecisionsTable } from '../../db/schema.ts';
 import { assert } from '../../lib/assert.ts';
 import { chinaDate, parseRfc3339, rfc3339 } from '../../lib/clock.ts';
 import { AppError, fail } from '../../lib/errors.ts';
 import { alphanumeric, digits, hex, prefixed } from '../../lib/ids.ts';
 import {
+  decision_deadline_ms,
   order_pay_window_ms,
   prepay_validity_ms,
   time_expire_max_ms,
@@ -20,8 +22,10 @@ import { type NonceStore, requestHash } from '../idempotency/index.ts';
 import * as identity from '../identity/index.ts';
 import * as ledger from '../ledger/index.ts';
 import * as merchants from '../merchants/index.ts';
+import * as notifications from '../notifications/index.ts';
 import * as risk from '../risk/index.ts';
 import * as wallet from '../wallet/index.ts';
+import * as decisions from './decisions.service.ts';
 import type { OrderRow } from './payments.repository.ts';
 import * as repo from './payments.repository.ts';
 
@@ -211,32 +215,38 @@ export interface TransactionView {
   amount: { total: number; payer_total?: number; currency: string; payer_currency: string };
   scene_info?: { device_id: string };
   promotion_detail?: [];
+  /** Zhifu's field (APIv3 allows added fields): the decision of a held payment. */
+  zhifu_decision?: Record<string, unknown>;
 }
 
-export function transactionView(o: OrderRow, now: number): TransactionView {
+export function transactionView(o: OrderRow, now: number, decision?: DecisionsTable): TransactionView {
   const state = effectiveState(o, now);
-  const paid = o.transaction_id !== null;
   const view: TransactionView = {
     appid: o.appid,
     mchid: o.mchid,
     out_trade_no: o.out_trade_no,
     trade_type: o.trade_type,
     trade_state: state,
-    trade_state_desc: state_desc[state],
+    trade_state_desc:
+      decision && (state === 'USERPAYING' || state === 'PAYERROR')
+        ? (decisions.trade_state_desc[decision.state as keyof typeof decisions.trade_state_desc] ??
+          state_desc[state])
+        : state_desc[state],
     amount: { total: o.amount_total, currency: o.currency, payer_currency: o.currency },
   };
   if (o.attach !== null) view.attach = o.attach;
-  if (paid) {
-    view.transaction_id = o.transaction_id!;
+  if (o.transaction_id !== null) {
+    view.transaction_id = o.transaction_id;
     view.bank_type = o.bank_type!;
-    view.success_time = rfc3339(o.success_time!);
     view.payer = { openid: o.paid_openid! };
     view.amount.payer_total = o.payer_total!;
     view.promotion_detail = [];
   }
+  if (o.success_time !== null) view.success_time = rfc3339(o.success_time);
   const deviceId = (JSON.parse(o.extra_json ?? '{}') as { scene_info?: { device_id?: string } }).scene_info
     ?.device_id;
   if (deviceId) view.scene_info = { device_id: deviceId };
+  if (decision) view.zhifu_decision = decisions.decisionView(decision);
   return view;
 }
 
@@ -247,7 +257,7 @@ export async function queryByOutTradeNo(
 ): Promise<TransactionView> {
   const o = await repo.findByOutTradeNo(ctx.db, mchid, outTradeNo);
   if (!o) fail('order_unknown', { field: 'out_trade_no', value: outTradeNo, location: 'path' });
-  return transactionView(o, ctx.clock.now());
+  return transactionView(o, ctx.clock.now(), await repo.decisionOf(ctx.db, o.id));
 }
 
 export async function queryByTransactionId(
@@ -257,7 +267,7 @@ export async function queryByTransactionId(
 ): Promise<TransactionView> {
   const o = await repo.findByTransactionId(ctx.db, mchid, transactionId);
   if (!o) fail('order_unknown', { field: 'transaction_id', value: transactionId, location: 'path' });
-  return transactionView(o, ctx.clock.now());
+  return transactionView(o, ctx.clock.now(), await repo.decisionOf(ctx.db, o.id));
 }
 
 /** Close is re-entrant (reference §3.3): closing a closed order succeeds again; a paid one cannot close. */
@@ -334,11 +344,18 @@ export interface PayResult {
   transaction_id: string;
   out_trade_no: string;
   trade_state: TradeState;
-  success_time: string;
+  success_time?: string;
   amount: { total: number; payer_total: number; currency: string };
   instrument_id: string;
   bank_type: string;
   risk: { assessment_id: string; score: number; level: string; suggested_action: string };
+  zhifu_decision?: Record<string, unknown>;
+}
+
+/** What paying needs besides the context: the Fraud Shield and the decision machinery. */
+export interface PaymentDeps {
+  risk: risk.RiskDeps;
+  decisions: decisions.DecisionDeps;
 }
 
 /** Where the confirmation came from, as the transport saw it (for the Fraud Shield). */
@@ -355,7 +372,7 @@ export interface ClientInfo {
 export async function pay(
   ctx: Ctx,
   nonces: NonceStore,
-  riskDeps: risk.RiskDeps,
+  deps: PaymentDeps,
   input: PayInput,
   client: ClientInfo,
 ): Promise<PayResult> {
@@ -394,7 +411,7 @@ export async function pay(
   }
   event.instrument_id = chosen.instrumentId;
   event.instrument_created_ts = chosen.createdAt;
-  const scored = await risk.score(ctx, riskDeps, ctx.db, {
+  const scored = await risk.score(ctx, deps.risk, ctx.db, {
     mchid: order.mchid,
     e: event,
     openid: input.openid,
@@ -409,15 +426,31 @@ export async function pay(
       `risk_score ${scored.assessment.risk_score}, assessment ${scored.assessment.assessment_id}.`,
     );
   }
-  return ctx.db.transaction().execute(async (trx) => {
+  const { decision_mode: mode, review_window_ms: reviewWindowMs } = await notifications.settings(
+    ctx.db,
+    order.mchid,
+  );
+  const captureNow = mode === 'auto' && scored.assessment.suggested_action === 'approve';
+  const written: notifications.ZhifuEvent[] = [];
+  const a = scored.assessment;
+  const riskSummary = {
+    assessment_id: a.assessment_id,
+    score: a.risk_score,
+    level: a.risk_level,
+    suggested_action: a.suggested_action,
+    reasons: a.reasons,
+  };
+  const deadline = now + decision_deadline_ms;
+  const payerRef = await identity.payerPseudonym(ctx, payer.userId);
+  const result = await ctx.db.transaction().execute(async (trx) => {
     const o = await repo.findById(trx, order.id);
     assert(o, 'order vanished');
     // Re-checked inside the transaction: the balance may have moved since the assessment.
     const auth = await wallet.authorize(trx, payer.userId, o.amount_total, chosen.instrumentId);
     const claimed = await repo.transitionFromNotpay(trx, o.id, {
-      trade_state: 'SUCCESS',
+      trade_state: captureNow ? 'SUCCESS' : 'USERPAYING',
       transaction_id: transactionId,
-      success_time: now,
+      success_time: captureNow ? now : null,
       bank_type: auth.bankType,
       paid_openid: input.openid,
       instrument_id: auth.instrumentId,
@@ -425,36 +458,102 @@ export async function pay(
       updated_at: now,
     });
     if (!claimed) fail('order_already_paid');
+    const holdId = captureNow ? merchant.account_id : await decisions.ensureHoldAccount(trx, o.mchid, now);
     await ledger.post(trx, {
       id: `jnl_pay_${o.id}`,
       kind: 'payment',
       refId: o.id,
       postings: [
         { accountId: auth.accountId, amount: -o.amount_total },
-        { accountId: merchant.account_id, amount: o.amount_total },
+        { accountId: holdId, amount: o.amount_total },
       ],
       now,
       onInsufficient: 'payer_funds_insufficient',
     });
     await identity.touchDevice(trx, payer.userId, input.device_fingerprint, now);
     await risk.commit(trx, scored, event, 'success');
-    const a = scored.assessment;
-    return {
+    const paid: OrderRow = {
+      ...o,
+      trade_state: captureNow ? 'SUCCESS' : 'USERPAYING',
       transaction_id: transactionId,
-      out_trade_no: o.out_trade_no,
-      trade_state: 'SUCCESS' as const,
-      success_time: rfc3339(now),
-      amount: { total: o.amount_total, payer_total: o.amount_total, currency: o.currency },
-      instrument_id: auth.instrumentId,
+      success_time: captureNow ? now : null,
       bank_type: auth.bankType,
-      risk: {
-        assessment_id: a.assessment_id,
-        score: a.risk_score,
-        level: a.risk_level,
-        suggested_action: a.suggested_action,
-      },
+      paid_openid: input.openid,
+      instrument_id: auth.instrumentId,
+      payer_total: o.amount_total,
     };
+    if (captureNow) {
+      written.push(
+        await notifications.emit(ctx, trx, o.mchid, 'payment.succeeded', {
+          ...decisions.paymentEventData(paid, undefined, payerRef),
+          risk: riskSummary,
+        }),
+      );
+      await notifications.enqueueCallback(ctx, trx, {
+        mchid: o.mchid,
+        eventType: 'TRANSACTION.SUCCESS',
+        ref: o.out_trade_no,
+        notifyUrl: o.notify_url,
+        resource: transactionView(paid, now),
+      });
+    } else {
+      const review = mode === 'auto';
+      const row = {
+        order_id: o.id,
+        mchid: o.mchid,
+        event_id: prefixed(ctx.ids, 'evt'),
+        state: review ? 'manual_review' : 'pending',
+        suggested_action: a.suggested_action,
+        deadline_at: deadline,
+        review_until: review ? now + reviewWindowMs : null,
+        decided_at: review ? now : null,
+        decided_by: review ? 'fraud_shield' : null,
+        decision: null,
+        hold_account_id: holdId,
+        instrument_account_id: auth.accountId,
+        amount: o.amount_total,
+        risk_json: JSON.stringify(riskSummary),
+        created_at: now,
+      };
+      const data = decisions.paymentEventData(paid, row, payerRef);
+      const e = await notifications.emit(
+        ctx,
+        trx,
+        o.mchid,
+        review ? 'payment.manual_review' : 'payment.decision_required',
+        data,
+      );
+      // The decision names the event that asked for it: merchants answer with this id.
+      row.event_id = e.id;
+      await trx.insertInto('decisions').values(row).execute();
+      written.push(e);
+    }
+    return { o: paid, auth };
   });
+  deps.decisions.publish(order.mchid, written);
+  if (!captureNow && mode === 'realtime') {
+    // The payer's confirmation waits for the merchant (at most the deadline plus a margin).
+    deps.decisions.timers.schedule(order.id, deadline - ctx.clock.now());
+    await deps.decisions.timers.wait(order.id, deadline - ctx.clock.now() + 50);
+  }
+  const final = captureNow ? result.o : ((await repo.findById(ctx.db, order.id)) ?? result.o);
+  const d = captureNow ? undefined : await repo.decisionOf(ctx.db, order.id);
+  return {
+    transaction_id: transactionId,
+    out_trade_no: final.out_trade_no,
+    trade_state: final.trade_state as TradeState,
+    ...(final.success_time !== null ? { success_time: rfc3339(final.success_time) } : {}),
+    amount: { total: final.amount_total, payer_total: final.amount_total, currency: final.currency },
+    instrument_id: result.auth.instrumentId,
+    bank_type: result.auth.bankType,
+    risk: {
+      assessment_id: a.assessment_id,
+      score: a.risk_score,
+      level: a.risk_level,
+      suggested_action: a.suggested_action,
+    },
+    ...(d ? { zhifu_decision: decisions.decisionView(d) } : {}),
+  };
 }
 
 async function paymentEvent(

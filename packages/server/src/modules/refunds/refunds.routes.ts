@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Ctx } from '../../context.ts';
+import type { PaymentDeps } from '../payments/index.ts';
 import { amountFenSchema, notifyUrlSchema, outTradeNoSchema } from '../payments/payments.schemas.ts';
-import type { RiskDeps } from '../risk/index.ts';
 import * as refunds from './refunds.service.ts';
 
 const outRefundNo = {
@@ -49,7 +49,7 @@ const createRefundSchema = {
   },
 } as const;
 
-export function refundRoutes(app: FastifyInstance, ctx: Ctx, riskDeps: RiskDeps): void {
+export function refundRoutes(app: FastifyInstance, ctx: Ctx, deps: PaymentDeps): void {
   app.post<{ Body: refunds.CreateRefundInput }>(
     '/v3/refund/domestic/refunds',
     {
@@ -60,7 +60,7 @@ export function refundRoutes(app: FastifyInstance, ctx: Ctx, riskDeps: RiskDeps)
         body: createRefundSchema,
       },
     },
-    (req) => refunds.createRefund(ctx, riskDeps, req.merchant!.keys.mchid, req.body, { ip: req.ip }),
+    (req) => refunds.createRefund(ctx, deps, req.merchant!.keys.mchid, req.body, { ip: req.ip }),
   );
   app.get<{ Params: { out_refund_no: string } }>(
     '/v3/refund/domestic/refunds/:out_refund_no',

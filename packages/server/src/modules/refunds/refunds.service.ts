@@ -15,6 +15,7 @@ import { requestHash } from '../idempotency/index.ts';
 import * as identity from '../identity/index.ts';
 import * as ledger from '../ledger/index.ts';
 import * as merchants from '../merchants/index.ts';
+import * as notifications from '../notifications/index.ts';
 import * as payments from '../payments/index.ts';
 import * as risk from '../risk/index.ts';
 import * as wallet from '../wallet/index.ts';
@@ -102,7 +103,7 @@ function receivedAccount(ins: { kind: string; display_name: string; last4: strin
  */
 export async function createRefund(
   ctx: Ctx,
-  riskDeps: risk.RiskDeps,
+  deps: payments.PaymentDeps,
   mchid: string,
   input: CreateRefundInput,
   client: { ip: string },
@@ -135,7 +136,7 @@ export async function createRefund(
   if (now - order.success_time! > refund_window_ms) fail('order_not_refundable');
   const refundId = `5030${chinaDate(now)}${digits(ctx.ids, 17)}`;
   const event = await refundEvent(ctx, order, refundId, input.amount.refund, client.ip);
-  const scored = await risk.score(ctx, riskDeps, ctx.db, {
+  const scored = await risk.score(ctx, deps.risk, ctx.db, {
     mchid,
     e: event,
     openid: order.paid_openid!,
@@ -150,8 +151,9 @@ export async function createRefund(
       `risk_score ${scored.assessment.risk_score}, assessment ${scored.assessment.assessment_id}.`,
     );
   }
+  const written: notifications.ZhifuEvent[] = [];
   try {
-    return await ctx.db.transaction().execute(async (trx) => {
+    const view = await ctx.db.transaction().execute(async (trx) => {
       if (!(await repo.reserveRefund(trx, order.id, input.amount.refund, now))) {
         const o = await payments.findOrderByOutTradeNo(trx, mchid, order.out_trade_no);
         assert(o, 'order vanished');
@@ -199,8 +201,20 @@ export async function createRefund(
       };
       await repo.insertRefund(trx, row);
       await risk.commit(trx, scored, event, 'success');
-      return refundView(row);
+      const refunded = refundView(row);
+      written.push(await notifications.emit(ctx, trx, mchid, 'refund.succeeded', { ...refunded }));
+      await notifications.enqueueCallback(ctx, trx, {
+        mchid,
+        eventType: 'REFUND.SUCCESS',
+        ref: row.out_refund_no,
+        // APIv3 falls back to the portal URL; Zhifu falls back to the order's notify_url.
+        notifyUrl: row.notify_url ?? order.notify_url,
+        resource: refundNotification(row),
+      });
+      return refunded;
     });
+    deps.decisions.publish(mchid, written);
+    return view;
   } catch (error) {
     // An identical request committed first (PostgreSQL, concurrent): answer like a replay.
     if (!isUniqueViolation(error)) throw error;
@@ -208,6 +222,26 @@ export async function createRefund(
     assert(winner, 'unique violation without a row');
     return replay(winner, order.id, input, hash);
   }
+}
+
+/** The REFUND.* callback resource (reference §5.2): `refund_status`, not `status`. */
+function refundNotification(r: RefundRow) {
+  return {
+    mchid: r.mchid,
+    transaction_id: r.transaction_id,
+    out_trade_no: r.out_trade_no,
+    refund_id: r.refund_id,
+    out_refund_no: r.out_refund_no,
+    refund_status: r.status,
+    ...(r.success_time !== null ? { success_time: rfc3339(r.success_time) } : {}),
+    user_received_account: r.user_received_account,
+    amount: {
+      total: r.amount_total,
+      refund: r.amount_refund,
+      payer_total: r.amount_total,
+      payer_refund: r.amount_refund,
+    },
+  };
 }
 
 async function refundEvent(

@@ -1,0 +1,336 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Aes, Rsa } from 'wechatpay-axios-plugin';
+import { audit } from '../src/modules/ledger/index.ts';
+import { dialects, openTestApp, type TestApp } from './harness.ts';
+import { jsapiOrder, payAs, signedRequest } from './requests.ts';
+import { TestWsClient } from './ws-client.ts';
+
+/** A real HTTP receiver for APIv3 callbacks: answers with `status`, keeps every request. */
+async function receiver(status: () => number) {
+  const received: { headers: IncomingMessage['headers']; body: string }[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => {
+      received.push({ headers: req.headers, body });
+      res.statusCode = status();
+      res.end(status() < 300 ? '' : '{"code":"FAIL","message":"失败"}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = server.address();
+  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/notify`;
+  return { url, received, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+const setMode = (t: TestApp, decision_mode: 'auto' | 'realtime') =>
+  signedRequest(t, 'PUT', '/v1/notifications/settings', { decision_mode });
+
+async function newOrder(t: TestApp, amount = 1_000, notifyUrl = 'https://merchant.example.com/notify') {
+  const order = jsapiOrder(t, { amount: { total: amount, currency: 'CNY' }, notify_url: notifyUrl });
+  const res = await signedRequest(t, 'POST', '/v3/pay/transactions/jsapi', order);
+  return { order, prepayId: res.json().prepay_id as string };
+}
+
+const query = async (t: TestApp, no: string) =>
+  (await signedRequest(t, 'GET', `/v3/pay/transactions/out-trade-no/${no}?mchid=${t.merchant.mchid}`)).json();
+
+describe.each(dialects)('decision notifications over a real WebSocket (%s)', (dialect) => {
+  let t: TestApp;
+  let base: string;
+  beforeAll(async () => {
+    t = await openTestApp(dialect, { realClock: true, listen: true, app: { callbacksAllowLoopback: true } });
+    base = t.ctx.publicUrl;
+  });
+  afterAll(() => t.close());
+
+  it('refuses an unsigned or stale handshake; a signed one gets hello', async () => {
+    await expect(TestWsClient.connect(base, { ...t.merchant, hmac_key: 'wrong' })).rejects.toThrow(/401/);
+    await expect(
+      TestWsClient.connect(base, t.merchant, undefined, Math.floor(Date.now() / 1000) - 600),
+    ).rejects.toThrow(/401/);
+    const c = await TestWsClient.connect(base, t.merchant);
+    await c.until(() => c.frames.some((f) => f.type === 'hello'));
+    await c.close();
+  });
+
+  it('auto mode: a payment produces a signed payment.succeeded event with the risk and a pseudonymous payer', async () => {
+    const c = await TestWsClient.connect(base, t.merchant);
+    const { order, prepayId } = await newOrder(t);
+    expect((await payAs(t, prepayId, order.payer.openid)).json().trade_state).toBe('SUCCESS');
+    await c.until(() =>
+      c.ofType('payment.succeeded').some((e) => e.event.data.out_trade_no === order.out_trade_no),
+    );
+    const e = c.ofType('payment.succeeded').find((x) => x.event.data.out_trade_no === order.out_trade_no)!;
+    expect(e.signatureOk).toBe(true);
+    expect(e.event.data).toMatchObject({
+      amount: { total: 1_000, currency: 'CNY' },
+      risk: { suggested_action: 'approve' },
+    });
+    expect(String(e.event.data.payer_ref)).toMatch(/^psn_/);
+    expect(JSON.stringify(e.event)).not.toContain(order.payer.openid);
+    await c.close();
+  });
+
+  it('realtime: an answer in 50 ms captures; after 600 ms the payment is in manual review and the late answer is refused', async () => {
+    await setMode(t, 'realtime');
+    const c = await TestWsClient.connect(base, t.merchant);
+    const answer = (delayMs: number, decision: string) => {
+      const handled = new Set<string>();
+      return setInterval(() => {
+        for (const e of c.ofType('payment.decision_required')) {
+          if (handled.has(e.event.id)) continue;
+          handled.add(e.event.id);
+          setTimeout(() => c.send({ type: 'decision', event_id: e.event.id, decision }), delayMs);
+        }
+      }, 5);
+    };
+    let timer = answer(50, 'approve');
+    const fast = await newOrder(t);
+    const paid = (await payAs(t, fast.prepayId, fast.order.payer.openid)).json();
+    expect(paid).toMatchObject({
+      trade_state: 'SUCCESS',
+      zhifu_decision: { state: 'approved', decided_by: 'merchant' },
+    });
+    clearInterval(timer);
+
+    timer = answer(600, 'approve');
+    const slow = await newOrder(t);
+    const held = (await payAs(t, slow.prepayId, slow.order.payer.openid)).json();
+    expect(held).toMatchObject({
+      trade_state: 'USERPAYING',
+      zhifu_decision: { state: 'manual_review', decided_by: 'deadline' },
+    });
+    await c.until(
+      () => c.frames.some((f) => f.type === 'decision_result' && f.code === 'DECISION_DEADLINE_PASSED'),
+      2000,
+    );
+    clearInterval(timer);
+    const q = await query(t, slow.order.out_trade_no);
+    expect(q).toMatchObject({ trade_state: 'USERPAYING', zhifu_decision: { state: 'manual_review' } });
+    expect(q.trade_state_desc).toMatch(/manual review/);
+    expect(
+      c.ofType('payment.manual_review').some((e) => e.event.data.out_trade_no === slow.order.out_trade_no),
+    ).toBe(true);
+    await c.close();
+    await setMode(t, 'auto');
+  });
+
+  it('realtime: block releases the funds; review holds them; a second answer changes nothing', async () => {
+    await setMode(t, 'realtime');
+    const c = await TestWsClient.connect(base, t.merchant);
+    for (const [decision, state, tradeState] of [
+      ['block', 'blocked', 'PAYERROR'],
+      ['review', 'manual_review', 'USERPAYING'],
+    ] as const) {
+      const { order, prepayId } = await newOrder(t, 2_000);
+      const paying = payAs(t, prepayId, order.payer.openid);
+      await c.until(() =>
+        c.ofType('payment.decision_required').some((e) => e.event.data.out_trade_no === order.out_trade_no),
+      );
+      const ask = c
+        .ofType('payment.decision_required')
+        .find((e) => e.event.data.out_trade_no === order.out_trade_no)!;
+      expect(ask.event.data).toMatchObject({
+        deadline_at: expect.any(String),
+        risk: { score: expect.any(Number) },
+      });
+      c.send({ type: 'decision', event_id: ask.event.id, decision });
+      expect((await paying).json()).toMatchObject({ trade_state: tradeState, zhifu_decision: { state } });
+      const again = await signedRequest(t, 'POST', '/v1/decisions', {
+        event_id: ask.event.id,
+        decision: 'approve',
+      });
+      expect([again.statusCode, again.json().code]).toEqual([409, 'DECISION_ALREADY_MADE']);
+      expect((await query(t, order.out_trade_no)).trade_state).toBe(tradeState);
+    }
+    expect(await audit(t.ctx.db)).toEqual({ unbalancedJournals: 0, driftedAccounts: [], belowFloor: [] });
+    await c.close();
+    await setMode(t, 'auto');
+  });
+
+  it('a reconnecting client gets everything after its last acknowledged sequence, in order', async () => {
+    const first = await TestWsClient.connect(base, t.merchant, 0);
+    await first.until(() => first.events.length > 0);
+    const last = () => first.events.at(-1)!.seq;
+    await first.until(() => first.events.length >= 3);
+    const acked = first.events[2]!.seq;
+    first.send({ type: 'ack', seq: acked });
+    await new Promise((r) => setTimeout(r, 100));
+    await first.close();
+    const { order, prepayId } = await newOrder(t);
+    await payAs(t, prepayId, order.payer.openid);
+    const resumed = await TestWsClient.connect(base, t.merchant);
+    await resumed.until(() => resumed.events.some((e) => e.event.data.out_trade_no === order.out_trade_no));
+    const seqs = resumed.events.map((e) => e.seq);
+    expect(seqs[0]).toBe(acked + 1);
+    expect(seqs).toEqual(seqs.map((_, i) => acked + 1 + i));
+    expect(Math.max(...seqs)).toBeGreaterThan(last());
+    await resumed.close();
+  });
+
+  it('APIv3 callback: the official plugin verifies and decrypts a real TRANSACTION.SUCCESS', async () => {
+    const r = await receiver(() => 200);
+    const { order, prepayId } = await newOrder(t, 1_234, r.url);
+    await payAs(t, prepayId, order.payer.openid);
+    const deadline = Date.now() + 3000;
+    while (r.received.length === 0 && Date.now() < deadline) await new Promise((x) => setTimeout(x, 50));
+    const got = r.received[0]!;
+    const h = got.headers as Record<string, string>;
+    const ok = Rsa.verify(
+      `${h['wechatpay-timestamp']}\n${h['wechatpay-nonce']}\n${got.body}\n`,
+      h['wechatpay-signature']!,
+      t.merchant.platform_certificate_pem,
+    );
+    expect(ok).toBe(true);
+    expect(h['wechatpay-serial']).toBe(t.merchant.platform_serial_no);
+    const body = JSON.parse(got.body);
+    expect(got.body).toBe(JSON.stringify(body));
+    expect(body).toMatchObject({
+      event_type: 'TRANSACTION.SUCCESS',
+      resource_type: 'encrypt-resource',
+      resource: { algorithm: 'AEAD_AES_256_GCM' },
+    });
+    const plain = JSON.parse(
+      Aes.AesGcm.decrypt(
+        body.resource.ciphertext,
+        t.merchant.apiv3_key,
+        body.resource.nonce,
+        body.resource.associated_data,
+      ),
+    );
+    expect(plain).toMatchObject({
+      out_trade_no: order.out_trade_no,
+      trade_state: 'SUCCESS',
+      amount: { total: 1_234 },
+      payer: { openid: order.payer.openid },
+    });
+    let list = [];
+    for (let i = 0; i < 40; i++) {
+      list = (await signedRequest(t, 'GET', `/v1/notifications/callbacks?ref=${order.out_trade_no}`)).json()
+        .data;
+      if (list[0]?.status === 'delivered') break;
+      await new Promise((x) => setTimeout(x, 25));
+    }
+    expect(list[0]).toMatchObject({
+      status: 'delivered',
+      attempts: 1,
+      history: [{ attempt: 1, http_status: 200 }],
+    });
+    await r.close();
+  });
+});
+
+describe('deadlines, review windows and callback retries with the fake clock', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await openTestApp('sqlite', { app: { background: false, callbacksAllowLoopback: false } });
+  });
+  afterAll(() => t.close());
+
+  it('no connection: the deadline in the database puts the payment in review; the window then releases the funds', async () => {
+    await setMode(t, 'realtime');
+    await signedRequest(t, 'PUT', '/v1/notifications/settings', { review_window_seconds: 3600 });
+    const { order, prepayId } = await newOrder(t, 3_000);
+    const balance = async () =>
+      Number(
+        (
+          await t.ctx.db
+            .selectFrom('accounts')
+            .select('balance')
+            .where('id', '=', 'acc_ins_zhangwei_balance')
+            .executeTakeFirstOrThrow()
+        ).balance,
+      );
+    const before = await balance();
+    const res = payAs(t, prepayId, order.payer.openid);
+    // The in-process timer cannot fire (fake clock); the payer's call returns still pending.
+    expect((await res).json()).toMatchObject({
+      trade_state: 'USERPAYING',
+      zhifu_decision: { state: 'pending' },
+    });
+    expect(await balance()).toBe(before - 3_000);
+    await t.app.zhifu.tick();
+    expect((await query(t, order.out_trade_no)).zhifu_decision.state).toBe('pending');
+    t.clock.advance(501);
+    await t.app.zhifu.tick();
+    expect((await query(t, order.out_trade_no)).zhifu_decision).toMatchObject({
+      state: 'manual_review',
+      decided_by: 'deadline',
+    });
+    t.clock.advance(3600 * 1000);
+    await t.app.zhifu.tick();
+    const q = await query(t, order.out_trade_no);
+    expect(q).toMatchObject({
+      trade_state: 'PAYERROR',
+      zhifu_decision: { state: 'released', decided_by: 'expiry' },
+    });
+    expect(await balance()).toBe(before);
+    await setMode(t, 'auto');
+  });
+
+  it('manual review resolved by REST: approve captures once', async () => {
+    await setMode(t, 'realtime');
+    const { order, prepayId } = await newOrder(t, 4_000);
+    await payAs(t, prepayId, order.payer.openid);
+    t.clock.advance(600);
+    await t.app.zhifu.tick();
+    const approve = await signedRequest(t, 'POST', `/v1/payments/${order.out_trade_no}/review`, {
+      decision: 'approve',
+    });
+    expect(approve.json()).toEqual({ state: 'approved' });
+    const twice = await signedRequest(t, 'POST', `/v1/payments/${order.out_trade_no}/review`, {
+      decision: 'decline',
+    });
+    expect([twice.statusCode, twice.json().code]).toEqual([409, 'DECISION_NOT_IN_REVIEW']);
+    expect(await query(t, order.out_trade_no)).toMatchObject({
+      trade_state: 'SUCCESS',
+      success_time: expect.any(String),
+    });
+    expect(await audit(t.ctx.db)).toEqual({ unbalancedJournals: 0, driftedAccounts: [], belowFloor: [] });
+    await setMode(t, 'auto');
+  });
+
+  it('callbacks retry on the APIv3 schedule (15 retries over 24 h 4 min), then dead-letter', async () => {
+    const { order, prepayId } = await newOrder(t, 500, 'https://callbacks.invalid/notify');
+    await payAs(t, prepayId, order.payer.openid);
+    const delays = [15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600];
+    expect(delays.reduce((a, b) => a + b, 0)).toBe(24 * 3600 + 4 * 60);
+    await t.app.zhifu.tick();
+    for (const d of delays) {
+      t.clock.advance(d * 1000 - 1);
+      await t.app.zhifu.tick();
+      t.clock.advance(1);
+      await t.app.zhifu.tick();
+    }
+    const [cb] = (
+      await signedRequest(t, 'GET', `/v1/notifications/callbacks?ref=${order.out_trade_no}`)
+    ).json().data;
+    expect(cb).toMatchObject({ status: 'dead', attempts: 16 });
+    expect(cb.history).toHaveLength(16);
+  });
+
+  it('callback URLs to private, loopback, metadata addresses and their alternate spellings are refused', async () => {
+    for (const url of [
+      'http://127.0.0.1:9/notify',
+      'http://2130706433/notify',
+      'http://0x7f.1/notify',
+      'http://[::ffff:127.0.0.1]/notify',
+      'http://169.254.169.254/latest/meta-data',
+      'http://10.1.2.3/notify',
+      'http://localhost/notify',
+    ]) {
+      const { order, prepayId } = await newOrder(t, 300, url);
+      await payAs(t, prepayId, order.payer.openid);
+      await t.app.zhifu.tick();
+      const [cb] = (
+        await signedRequest(t, 'GET', `/v1/notifications/callbacks?ref=${order.out_trade_no}`)
+      ).json().data;
+      expect(cb.history[0].error, url).toMatch(/refused|not allowed/);
+      expect(cb.history[0].http_status).toBeNull();
+    }
+  });
+});
