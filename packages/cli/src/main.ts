@@ -8,6 +8,7 @@ import { out, UsageError } from './args.ts';
 import { merchantCommand, merchantHelp } from './commands/merchant.ts';
 import { sandboxCommand, sandboxHelp } from './commands/sandbox.ts';
 import { serveCommand, serveHelp } from './commands/serve.ts';
+import { simulateCommand, simulateHelp } from './commands/simulate.ts';
 
 export const mainHelp = `zhifu: self-hostable, WeChat Pay APIv3-compatible payment server (sandbox)
 
@@ -19,6 +20,8 @@ Commands:
   sandbox pay <prepay_id|code_url>   Pay an order as a sandbox payer
   sandbox payers --appid <appid>     List sandbox payers and their openids
   sandbox instruments <openid>       List a payer's balance and cards
+  simulate --out <file.jsonl>        Write a seeded, labelled traffic data set (JSON Lines)
+  simulate --drive                   Replay simulated traffic against a server as risk assessments
 
 Options:
   -h, --help       Show help (also: zhifu <command> --help, zhifu help <command>)
@@ -31,6 +34,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; help:
   serve: { run: serveCommand, help: serveHelp },
   merchant: { run: merchantCommand, help: merchantHelp },
   sandbox: { run: sandboxCommand, help: sandboxHelp },
+  simulate: { run: simulateCommand, help: simulateHelp },
 };
 
 export function version(): string {

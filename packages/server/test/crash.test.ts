@@ -30,7 +30,13 @@ function freePort(): Promise<number> {
 function startServer(dataDir: string, port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/main.ts'], {
     cwd: root,
-    env: { ...process.env, PORT: String(port), ZHIFU_DATA_DIR: dataDir, ZHIFU_LOG_LEVEL: 'error', ZHIFU_RISK_BATCH_THREADS: '0' },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      ZHIFU_DATA_DIR: dataDir,
+      ZHIFU_LOG_LEVEL: 'error',
+      ZHIFU_RISK_BATCH_THREADS: '0',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new Promise((resolve, reject) => {
@@ -60,7 +66,13 @@ interface Creds {
 
 async function signed(c: Creds, method: string, path: string, body?: unknown): Promise<Response> {
   const text = body === undefined ? '' : JSON.stringify(body);
-  const authorization = hmacAuthorization({ mchid: c.mchid, hmacKey: c.hmac_key, method, url: path, body: text });
+  const authorization = hmacAuthorization({
+    mchid: c.mchid,
+    hmacKey: c.hmac_key,
+    method,
+    url: path,
+    body: text,
+  });
   return fetch(`${c.base_url}${path}`, {
     method,
     headers: { authorization, ...(text ? { 'content-type': 'application/json' } : {}) },
@@ -83,11 +95,25 @@ async function payOnce(c: Creds, i: number, sessionKey: string): Promise<void> {
   const { prepay_id } = (await created.json()) as { prepay_id: string };
   const timestamp = String(Math.floor(Date.now() / 1000));
   const nonce = `n${i}${Math.random().toString(36).slice(2)}`;
-  const signature = payerProof({ target: prepay_id, openid, deviceFingerprint: 'crash-phone', timestamp, nonce, sessionKey });
+  const signature = payerProof({
+    target: prepay_id,
+    openid,
+    deviceFingerprint: 'crash-phone',
+    timestamp,
+    nonce,
+    sessionKey,
+  });
   await fetch(`${c.base_url}/sandbox/v1/pay`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ prepay_id, openid, device_fingerprint: 'crash-phone', timestamp, nonce, signature }),
+    body: JSON.stringify({
+      prepay_id,
+      openid,
+      device_fingerprint: 'crash-phone',
+      timestamp,
+      nonce,
+      signature,
+    }),
   });
 }
 
@@ -114,7 +140,9 @@ describe('SIGKILL while events flow', () => {
     let server = await startServer(dataDir, port);
     children.push(server);
     const creds = JSON.parse(readFileSync(join(dataDir, 'demo-credentials.json'), 'utf8')) as Creds;
-    expect((await signed(creds, 'PUT', '/v1/notifications/settings', { decision_mode: 'realtime' })).status).toBe(200);
+    expect(
+      (await signed(creds, 'PUT', '/v1/notifications/settings', { decision_mode: 'realtime' })).status,
+    ).toBe(200);
 
     const seen = new Map<number, string>();
     let lastSeq = 0;
@@ -126,7 +154,8 @@ describe('SIGKILL while events flow', () => {
         expect(m.seq).toBe(lastSeq + 1); // in order, no gap, no duplicate within a connection
         lastSeq = m.seq!;
         seen.set(m.seq!, event.type);
-        if (event.type === 'payment.decision_required') client.send({ type: 'decision', event_id: event.id, decision: 'approve' });
+        if (event.type === 'payment.decision_required')
+          client.send({ type: 'decision', event_id: event.id, decision: 'approve' });
       });
     };
     const first = await TestWsClient.connect(creds.base_url, creds, 0);
@@ -157,19 +186,37 @@ describe('SIGKILL while events flow', () => {
     await new Promise((r) => setTimeout(r, 1500));
     const db = await openDatabase({ url: `sqlite:${join(dataDir, 'zhifu.db')}`, migrate: false });
     try {
-      const last = await db.db.selectFrom('merchant_sequences').select('last_seq').where('mchid', '=', creds.mchid).executeTakeFirstOrThrow();
+      const last = await db.db
+        .selectFrom('merchant_sequences')
+        .select('last_seq')
+        .where('mchid', '=', creds.mchid)
+        .executeTakeFirstOrThrow();
       await second.until(() => lastSeq >= last.last_seq, 10_000);
-      expect([...seen.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: last.last_seq }, (_, i) => i + 1));
-      const pending = await db.db.selectFrom('decisions').select('order_id').where('state', '=', 'pending').execute();
+      expect([...seen.keys()].sort((a, b) => a - b)).toEqual(
+        Array.from({ length: last.last_seq }, (_, i) => i + 1),
+      );
+      const pending = await db.db
+        .selectFrom('decisions')
+        .select('order_id')
+        .where('state', '=', 'pending')
+        .execute();
       expect(pending).toEqual([]);
       // One outcome per payment: the capture or release journal exists at most once per order.
       const decided = await db.db.selectFrom('decisions').select(['order_id', 'state']).execute();
       const journals = await db.db.selectFrom('journals').select('id').execute();
       for (const d of decided) {
-        const outcomes = journals.filter((j) => j.id === `jnl_cap_${d.order_id}` || j.id === `jnl_rel_${d.order_id}`).length;
-        expect(outcomes, d.order_id).toBe(d.state === 'approved' || d.state === 'blocked' || d.state === 'released' ? 1 : 0);
+        const outcomes = journals.filter(
+          (j) => j.id === `jnl_cap_${d.order_id}` || j.id === `jnl_rel_${d.order_id}`,
+        ).length;
+        expect(outcomes, d.order_id).toBe(
+          d.state === 'approved' || d.state === 'blocked' || d.state === 'released' ? 1 : 0,
+        );
       }
-      const succeeded = await db.db.selectFrom('events').select('data_json').where('type', '=', 'payment.succeeded').execute();
+      const succeeded = await db.db
+        .selectFrom('events')
+        .select('data_json')
+        .where('type', '=', 'payment.succeeded')
+        .execute();
       const nos = succeeded.map((e) => (JSON.parse(e.data_json) as { out_trade_no: string }).out_trade_no);
       expect(new Set(nos).size).toBe(nos.length);
       expect(await audit(db.db)).toEqual({ unbalancedJournals: 0, driftedAccounts: [], belowFloor: [] });

@@ -73,7 +73,7 @@ export interface TestApp extends TestDb {
 
 export async function openTestApp(
   dialect: Dialect = 'sqlite',
-  opts: { realClock?: boolean; listen?: boolean } = {},
+  opts: { realClock?: boolean; listen?: boolean; app?: Omit<AppDeps, 'ctx'> } = {},
 ): Promise<TestApp> {
   const db = await openTestDb(dialect, opts);
   const app = await buildApp({

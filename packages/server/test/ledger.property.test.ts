@@ -82,7 +82,8 @@ describe.each(dialects)('ledger invariants under random operations (%s)', (diale
       expect(refunded).toBe(Number(o.refunded_total));
       expect(refunded).toBeLessThanOrEqual(Number(o.amount_total));
       // Captured: SUCCESS or REFUND; a payment in review (USERPAYING) is held, not the merchant's yet.
-      if (o.trade_state === 'SUCCESS' || o.trade_state === 'REFUND') captured += Number(o.amount_total) - refunded;
+      if (o.trade_state === 'SUCCESS' || o.trade_state === 'REFUND')
+        captured += Number(o.amount_total) - refunded;
       else if (o.trade_state === 'USERPAYING') held += Number(o.amount_total);
       else expect(refunded).toBe(0);
     }
@@ -92,7 +93,11 @@ describe.each(dialects)('ledger invariants under random operations (%s)', (diale
       .where('id', '=', `acc_mch_${t.merchant.mchid}`)
       .executeTakeFirstOrThrow();
     expect(Number(merchant.balance)).toBe(captured);
-    const hold = await t.ctx.db.selectFrom('accounts').select('balance').where('id', '=', `acc_hold_${t.merchant.mchid}`).executeTakeFirst();
+    const hold = await t.ctx.db
+      .selectFrom('accounts')
+      .select('balance')
+      .where('id', '=', `acc_hold_${t.merchant.mchid}`)
+      .executeTakeFirst();
     expect(Number(hold?.balance ?? 0)).toBe(held);
   }
 

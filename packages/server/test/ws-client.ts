@@ -15,7 +15,7 @@ export class TestWsClient {
   private waiters: (() => void)[] = [];
   constructor(
     readonly ws: WebSocket,
-    private readonly hmacKey: string,
+    hmacKey: string,
   ) {
     ws.on('message', (raw) => {
       const m = JSON.parse(raw.toString()) as Record<string, unknown>;

@@ -2,10 +2,14 @@ export { sandboxPayers } from './fixtures.ts';
 export {
   type Authorization,
   authorize,
+  createSimulatedPayer,
   ensureSandboxPayers,
   type InstrumentView,
   instrumentById,
   instrumentsOf,
   issuer_account_id,
   payerById,
+  type SimulatedPayer,
+  type SimulatedPayerInput,
+  simulatedPayerId,
 } from './wallet.service.ts';

@@ -6,6 +6,13 @@ import * as identity from '../identity/index.ts';
 import * as merchants from '../merchants/index.ts';
 import * as wallet from './wallet.service.ts';
 
+/** Largest wallet balance a simulated payer can start with: ¥1,000,000. */
+const simulated_balance_fen_max = 100_000_000;
+/** Wallet balance of a simulated payer when none is given: ¥10,000. */
+const simulated_balance_fen_default = 1_000_000;
+/** Oldest account a simulated payer can claim: 100 years. */
+const simulated_account_age_days_max = 36_500;
+
 const cashierHtml = readFileSync(new URL('./cashier.html', import.meta.url), 'utf8');
 
 /** The sandbox wallet's payer-side API (docs/sandbox.md) and the web cashier page. */
@@ -31,6 +38,51 @@ export function walletRoutes(app: FastifyInstance, ctx: Ctx): void {
     async (req) => {
       const rows = await identity.payersOfApp(ctx.db, req.query.appid);
       return { data: rows.map((r) => ({ openid: r.openid, name: r.name, fixture: r.fixture })) };
+    },
+  );
+
+  app.post<{
+    Body: {
+      appid: string;
+      name: string;
+      balance_fen?: number;
+      external_ref?: string;
+      account_age_days?: number;
+    };
+  }>(
+    '/sandbox/v1/payers',
+    {
+      schema: {
+        tags: ['sandbox'],
+        summary:
+          'Create a simulated payer with a funded wallet balance, bound to an appid (201; 200 on a repeat)',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['appid', 'name'],
+          properties: {
+            appid: { type: 'string', minLength: 1, maxLength: 32 },
+            name: { type: 'string', minLength: 1, maxLength: 64 },
+            balance_fen: { type: 'integer', minimum: 0, maximum: simulated_balance_fen_max },
+            external_ref: { type: 'string', minLength: 1, maxLength: 64 },
+            account_age_days: { type: 'number', minimum: 0, maximum: simulated_account_age_days_max },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const { appid } = req.body;
+      if (!(await merchants.findApp(ctx.db, appid))) {
+        fail('appid_unknown', { field: '/appid', value: appid, location: 'body' });
+      }
+      const { payer, created } = await wallet.createSimulatedPayer(ctx, {
+        appid,
+        name: req.body.name,
+        balance_fen: req.body.balance_fen ?? simulated_balance_fen_default,
+        external_ref: req.body.external_ref,
+        account_age_days: req.body.account_age_days ?? 0,
+      });
+      return reply.code(created ? 201 : 200).send(payer);
     },
   );
 

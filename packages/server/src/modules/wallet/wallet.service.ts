@@ -4,9 +4,14 @@
  * money for the wallet balance and debit cards, remaining credit for credit cards and the credit
  * line — funded once from the sandbox issuer account by a normal journal.
  */
+import { createHash } from 'node:crypto';
 import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
+import { isUniqueViolation } from '../../db/errors.ts';
+import { assert } from '../../lib/assert.ts';
 import { fail } from '../../lib/errors.ts';
+import { prefixed } from '../../lib/ids.ts';
+import * as identity from '../identity/index.ts';
 import * as ledger from '../ledger/index.ts';
 import { type InstrumentKind, issuer_account_id, type PayerFixture, sandboxPayers } from './fixtures.ts';
 import * as repo from './wallet.repository.ts';
@@ -39,17 +44,7 @@ function view(row: InstrumentRow): InstrumentView {
 export async function ensureSandboxPayers(ctx: Ctx): Promise<string[]> {
   const now = ctx.clock.now();
   await ctx.db.transaction().execute(async (trx) => {
-    if (
-      !(await trx.selectFrom('accounts').select('id').where('id', '=', issuer_account_id).executeTakeFirst())
-    ) {
-      await ledger.openAccount(trx, {
-        id: issuer_account_id,
-        kind: 'issuer',
-        ownerId: 'sandbox',
-        floor: null,
-        now,
-      });
-    }
+    await ensureIssuer(trx, now);
     for (const payer of sandboxPayers) {
       if (!(await repo.findPayer(trx, payer.user_id))) await createPayer(trx, payer, now);
     }
@@ -57,10 +52,28 @@ export async function ensureSandboxPayers(ctx: Ctx): Promise<string[]> {
   return sandboxPayers.map((p) => p.user_id);
 }
 
+async function ensureIssuer(trx: Executor, now: number): Promise<void> {
+  if (
+    !(await trx.selectFrom('accounts').select('id').where('id', '=', issuer_account_id).executeTakeFirst())
+  ) {
+    await ledger.openAccount(trx, {
+      id: issuer_account_id,
+      kind: 'issuer',
+      ownerId: 'sandbox',
+      floor: null,
+      now,
+    });
+  }
+}
+
 const day_ms = 86_400_000;
 
+/**
+ * Inserts a payer and its instruments, each a ledger account funded from the sandbox issuer by a
+ * normal journal. Shared by the fixture payers and the simulated payers of `createSimulatedPayer`.
+ */
 async function createPayer(trx: Executor, payer: PayerFixture, now: number): Promise<void> {
-  const opened = now - payer.account_age_days * day_ms;
+  const opened = now - Math.round(payer.account_age_days * day_ms);
   await repo.insertPayer(trx, {
     user_id: payer.user_id,
     name: payer.name,
@@ -95,6 +108,91 @@ async function createPayer(trx: Executor, payer: PayerFixture, now: number): Pro
       onInsufficient: 'system_error',
     });
   }
+}
+
+export interface SimulatedPayerInput {
+  /** An existing merchant app (checked by the caller); the payer gets an OpenID under it. */
+  appid: string;
+  name: string;
+  /** Funds of the wallet-balance instrument, in fen. */
+  balance_fen: number;
+  /** Caller's id for the payer: the same appid + external_ref always gives the same payer. */
+  external_ref?: string | undefined;
+  /** Age of the account (and its instrument) when created, in days (fractions allowed). */
+  account_age_days: number;
+}
+
+export interface SimulatedPayer {
+  openid: string;
+  user_id: string;
+  name: string;
+  instruments: InstrumentView[];
+}
+
+/**
+ * `usr_sim_` + 24 hex characters: derived from appid + external_ref when given (so a repeat finds
+ * the payer without storing the reference), else random.
+ */
+export function simulatedPayerId(ctx: Ctx, appid: string, externalRef: string | undefined): string {
+  if (externalRef === undefined) return prefixed(ctx.ids, 'usr_sim');
+  const digest = createHash('sha256').update(`${appid}\n${externalRef}`).digest('hex');
+  return `usr_sim_${digest.slice(0, 24)}`;
+}
+
+/**
+ * A simulated sandbox payer (for load generators and demos) with one wallet-balance instrument,
+ * bound to `appid`. With an `external_ref` it is idempotent: a repeat returns the existing payer
+ * (its stored name and instruments; the new name and balance are ignored) and `created: false`.
+ */
+export async function createSimulatedPayer(
+  ctx: Ctx,
+  input: SimulatedPayerInput,
+): Promise<{ payer: SimulatedPayer; created: boolean }> {
+  const userId = simulatedPayerId(ctx, input.appid, input.external_ref);
+  const secret = await identity.openidSecret(ctx);
+  const fixture: PayerFixture = {
+    user_id: userId,
+    name: input.name,
+    fixture: null,
+    account_age_days: input.account_age_days,
+    instruments: [
+      {
+        suffix: 'balance',
+        kind: 'balance',
+        bank_type: 'OTHERS',
+        display_name: '零钱 Wallet balance',
+        last4: null,
+        funds_fen: input.balance_fen,
+        per_txn_limit_fen: null,
+      },
+    ],
+  };
+  let created = false;
+  try {
+    await ctx.db.transaction().execute(async (trx) => {
+      if (await repo.findPayer(trx, userId)) return;
+      const now = ctx.clock.now();
+      await ensureIssuer(trx, now);
+      await createPayer(trx, fixture, now);
+      await identity.bindPayerToApp(trx, secret, input.appid, userId, now);
+      created = true;
+    });
+  } catch (error) {
+    // A concurrent request with the same external_ref won the insert: answer with its payer.
+    if (input.external_ref === undefined || !isUniqueViolation(error)) throw error;
+    created = false;
+  }
+  const payer = await repo.findPayer(ctx.db, userId);
+  assert(payer, `simulated payer ${userId} missing after its insert`);
+  return {
+    created,
+    payer: {
+      openid: identity.deriveOpenid(secret, input.appid, userId),
+      user_id: userId,
+      name: payer.name,
+      instruments: await instrumentsOf(ctx.db, userId),
+    },
+  };
 }
 
 export async function instrumentsOf(db: Executor, userId: string): Promise<InstrumentView[]> {
