@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { ZhifuError } from '@zhifu/sdk';
 import { out, UsageError } from './args.ts';
+import { auditCommand, auditHelp } from './commands/audit.ts';
+import { listenCommand, listenHelp } from './commands/listen.ts';
 import { merchantCommand, merchantHelp } from './commands/merchant.ts';
 import { sandboxCommand, sandboxHelp } from './commands/sandbox.ts';
 import { serveCommand, serveHelp } from './commands/serve.ts';
@@ -20,8 +22,10 @@ Commands:
   sandbox pay <prepay_id|code_url>   Pay an order as a sandbox payer
   sandbox payers --appid <appid>     List sandbox payers and their openids
   sandbox instruments <openid>       List a payer's balance and cards
+  listen [--auto-decide|--forward]   Print merchant events live; answer realtime decisions
   simulate --out <file.jsonl>        Write a seeded, labelled traffic data set (JSON Lines)
   simulate --drive                   Replay simulated traffic against a server as risk assessments
+  audit verify                       Verify the SM3 hash chain of the audit log
 
 Options:
   -h, --help       Show help (also: zhifu <command> --help, zhifu help <command>)
@@ -34,7 +38,9 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; help:
   serve: { run: serveCommand, help: serveHelp },
   merchant: { run: merchantCommand, help: merchantHelp },
   sandbox: { run: sandboxCommand, help: sandboxHelp },
+  listen: { run: listenCommand, help: listenHelp },
   simulate: { run: simulateCommand, help: simulateHelp },
+  audit: { run: auditCommand, help: auditHelp },
 };
 
 export function version(): string {

@@ -5,16 +5,22 @@
 
 /** Every wire code the Zhifu server may answer with, sorted (kept in step with the server's error catalog). */
 export const errorCodes = [
+  'ACCOUNT_FROZEN',
+  'AI_NOT_ELIGIBLE',
   'APPID_MCHID_NOT_MATCH',
+  'BILL_TOO_LARGE',
   'CARD_DECLINED',
   'DECISION_ALREADY_MADE',
   'DECISION_DEADLINE_PASSED',
   'DECISION_NOT_IN_REVIEW',
   'FREQUENCY_LIMITED',
+  'IDEMPOTENCY_KEY_REUSED',
   'INSUFFICIENT_FUNDS',
   'INVALID_REQUEST',
   'MCH_NOT_EXISTS',
   'NOT_ENOUGH',
+  'NO_AUTH',
+  'NO_STATEMENT_EXIST',
   'OPENID_MISMATCH',
   'ORDER_CLOSED',
   'ORDER_NOT_EXIST',

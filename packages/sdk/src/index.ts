@@ -1,4 +1,11 @@
-/** @zhifu/sdk: the merchant SDK of Zhifu. Zero runtime dependencies (node:crypto and fetch). */
+/** @zhifu/sdk: the merchant SDK of Zhifu. Zero runtime dependencies (node:crypto, node:http(s) and fetch). */
+export type {
+  CallbackEventType,
+  RefundCallbackResource,
+  VerifiedCallback,
+  VerifyCallbackInput,
+} from './callbacks.ts';
+export { verifyCallback } from './callbacks.ts';
 export type { HmacAuth, HttpMethod, OrderInput, RsaAuth, ZhifuClientOptions } from './client.ts';
 export { ZhifuClient } from './client.ts';
 export type { ErrorCode, ErrorDetail, ZhifuErrorInit } from './errors.ts';
@@ -9,6 +16,56 @@ export {
   ZhifuError,
   ZhifuSignatureError,
 } from './errors.ts';
+export type {
+  AckFrame,
+  ClientFrame,
+  DecidedBy,
+  DecisionAnswer,
+  DecisionFrame,
+  DecisionRequiredData,
+  DecisionRequiredEvent,
+  DecisionResultFrame,
+  DecisionState,
+  ErrorFrame,
+  EventFrame,
+  EventOfType,
+  EventType,
+  HelloFrame,
+  MerchantFrozenData,
+  MerchantFrozenEvent,
+  PaymentBlockedEvent,
+  PaymentDecision,
+  PaymentEventData,
+  PaymentManualReviewEvent,
+  PaymentReleasedEvent,
+  PaymentSucceededEvent,
+  RefundSucceededEvent,
+  RiskBatchCompletedData,
+  RiskBatchCompletedEvent,
+  RiskLevel,
+  RiskReason,
+  RiskSummary,
+  ServerFrame,
+  ZhifuEvent,
+} from './events.ts';
+export {
+  decisionAnswers,
+  eventTypes,
+  isPaymentEvent,
+  notificationCloseCodes,
+  verifyEventFrame,
+} from './events.ts';
+export type {
+  CallbackAttempt,
+  CallbackRecord,
+  ConnectedInfo,
+  DecisionInfo,
+  DisconnectedInfo,
+  NotificationClientEvents,
+  NotificationClientOptions,
+  NotificationSettings,
+} from './notifications.ts';
+export { NotificationClient } from './notifications.ts';
 export type {
   InstrumentKind,
   PayerProofInput,
@@ -42,3 +99,5 @@ export {
   signRsa,
 } from './signing.ts';
 export type * from './types.ts';
+export type { WsConnectOptions, WsEvents, WsReadyState } from './ws.ts';
+export { WsConnection, WsHandshakeError, wsCloseCodes } from './ws.ts';

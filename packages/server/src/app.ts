@@ -8,6 +8,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Ctx } from './context.ts';
 import { AppError } from './lib/errors.ts';
 import { body_bytes_max } from './lib/limits.ts';
+import { billingRoutes } from './modules/billing/billing.routes.ts';
+import { complianceRoutes } from './modules/compliance/compliance.routes.ts';
 import { MemoryNonceStore, type NonceStore } from './modules/idempotency/index.ts';
 import { MerchantKeyCache } from './modules/merchants/index.ts';
 import { merchantRoutes } from './modules/merchants/merchants.routes.ts';
@@ -36,6 +38,12 @@ export interface AppDeps {
   /** The Fraud Shield: model and batch scorer (default: the shipped model, in-process batches). */
   risk?: RiskDeps;
   logLevel?: string;
+  /** Where log lines go (default stdout); tests capture them to prove what never appears. */
+  logStream?: { write(line: string): void };
+  /** Share of API calls sampled into the audit log (default 0.01). */
+  auditSampleRate?: number;
+  /** Bearer token of the operator API (closed when absent). */
+  operatorToken?: string | undefined;
   /** Let APIv3 callbacks reach loopback addresses (operator's sandbox setting; default false). */
   callbacksAllowLoopback?: boolean;
   /**
@@ -63,7 +71,18 @@ declare module 'fastify' {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { ctx } = deps;
   const app = Fastify({
-    logger: { level: deps.logLevel ?? 'silent' },
+    // Logs carry the route pattern, never the raw URL: paths and queries can hold OpenIDs (PIPL).
+    logger: {
+      level: deps.logLevel ?? 'silent',
+      ...(deps.logStream ? { stream: deps.logStream } : {}),
+      serializers: {
+        req: (req: { method: string; id: string; routeOptions?: { url?: string } }) => ({
+          id: req.id,
+          method: req.method,
+          route: req.routeOptions?.url ?? 'unmatched',
+        }),
+      },
+    },
     bodyLimit: body_bytes_max,
     genReqId: () => requestId(ctx.ids),
     ajv: {
@@ -87,6 +106,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'risk', description: 'AI Fraud Shield: assessments, batches, labels, rules' },
         { name: 'notifications', description: 'Events over WebSocket, decision mode, APIv3 callbacks' },
         { name: 'decisions', description: 'Answering decisions and resolving manual reviews' },
+        { name: 'compliance', description: 'Freezes, consents (PIPL)' },
+        { name: 'operator', description: 'Operator API (bearer token): freezes, audit, cross-border log' },
         { name: 'sandbox', description: 'Simulated payers, login and payment confirmation' },
       ],
     },
@@ -99,6 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const timers = new DecisionTimers();
   let hub: Hub | undefined;
   const decisionDeps: DecisionDeps = { publish: (mchid, events) => hub?.publish(mchid, events), timers };
+  risk.publish = (mchid, events) => hub?.publish(mchid, events);
   hub = new Hub(ctx, merchantKeys, async (mchid, eventId, answer) => {
     try {
       return await decide(ctx, decisionDeps, mchid, eventId, answer);
@@ -132,11 +154,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     timers.clear();
     await risk.batch.close();
   });
-  installHttp(app, { ctx, merchantKeys, nonces });
+  installHttp(app, {
+    ctx,
+    merchantKeys,
+    nonces,
+    operatorToken: deps.operatorToken,
+    auditSampleRate: deps.auditSampleRate ?? 0.01,
+  });
   paymentRoutes(app, ctx, nonces, paymentDeps, deps.sandbox ?? true);
   refundRoutes(app, ctx, paymentDeps);
   riskRoutes(app, ctx, risk);
+  billingRoutes(app, ctx);
   notificationRoutes(app, ctx, hub);
+  complianceRoutes(app, ctx);
   merchantRoutes(app, ctx);
   if (deps.sandbox ?? true) walletRoutes(app, ctx);
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));

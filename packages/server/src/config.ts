@@ -26,6 +26,10 @@ export interface Config {
   readonly callbackAllowLoopback: boolean;
   /** Worker threads for batch risk scoring (ZHIFU_RISK_BATCH_THREADS, default 2; 0 = on the main thread). */
   readonly riskBatchThreads: number;
+  /** Share of API calls written to the audit log, 0–1 (ZHIFU_AUDIT_SAMPLE_RATE, default 0.01). */
+  readonly auditSampleRate: number;
+  /** Bearer token of the operator API (ZHIFU_OPERATOR_TOKEN); unset = the operator API is closed. */
+  readonly operatorToken: string | undefined;
   /** Log level (ZHIFU_LOG_LEVEL, default info). */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -62,6 +66,22 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   return found;
 }
 
+function rate(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || value > 1)
+    throw new ConfigError(`${name} must be a number from 0 to 1, got "${raw}"`);
+  return value;
+}
+
+function operatorToken(env: Env): string | undefined {
+  const raw = env.ZHIFU_OPERATOR_TOKEN;
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.length < 24) throw new ConfigError('ZHIFU_OPERATOR_TOKEN must be at least 24 characters');
+  return raw;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'PORT', 8080, 0, 65535);
   const host = env.ZHIFU_HOST || '127.0.0.1';
@@ -89,6 +109,8 @@ export function loadConfig(env: Env = process.env): Config {
     sandbox: bool(env, 'ZHIFU_SANDBOX', true),
     callbackAllowLoopback: bool(env, 'ZHIFU_CALLBACK_ALLOW_LOOPBACK', false),
     riskBatchThreads: int(env, 'ZHIFU_RISK_BATCH_THREADS', 2, 0, 16),
+    operatorToken: operatorToken(env),
+    auditSampleRate: rate(env, 'ZHIFU_AUDIT_SAMPLE_RATE', 0.01),
     logLevel: oneOf(
       env,
       'ZHIFU_LOG_LEVEL',

@@ -29,6 +29,8 @@ async function main(): Promise<void> {
     sandbox: config.sandbox,
     risk: { model, batch },
     callbacksAllowLoopback: config.callbackAllowLoopback,
+    operatorToken: config.operatorToken,
+    auditSampleRate: config.auditSampleRate,
     logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel,
   });
   await app.listen({ port: config.port, host: config.host });

@@ -10,6 +10,8 @@ import type { Ctx } from './context.ts';
 import { type DatabaseHandle, openDatabase } from './db/database.ts';
 import { systemClock } from './lib/clock.ts';
 import { cryptoIds } from './lib/ids.ts';
+import { type AuditVerification, verify } from './modules/audit/index.ts';
+import { seedDemoHistory, setAiEligibilityGrant } from './modules/billing/index.ts';
 import { createMerchant, findMerchant, type MerchantCredentials } from './modules/merchants/index.ts';
 import { ensureSandboxPayers } from './modules/wallet/index.ts';
 
@@ -35,6 +37,16 @@ export async function createMerchantCredentials(ctx: Ctx, name: string): Promise
   return createMerchant(ctx, { name });
 }
 
+/** `zhifu audit verify`: recomputes the audit log's SM3 chain in the configured database. */
+export async function verifyAuditLog(config: Config): Promise<AuditVerification> {
+  const handle = await openDatabase({ url: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous });
+  try {
+    return await verify(handle.db);
+  } finally {
+    await handle.close();
+  }
+}
+
 export const demoCredentialsFile = (config: Config) => join(config.dataDir, 'demo-credentials.json');
 
 /**
@@ -54,11 +66,23 @@ export async function seedDemo(
         credentials.base_url = ctx.publicUrl;
         writeFileSync(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
       }
+      // Seeded volume ages out of the 30-day window: top it up so the demo keeps its AI features.
+      await seedDemoHistory(ctx, credentials.mchid, credentials.appid);
       return { file, credentials, created: false };
     }
   }
   const credentials = await createMerchant(ctx, { name: '智付演示商户 Zhifu Demo Store' });
+  // The demo merchant qualifies for AI features through a month of captured payments (docs/billing.md).
+  await seedDemoHistory(ctx, credentials.mchid, credentials.appid);
   mkdirSync(config.dataDir, { recursive: true });
   writeFileSync(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
   return { file, credentials, created: true };
+}
+
+/**
+ * Grants a merchant AI eligibility as the operator, without a running server (CLI and benchmarks
+ * that create merchants with no sales); audited like the operator API's grant.
+ */
+export async function grantAiEligibility(ctx: Ctx, mchid: string, reason: string, actor = 'operator:local') {
+  return setAiEligibilityGrant(ctx, { mchid, granted: true, reason, actor });
 }

@@ -14,6 +14,7 @@ import type { Ctx } from '../src/context.ts';
 import { type DatabaseHandle, type Dialect, openDatabase } from '../src/db/database.ts';
 import { FakeClock } from '../src/lib/clock.ts';
 import { seededIds } from '../src/lib/ids.ts';
+import { insertGrantForFixture } from '../src/modules/billing/index.ts';
 import { createMerchant, type MerchantCredentials } from '../src/modules/merchants/index.ts';
 
 export const pgUrl = process.env.ZHIFU_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -73,7 +74,16 @@ export interface TestApp extends TestDb {
 
 export async function openTestApp(
   dialect: Dialect = 'sqlite',
-  opts: { realClock?: boolean; listen?: boolean; app?: Omit<AppDeps, 'ctx'> } = {},
+  opts: {
+    realClock?: boolean;
+    listen?: boolean;
+    app?: Omit<AppDeps, 'ctx'>;
+    /**
+     * Grant the merchant AI eligibility as an operator would (default true), so suites can call
+     * /v1/risk/* with a merchant that has no sales; tests of the eligibility gate pass false.
+     */
+    eligible?: boolean;
+  } = {},
 ): Promise<TestApp> {
   const db = await openTestDb(dialect, opts);
   const app = await buildApp({
@@ -89,6 +99,8 @@ export async function openTestApp(
     (db.ctx as { publicUrl: string }).publicUrl = publicUrl;
   }
   const merchant = await createMerchant(db.ctx, { name: 'Test Store' });
+  if (opts.eligible ?? true)
+    await insertGrantForFixture(db.ctx.db, merchant.mchid, 'test-harness', db.clock.now());
   return {
     ...db,
     app,
@@ -98,4 +110,19 @@ export async function openTestApp(
       await db.close();
     },
   };
+}
+
+/**
+ * A second merchant on the same app (isolation and billing tests): the returned TestApp signs as
+ * that merchant. AI eligibility is granted unless `eligible` is false, as for openTestApp.
+ */
+export async function addMerchant(
+  t: TestApp,
+  name = 'Other Store',
+  opts: { eligible?: boolean } = {},
+): Promise<TestApp> {
+  const merchant = await createMerchant(t.ctx, { name });
+  if (opts.eligible ?? true)
+    await insertGrantForFixture(t.ctx.db, merchant.mchid, 'test-harness', t.clock.now());
+  return { ...t, merchant };
 }

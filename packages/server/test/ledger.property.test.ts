@@ -4,10 +4,13 @@
  * replays, checked after every step against the ledger:
  * every journal balances, every stored balance equals the sum of its postings, no payer or merchant
  * balance is negative, refunds never exceed what was paid, a replay changes nothing, and money is
- * conserved (all balances sum to zero, the sandbox issuer holding the negative side).
+ * conserved (all balances sum to zero, the sandbox issuer holding the negative side); the merchant
+ * keeps what was captured minus refunds minus the processing fees not returned, which the
+ * platform's fee account holds.
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { processingFee, refundFeeReturn } from '../src/lib/money.ts';
 import { audit } from '../src/modules/ledger/index.ts';
 import { dialects, openTestApp, type TestApp } from './harness.ts';
 import { jsapiOrder, payAs, signedRequest } from './requests.ts';
@@ -75,6 +78,7 @@ describe.each(dialects)('ledger invariants under random operations (%s)', (diale
     const refunds = await t.ctx.db.selectFrom('refunds').select(['order_id', 'amount_refund']).execute();
     let captured = 0;
     let held = 0;
+    let fees = 0;
     for (const o of orders) {
       const refunded = refunds
         .filter((r) => r.order_id === o.id)
@@ -82,9 +86,14 @@ describe.each(dialects)('ledger invariants under random operations (%s)', (diale
       expect(refunded).toBe(Number(o.refunded_total));
       expect(refunded).toBeLessThanOrEqual(Number(o.amount_total));
       // Captured: SUCCESS or REFUND; a payment in review (USERPAYING) is held, not the merchant's yet.
-      if (o.trade_state === 'SUCCESS' || o.trade_state === 'REFUND')
-        captured += Number(o.amount_total) - refunded;
-      else if (o.trade_state === 'USERPAYING') held += Number(o.amount_total);
+      // A capture pays the 0.6% processing fee; refunds return it pro rata (docs/billing.md).
+      if (o.trade_state === 'SUCCESS' || o.trade_state === 'REFUND') {
+        const total = Number(o.amount_total);
+        const fee = processingFee(total);
+        const kept = fee - refundFeeReturn(fee, total, 0, refunded);
+        captured += total - refunded - kept;
+        fees += kept;
+      } else if (o.trade_state === 'USERPAYING') held += Number(o.amount_total);
       else expect(refunded).toBe(0);
     }
     const merchant = await t.ctx.db
@@ -99,6 +108,12 @@ describe.each(dialects)('ledger invariants under random operations (%s)', (diale
       .where('id', '=', `acc_hold_${t.merchant.mchid}`)
       .executeTakeFirst();
     expect(Number(hold?.balance ?? 0)).toBe(held);
+    const platform = await t.ctx.db
+      .selectFrom('accounts')
+      .select('balance')
+      .where('id', '=', `acc_fees_${t.merchant.mchid}`)
+      .executeTakeFirst();
+    expect(Number(platform?.balance ?? 0)).toBe(fees);
   }
 
   it('holds after every step', async () => {

@@ -236,3 +236,58 @@ describe.each(dialects)('AI Fraud Shield over HTTP (%s)', (dialect) => {
     await signedRequest(t, 'DELETE', `/v1/risk/rules/${rule.rule_id}`);
   });
 });
+
+describe('batch scoring in worker threads (the server default)', () => {
+  it('a 300-item batch completes in worker threads, each with its own database connection', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { buildApp } = await import('../src/app.ts');
+    const { openDatabase } = await import('../src/db/database.ts');
+    const { FakeClock } = await import('../src/lib/clock.ts');
+    const { seededIds } = await import('../src/lib/ids.ts');
+    const { createMerchant } = await import('../src/modules/merchants/index.ts');
+    const { grantAiEligibility } = await import('../src/ops.ts');
+    const { WorkerBatchScorer, default_model_path, loadRiskModel } = await import(
+      '../src/modules/risk/index.ts'
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'zhifu-workers-'));
+    const url = `sqlite:${join(dir, 'z.db')}`;
+    const handle = await openDatabase({ url });
+    const ctx = {
+      db: handle.db,
+      dialect: handle.dialect,
+      clock: new FakeClock(Date.now()),
+      ids: seededIds('workers'),
+      publicUrl: 'http://127.0.0.1:0',
+    };
+    const batch = new WorkerBatchScorer({ databaseUrl: url, modelPath: default_model_path, threads: 2 });
+    const app = await buildApp({ ctx, risk: { model: loadRiskModel(), batch }, background: false });
+    try {
+      const merchant = await createMerchant(ctx, { name: 'workers' });
+      await grantAiEligibility(ctx, merchant.mchid, 'test');
+      const t = { app, ctx, merchant } as unknown as TestApp;
+      const items = Array.from({ length: 300 }, (_, i) => ({
+        type: 'payment',
+        payer: { openid: merchant.payers[i % 2]!.openid },
+        amount: { total: 100 + i },
+        device_fingerprint: `dev-${i % 7}`,
+        ip: '203.0.113.9',
+      }));
+      const res = await signedRequest(t, 'POST', '/v1/risk/assessments/batch', { items });
+      expect(res.statusCode).toBe(202);
+      let view = res.json();
+      const started = Date.now();
+      while (view.status === 'processing' && Date.now() - started < 20_000) {
+        await new Promise((r) => setTimeout(r, 50));
+        view = (await signedRequest(t, 'GET', `/v1/risk/batches/${view.batch_id}`)).json();
+      }
+      expect(view.status).toBe('completed');
+      expect(view.results).toHaveLength(300);
+    } finally {
+      await app.close();
+      await handle.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -46,7 +46,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`);
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachedStatements(sqlite) }) });
     if (options.migrate !== false) await migrate(db);
     return { db, dialect: 'sqlite', close: () => db.destroy() };
   }
@@ -65,12 +65,47 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   });
   if (schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  if (options.migrate !== false) await migrate(db);
+  if (options.migrate !== false) await migrate(db, schema ?? 'public');
   return { db, dialect: 'postgres', close: () => db.destroy() };
 }
 
-async function migrate(db: Db): Promise<void> {
-  const { error, results } = await new Migrator({ db, provider: migrations }).migrateToLatest();
+/**
+ * `schema` names where the migration bookkeeping lives on PostgreSQL: without it Kysely takes a
+ * migration table in any schema as its own, which breaks side-by-side schemas (parallel tests).
+ */
+const statement_cache_max = 512;
+
+/**
+ * better-sqlite3 compiles a statement on every `prepare`; Kysely prepares each query it runs, so
+ * the hot paths paid ~13% of server CPU recompiling the same SQL (bench:notify profile). Statements
+ * are reusable and the single connection runs one query at a time, so a bounded cache by SQL text
+ * is safe.
+ */
+function cachedStatements(sqlite: SQLite.Database): SQLite.Database {
+  const cache = new Map<string, SQLite.Statement>();
+  return new Proxy(sqlite, {
+    get(target, property, receiver) {
+      if (property !== 'prepare') return Reflect.get(target, property, receiver);
+      return (sql: string) => {
+        let stmt = cache.get(sql);
+        if (!stmt) {
+          stmt = target.prepare(sql);
+          if (cache.size >= statement_cache_max) cache.delete(cache.keys().next().value as string);
+          cache.set(sql, stmt);
+        }
+        return stmt;
+      };
+    },
+  });
+}
+
+async function migrate(db: Db, schema?: string): Promise<void> {
+  const { error, results } = await new Migrator({
+    db,
+    provider: migrations,
+    allowUnorderedMigrations: true,
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  }).migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {
     throw new Error(`database migration failed at ${failed?.migrationName ?? '?'}: ${String(error)}`);

@@ -391,12 +391,183 @@ const m003_notifications: Migration = {
   },
 };
 
+const m004_billing: Migration = {
+  async up(db: AnyDb) {
+    // Metering: one row per billable unit; the unique usage_key makes a replayed meter call a no-op.
+    await db.schema
+      .createTable('usage_records')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+      .addColumn('usage_key', 'varchar(160)', (c) => c.notNull().unique())
+      .addColumn('ref', 'varchar(64)', (c) => c.notNull())
+      .addColumn('period', 'varchar(7)', (c) => c.notNull())
+      .addColumn('quantity', 'bigint', (c) => c.notNull())
+      .addColumn('unit_price_fen', 'bigint', (c) => c.notNull())
+      .addColumn('amount_fen', 'bigint', (c) => c.notNull())
+      .addColumn('journal_id', 'varchar(64)')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('usage_records_mchid_period')
+      .on('usage_records')
+      .columns(['mchid', 'period', 'kind'])
+      .execute();
+    // Monthly counters of tiered units (conversations): the n-th unit of a month is priced by its tier.
+    await db.schema
+      .createTable('usage_counters')
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+      .addColumn('period', 'varchar(7)', (c) => c.notNull())
+      .addColumn('units', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('usage_counters_pk', ['mchid', 'kind', 'period'])
+      .execute();
+    // The processing fee of each captured payment and what refunds have returned of it.
+    await db.schema
+      .createTable('processing_fees')
+      .addColumn('order_id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('paid_fen', 'bigint', (c) => c.notNull())
+      .addColumn('fee_fen', 'bigint', (c) => c.notNull())
+      .addColumn('refunded_fen', 'bigint', (c) => c.notNull())
+      .addColumn('returned_fen', 'bigint', (c) => c.notNull())
+      .addColumn('captured_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('processing_fees_mchid_captured')
+      .on('processing_fees')
+      .columns(['mchid', 'captured_at'])
+      .execute();
+    await db.schema
+      .createTable('fee_returns')
+      .addColumn('refund_id', 'varchar(32)', (c) => c.primaryKey())
+      .addColumn('order_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('refund_fen', 'bigint', (c) => c.notNull())
+      .addColumn('returned_fen', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('fee_returns_mchid_created')
+      .on('fee_returns')
+      .columns(['mchid', 'created_at'])
+      .execute();
+    // Eligibility volume and bills read captured payments and refunds of a merchant by time.
+    await db.schema
+      .createIndex('orders_mchid_success')
+      .on('orders')
+      .columns(['mchid', 'success_time'])
+      .execute();
+    await db.schema
+      .createIndex('refunds_mchid_success')
+      .on('refunds')
+      .columns(['mchid', 'success_time'])
+      .execute();
+    await db.schema
+      .createTable('ai_eligibility_grants')
+      .addColumn('mchid', 'varchar(32)', (c) => c.primaryKey())
+      .addColumn('granted', 'integer', (c) => c.notNull())
+      .addColumn('reason', 'varchar(256)', (c) => c.notNull())
+      .addColumn('actor', 'varchar(96)', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('idempotency_keys')
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('scope', 'varchar(32)', (c) => c.notNull())
+      .addColumn('idem_key', 'varchar(64)', (c) => c.notNull())
+      .addColumn('request_hash', 'varchar(64)', (c) => c.notNull())
+      .addColumn('ref_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('idempotency_keys_pk', ['mchid', 'scope', 'idem_key'])
+      .execute();
+    await db.schema
+      .createTable('bill_tokens')
+      .addColumn('token', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+      .addColumn('bill_date', 'varchar(10)', (c) => c.notNull())
+      .addColumn('bill_type', 'varchar(16)', (c) => c.notNull())
+      .addColumn('tar_type', 'varchar(8)')
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('bill_tokens_expires').on('bill_tokens').column('expires_at').execute();
+  },
+};
+
+const m005_compliance: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('audit_log')
+      .addColumn('seq', 'bigint', (c) => c.primaryKey())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('actor', 'varchar(96)', (c) => c.notNull())
+      .addColumn('action', 'varchar(64)', (c) => c.notNull())
+      .addColumn('target', 'varchar(256)', (c) => c.notNull())
+      .addColumn('detail_json', 'text', (c) => c.notNull())
+      .addColumn('prev_hash', 'varchar(64)', (c) => c.notNull())
+      .addColumn('hash', 'varchar(64)', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('merchant_freezes')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('status', 'varchar(16)', (c) => c.notNull())
+      .addColumn('reason', 'varchar(32)', (c) => c.notNull())
+      .addColumn('category', 'varchar(32)')
+      .addColumn('evidence_json', 'text', (c) => c.notNull())
+      .addColumn('frozen_at', 'bigint', (c) => c.notNull())
+      .addColumn('frozen_until', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('merchant_freezes_mchid')
+      .on('merchant_freezes')
+      .columns(['mchid', 'frozen_until'])
+      .execute();
+    await db.schema.alterTable('merchants').addColumn('frozen_until', 'bigint').execute();
+    await db.schema
+      .createTable('consents')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('user_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('purpose', 'varchar(64)', (c) => c.notNull())
+      .addColumn('granted', 'integer', (c) => c.notNull())
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addUniqueConstraint('consents_version', ['mchid', 'user_id', 'version'])
+      .execute();
+    await db.schema
+      .createIndex('consents_user')
+      .on('consents')
+      .columns(['mchid', 'user_id', 'purpose', 'at'])
+      .execute();
+    await db.schema
+      .createTable('cross_border_transfers')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('year', 'integer', (c) => c.notNull())
+      .addColumn('subject', 'varchar(64)', (c) => c.notNull())
+      .addColumn('destination', 'varchar(64)', (c) => c.notNull())
+      .addColumn('purpose', 'varchar(64)', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('cross_border_year')
+      .on('cross_border_transfers')
+      .columns(['year', 'subject'])
+      .execute();
+  },
+};
+
 export const migrations: MigrationProvider = {
   async getMigrations() {
     return {
       '001_payment_core': m001_payment_core,
       '002_fraud_shield': m002_fraud_shield,
       '003_notifications': m003_notifications,
+      '004_billing': m004_billing,
+      '005_compliance': m005_compliance,
     };
   },
 };

@@ -25,6 +25,8 @@ export interface MerchantsTable {
   platform_public_key_pem: string;
   account_id: string;
   mcc: string;
+  /** Set while the account is frozen (compliance); null otherwise. */
+  frozen_until: number | null;
   created_at: number;
 }
 
@@ -312,7 +314,123 @@ export interface CallbackAttemptsTable {
   duration_ms: number;
 }
 
+export interface AuditLogTable {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  target: string;
+  detail_json: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface MerchantFreezesTable {
+  id: string;
+  mchid: string;
+  /** frozen → released (appeal approved or expired) | extended (still frozen) */
+  status: string;
+  reason: string;
+  category: string | null;
+  evidence_json: string;
+  frozen_at: number;
+  frozen_until: number;
+  updated_at: number;
+}
+
+/** Billing (docs/billing.md): one row per billable unit; `usage_key` is unique (idempotent metering). */
+export interface UsageRecordsTable {
+  id: string;
+  mchid: string;
+  /** checkout | risk | risk_batch | conversation */
+  kind: string;
+  usage_key: string;
+  ref: string;
+  /** China Standard Time month, YYYY-MM. */
+  period: string;
+  quantity: number;
+  unit_price_fen: number;
+  amount_fen: number;
+  journal_id: string | null;
+  created_at: number;
+}
+
+export interface ProcessingFeesTable {
+  order_id: string;
+  mchid: string;
+  paid_fen: number;
+  fee_fen: number;
+  refunded_fen: number;
+  returned_fen: number;
+  captured_at: number;
+  updated_at: number;
+}
+
+export interface FeeReturnsTable {
+  refund_id: string;
+  order_id: string;
+  mchid: string;
+  refund_fen: number;
+  returned_fen: number;
+  created_at: number;
+}
+
+export interface AiEligibilityGrantsTable {
+  mchid: string;
+  granted: number;
+  reason: string;
+  actor: string;
+  updated_at: number;
+}
+
+export interface IdempotencyKeysTable {
+  mchid: string;
+  scope: string;
+  idem_key: string;
+  request_hash: string;
+  ref_id: string;
+  created_at: number;
+}
+
+export interface BillTokensTable {
+  token: string;
+  mchid: string;
+  /** trade | fundflow */
+  kind: string;
+  bill_date: string;
+  /** ALL | SUCCESS | REFUND for trade bills; BASIC | OPERATION | FEES for fund-flow bills. */
+  bill_type: string;
+  tar_type: string | null;
+  expires_at: number;
+}
+
 export interface Database {
+  usage_records: UsageRecordsTable;
+  usage_counters: { mchid: string; kind: string; period: string; units: number };
+  processing_fees: ProcessingFeesTable;
+  fee_returns: FeeReturnsTable;
+  ai_eligibility_grants: AiEligibilityGrantsTable;
+  idempotency_keys: IdempotencyKeysTable;
+  bill_tokens: BillTokensTable;
+  audit_log: AuditLogTable;
+  merchant_freezes: MerchantFreezesTable;
+  consents: {
+    id: string;
+    mchid: string;
+    user_id: string;
+    purpose: string;
+    granted: number;
+    version: number;
+    at: number;
+  };
+  cross_border_transfers: {
+    id: string;
+    at: number;
+    year: number;
+    subject: string;
+    destination: string;
+    purpose: string;
+  };
   merchant_sequences: { mchid: string; last_seq: number };
   events: EventsTable;
   notification_settings: NotificationSettingsTable;

@@ -116,6 +116,12 @@ export const catalog = {
     'unauthenticated',
     'The signature does not verify over METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\nBODY\\n.',
   ),
+  operator_unauthenticated: e(
+    'SIGN_ERROR',
+    401,
+    'unauthenticated',
+    'The operator API needs `Authorization: Bearer <ZHIFU_OPERATOR_TOKEN>`; merchant credentials do not work here.',
+  ),
   payer_proof_invalid: e(
     'PAYER_AUTH_ERROR',
     401,
@@ -220,6 +226,20 @@ export const catalog = {
     'permission_denied',
     'The Fraud Shield blocked this operation; no money moved.',
   ),
+  // Compliance
+  account_frozen: e(
+    'ACCOUNT_FROZEN',
+    403,
+    'failed_precondition',
+    'The merchant account is frozen by a compliance check; new payments are refused until it is unfrozen.',
+  ),
+  order_restricted: e(
+    'ACCOUNT_FROZEN',
+    403,
+    'failed_precondition',
+    'The order matched a restricted category or does not fit the declared category; the account is now frozen for 72 hours.',
+  ),
+  freeze_unknown: e('RESOURCE_NOT_EXISTS', 404, 'not_found', 'No freeze has this freeze_id.'),
   // Decisions
   decision_unknown: e(
     'RESOURCE_NOT_EXISTS',
@@ -244,6 +264,49 @@ export const catalog = {
     409,
     'failed_precondition',
     'Only a payment in manual review can be approved or declined.',
+  ),
+  // Billing, eligibility and bills (docs/billing.md)
+  ai_not_eligible: e(
+    'AI_NOT_ELIGIBLE',
+    403,
+    'permission_denied',
+    'AI features need at least 10,000 CNY of transaction volume: captured payments net of refunds over the trailing 30 days (docs/billing.md); an operator can grant access.',
+  ),
+  idempotency_key_reused: e(
+    'IDEMPOTENCY_KEY_REUSED',
+    409,
+    'already_exists',
+    'This Idempotency-Key was already used with a different request body; use a new key for a new request.',
+  ),
+  bill_date_out_of_range: e(
+    'INVALID_REQUEST',
+    400,
+    'invalid_argument',
+    'bill_date must be a day before today (China Standard Time) and at most 3 months ago.',
+  ),
+  bill_not_exist: e(
+    'NO_STATEMENT_EXIST',
+    400,
+    'failed_precondition',
+    'There is no bill for this day: the merchant had no transactions (or no fund flows) on it.',
+  ),
+  bill_too_large: e(
+    'BILL_TOO_LARGE',
+    400,
+    'resource_exhausted',
+    'This bill has more than 200,000 rows, more than Zhifu builds in memory.',
+  ),
+  bill_token_invalid: e(
+    'INVALID_REQUEST',
+    400,
+    'invalid_argument',
+    'The download token is unknown or expired (valid 5 minutes); request the bill again for a new download_url.',
+  ),
+  bill_token_other_merchant: e(
+    'NO_AUTH',
+    403,
+    'permission_denied',
+    'This download token was issued to another merchant.',
   ),
   // Limits and system
   nonce_store_full: e(

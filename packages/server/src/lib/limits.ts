@@ -63,3 +63,34 @@ export const callback_retry_delays_s = [
 /** Callbacks delivered concurrently by one node; a lease keeps other nodes off a callback in flight. */
 export const callback_batch_max = 16;
 export const callback_lease_ms = 30_000;
+
+/** A restricted-category hit or a mislabelled transaction freezes the merchant for 72 hours (DESIGN.md). */
+export const freeze_duration_ms = 72 * 3600 * 1000;
+
+/**
+ * AI eligibility (DESIGN.md "Billing"): AI endpoints need at least 10,000 CNY of transaction volume,
+ * measured as captured payments net of refunds over the trailing 30 days (docs/billing.md).
+ */
+export const ai_eligibility_volume_fen_min = 1_000_000;
+export const ai_eligibility_window_ms = 30 * 24 * 3600 * 1000;
+/**
+ * A merchant found eligible stays so in this node's memory for a minute: the volume query stays off
+ * the hot path of every Fraud Shield call. Refusals are never cached, and an operator's grant or
+ * revocation clears the entry at once on the node that handled it (other nodes within a minute).
+ */
+export const ai_eligibility_cache_ms = 60_000;
+/** Idempotency-Key: at most 64 printable ASCII characters (a UUID is 36); kept for 24 hours like Stripe's. */
+export const idempotency_key_chars_max = 64;
+export const idempotency_key_retention_ms = 24 * 3600 * 1000;
+/** APIv3 §3.5: a bill download_url is valid for 5 minutes. */
+export const bill_token_validity_ms = 5 * 60 * 1000;
+/** APIv3 §3.5: bills are served for days within the last 3 months, never for today. */
+export const bill_history_months = 3;
+/**
+ * A bill or statement is built in memory; 200,000 rows is ~60 MB of CSV at most, a busy merchant's
+ * day. Larger days need a streaming builder (not written yet) and answer BILL_TOO_LARGE.
+ */
+export const bill_rows_max = 200_000;
+/** Conversation price tiers (operator-configurable): at most 10 tiers, unit prices at most 100 CNY. */
+export const conversation_tiers_max = 10;
+export const conversation_unit_price_fen_max = 10_000;

@@ -1,2 +1,8 @@
+export {
+  claimIdempotencyKey,
+  findIdempotencyKey,
+  idempotencyKeyReused,
+  parseIdempotencyKey,
+} from './idempotency.repository.ts';
 export { canonicalJson, requestHash } from './idempotency.service.ts';
 export { type Claim, MemoryNonceStore, type NonceStore } from './nonce-store.ts';

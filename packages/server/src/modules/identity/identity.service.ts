@@ -8,6 +8,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
+import { pseudonymize } from '../../lib/crypto/index.ts';
 import { fail } from '../../lib/errors.ts';
 import { alphanumeric, prefixed } from '../../lib/ids.ts';
 import { login_code_validity_ms, payer_proof_window_s, session_validity_ms } from '../../lib/limits.ts';
@@ -44,8 +45,7 @@ export function deriveOpenid(secret: Buffer, appid: string, userId: string): str
  * reversible without the secret, never the raw OpenID.
  */
 export async function payerPseudonym(ctx: Ctx, userId: string): Promise<string> {
-  const secret = await openidSecret(ctx);
-  return `psn_${createHmac('sha256', secret).update(`payer\n${userId}`).digest('base64url').slice(0, 22)}`;
+  return pseudonymize(await openidSecret(ctx), 'payer', userId);
 }
 
 export async function bindPayerToApp(

@@ -10,7 +10,12 @@ import { type ErrorReason, fail } from '../../lib/errors.ts';
 import { assertFen } from '../../lib/money.ts';
 import * as repo from './ledger.repository.ts';
 
-export type AccountKind = 'merchant' | 'instrument' | 'issuer';
+/**
+ * `platform_fees`: the platform's fee revenue from one merchant (floor 0: fee returns can never
+ * exceed the fees taken); `fees_due`: AI fees a merchant owes (no floor: it goes negative as calls
+ * are metered and is settled against the merchant's balance outside the call path, docs/billing.md).
+ */
+export type AccountKind = 'merchant' | 'instrument' | 'issuer' | 'platform_fees' | 'fees_due';
 
 export interface Posting {
   accountId: string;
@@ -19,7 +24,7 @@ export interface Posting {
 
 export interface JournalInput {
   id: string;
-  kind: 'payment' | 'refund' | 'funding';
+  kind: 'payment' | 'refund' | 'funding' | 'fee' | 'fee_return' | 'ai_fee';
   refId: string;
   postings: Posting[];
   now: number;
@@ -51,8 +56,12 @@ export async function post(db: Executor, j: JournalInput): Promise<void> {
     sum += p.amount;
   }
   assert(sum === 0, `journal ${j.id} does not balance: ${sum}`);
-  // Debits first: if one would cross a floor we stop before crediting anything.
-  const ordered = [...j.postings].sort((a, b) => a.amount - b.amount);
+  // Balances are updated in account-id order, the same in every journal, so two transactions that
+  // touch the same accounts (a capture and a refund) take their row locks in the same order and
+  // cannot deadlock on PostgreSQL. A floor violation anywhere rolls the whole transaction back.
+  const ordered = [...j.postings].sort((a, b) =>
+    a.accountId < b.accountId ? -1 : a.accountId > b.accountId ? 1 : 0,
+  );
   for (const p of ordered) {
     if (!(await repo.applyToBalance(db, p.accountId, p.amount))) {
       const account = await repo.findAccount(db, p.accountId);

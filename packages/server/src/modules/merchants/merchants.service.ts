@@ -106,6 +106,7 @@ export async function createMerchant(
           platform_public_key_pem: creds.platform_public_key_pem,
           account_id: accountId,
           mcc: input.mcc ?? '5999',
+          frozen_until: null,
           created_at: now,
         });
         await repo.insertApp(trx, { appid, mchid, app_secret: hex(ctx.ids, 32), created_at: now });

@@ -81,8 +81,15 @@ export class CallbackDispatcher {
   ) {}
 
   start(intervalMs = 500): void {
-    this.timer = setInterval(() => void this.tick().catch(() => undefined), intervalMs);
+    this.timer = setInterval(() => void this.drain().catch(() => undefined), intervalMs);
     this.timer.unref();
+  }
+
+  /** Keeps delivering while full batches come back (bounded), so a backlog drains faster than 32/s. */
+  private async drain(): Promise<void> {
+    for (let round = 0; round < 50; round++) {
+      if ((await this.tick()) < callback_batch_max) return;
+    }
   }
 
   stop(): void {

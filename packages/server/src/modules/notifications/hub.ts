@@ -69,12 +69,19 @@ export class Hub {
 
   async attach(ws: WebSocket, mchid: string, afterSeq: number | undefined): Promise<void> {
     const keys = await this.keys.get(mchid);
+    const last = await this.ctx.db
+      .selectFrom('merchant_sequences')
+      .select('last_seq')
+      .where('mchid', '=', mchid)
+      .executeTakeFirst();
+    // A resume point beyond the last event would silently skip future events: clamp it.
+    const resume = Math.min(afterSeq ?? (await settings(this.ctx.db, mchid)).acked_seq, last?.last_seq ?? 0);
+    // Read the set only after the awaits, so concurrent handshakes join the same set.
     const set = this.byMerchant.get(mchid) ?? new Set<Connection>();
     if (!keys || set.size >= ws_connections_per_merchant_max) {
       ws.close(close_too_many, 'too many connections for this merchant');
       return;
     }
-    const resume = afterSeq ?? (await settings(this.ctx.db, mchid)).acked_seq;
     const conn: Connection = {
       ws,
       mchid,
@@ -87,7 +94,7 @@ export class Hub {
     this.byMerchant.set(mchid, set);
     ws.on('close', () => {
       set.delete(conn);
-      if (set.size === 0) this.byMerchant.delete(mchid);
+      if (set.size === 0 && this.byMerchant.get(mchid) === set) this.byMerchant.delete(mchid);
     });
     ws.on('message', (raw) => void this.receive(conn, raw.toString()));
     ws.send(

@@ -6,7 +6,6 @@
  */
 import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
-import { rfc3339 } from '../../lib/clock.ts';
 import { fail } from '../../lib/errors.ts';
 import { prefixed } from '../../lib/ids.ts';
 import { events_page_max, review_window_ms_default } from '../../lib/limits.ts';
@@ -41,6 +40,9 @@ export interface NotificationSettings {
 
 const defaults = { decision_mode: 'auto', review_window_ms: review_window_ms_default };
 
+/** Event times are ISO 8601 UTC with milliseconds, like deadlines: a 500 ms contract needs them. */
+const iso = (ms: number) => new Date(ms).toISOString();
+
 /** Listeners told after a commit that a merchant has new events (the WebSocket hub). */
 export type Publisher = (mchid: string) => void;
 
@@ -51,17 +53,11 @@ export async function emit(
   mchid: string,
   type: EventType,
   data: Record<string, unknown>,
+  id: string = prefixed(ctx.ids, 'evt'),
 ): Promise<ZhifuEvent> {
   const seq = await repo.nextSeq(trx, mchid);
   const now = ctx.clock.now();
-  const event: ZhifuEvent = {
-    id: prefixed(ctx.ids, 'evt'),
-    seq,
-    type,
-    mchid,
-    created_at: rfc3339(now),
-    data,
-  };
+  const event: ZhifuEvent = { id, seq, type, mchid, created_at: iso(now), data };
   await repo.insertEvent(trx, {
     id: event.id,
     mchid,
@@ -79,7 +75,7 @@ export function eventOf(row: Awaited<ReturnType<typeof repo.eventsAfter>>[number
     seq: row.seq,
     type: row.type as EventType,
     mchid: row.mchid,
-    created_at: rfc3339(row.created_at),
+    created_at: iso(row.created_at),
     data: JSON.parse(row.data_json) as Record<string, unknown>,
   };
 }

@@ -17,6 +17,8 @@ import type { Executor } from '../../db/database.ts';
 import type { DecisionsTable } from '../../db/schema.ts';
 import { assert } from '../../lib/assert.ts';
 import { fail } from '../../lib/errors.ts';
+import * as billing from '../billing/index.ts';
+import * as compliance from '../compliance/index.ts';
 import { payerPseudonym as identityPseudonym } from '../identity/index.ts';
 import * as ledger from '../ledger/index.ts';
 import * as merchants from '../merchants/index.ts';
@@ -153,6 +155,8 @@ async function apply(
     mchid = o.mchid;
     const merchant = await merchants.findMerchant(trx, o.mchid);
     assert(merchant, 'order of unknown merchant');
+    // A frozen merchant captures nothing: the answer is refused and the funds stay held.
+    if (outcome === 'capture') await compliance.assertNotFrozen(ctx, trx, o.mchid);
     const after = {
       ...d,
       state: next,
@@ -170,6 +174,13 @@ async function apply(
         ],
         now,
         onInsufficient: 'system_error',
+      });
+      await billing.chargeProcessingFee(trx, {
+        orderId: o.id,
+        mchid: o.mchid,
+        merchantAccountId: merchant.account_id,
+        amountFen: d.amount,
+        now,
       });
       await repo.updateHeld(trx, o.id, { trade_state: 'SUCCESS', success_time: now, updated_at: now });
       const paid = { ...o, trade_state: 'SUCCESS', success_time: now };

@@ -38,7 +38,7 @@ export function paymentRoutes(
     app.post<{ Body: payments.CreateOrderInput }>(
       `/v3/pay/transactions/${path}`,
       { config: merchant, schema: { tags: ['payments'], summary: `Create a ${tradeType} order`, body } },
-      (req) => payments.createOrder(ctx, req.merchant!.keys.mchid, tradeType, req.body),
+      (req) => payments.createOrder(ctx, deps, req.merchant!.keys.mchid, tradeType, req.body),
     );
   }
 

@@ -18,6 +18,8 @@ import {
   time_expire_max_ms,
   time_expire_min_ms,
 } from '../../lib/limits.ts';
+import * as billing from '../billing/index.ts';
+import * as compliance from '../compliance/index.ts';
 import { type NonceStore, requestHash } from '../idempotency/index.ts';
 import * as identity from '../identity/index.ts';
 import * as ledger from '../ledger/index.ts';
@@ -92,6 +94,7 @@ function resultOf(ctx: Ctx, o: OrderRow): CreateOrderResult {
 
 export async function createOrder(
   ctx: Ctx,
+  deps: Pick<PaymentDeps, 'decisions'>,
   authMchid: string,
   tradeType: TradeType,
   input: CreateOrderInput,
@@ -129,6 +132,8 @@ export async function createOrder(
   const hash = requestHash(tradeType, input);
   const existing = await repo.findByOutTradeNo(ctx.db, authMchid, input.out_trade_no);
   if (existing) return replay(ctx, existing, hash, now);
+  await compliance.assertNotFrozen(ctx, ctx.db, authMchid);
+  await screenOrder(ctx, deps, authMchid, input);
   const { amount, ...rest } = input;
   const extra = {
     goods_tag: rest.goods_tag,
@@ -178,6 +183,40 @@ export async function createOrder(
     return replay(ctx, winner, hash, now);
   }
   return resultOf(ctx, row);
+}
+
+/**
+ * Screens the order's texts for restricted categories and for a description that does not fit
+ * the merchant's declared category; a finding freezes the merchant and refuses the order.
+ */
+async function screenOrder(
+  ctx: Ctx,
+  deps: Pick<PaymentDeps, 'decisions'>,
+  mchid: string,
+  input: CreateOrderInput,
+) {
+  const merchant = await merchants.findMerchant(ctx.db, mchid);
+  assert(merchant, 'authenticated merchant without a row');
+  const goods =
+    (input.detail as { goods_detail?: { goods_name?: string }[] } | undefined)?.goods_detail ?? [];
+  const texts = [
+    { field: '/description', text: input.description },
+    ...goods
+      .filter((g) => g.goods_name)
+      .map((g, i) => ({ field: `/detail/goods_detail/${i}/goods_name`, text: g.goods_name! })),
+    ...(input.attach ? [{ field: '/attach', text: input.attach }] : []),
+  ];
+  const finding = compliance.screenOrderTexts(texts, merchant.mcc);
+  if (!finding) return;
+  const frozen = await ctx.db
+    .transaction()
+    .execute((trx) => compliance.freeze(ctx, trx, mchid, finding, 'system:screening'));
+  deps.decisions.publish(mchid, [frozen.event]);
+  fail('order_restricted', {
+    field: String(finding.evidence.field),
+    issue: `${finding.reason}${finding.category ? ` (${finding.category})` : ''}; frozen until ${rfc3339(frozen.frozen_until)}`,
+    location: 'body',
+  });
 }
 
 /** Same out_trade_no: same parameters return the stored answer, different ones are refused. */
@@ -399,6 +438,7 @@ export async function pay(
     fail('order_closed', undefined, 'The prepay_id / code_url has expired.');
   const merchant = await merchants.findMerchant(ctx.db, order.mchid);
   assert(merchant, 'order of unknown merchant');
+  await compliance.assertNotFrozen(ctx, ctx.db, order.mchid);
   const event = await paymentEvent(ctx, order, merchant.mcc, payer.userId, input, client);
   let chosen: wallet.Authorization;
   try {
@@ -440,9 +480,17 @@ export async function pay(
     suggested_action: a.suggested_action,
     reasons: a.reasons,
   };
-  const deadline = now + decision_deadline_ms;
+  // The 500 ms start when the decision is written (the event goes out as it commits), not when the
+  // payer's request arrived: scoring and the transaction must not eat the merchant's budget.
+  let deadline = now + decision_deadline_ms;
+  const decisionDeadline = () => {
+    deadline = ctx.clock.now() + decision_deadline_ms;
+    return deadline;
+  };
   const payerRef = await identity.payerPseudonym(ctx, payer.userId);
   const result = await ctx.db.transaction().execute(async (trx) => {
+    // Read under a lock that orders this payment against a concurrent freeze (see compliance).
+    await compliance.assertNotFrozen(ctx, trx, order.mchid);
     const o = await repo.findById(trx, order.id);
     assert(o, 'order vanished');
     // Re-checked inside the transaction: the balance may have moved since the assessment.
@@ -470,6 +518,16 @@ export async function pay(
       now,
       onInsufficient: 'payer_funds_insufficient',
     });
+    // A capture pays the processing fee in the same transaction, once the merchant holds the amount.
+    if (captureNow) {
+      await billing.chargeProcessingFee(trx, {
+        orderId: o.id,
+        mchid: o.mchid,
+        merchantAccountId: merchant.account_id,
+        amountFen: o.amount_total,
+        now,
+      });
+    }
     await identity.touchDevice(trx, payer.userId, input.device_fingerprint, now);
     await risk.commit(trx, scored, event, 'success');
     const paid: OrderRow = {
@@ -504,7 +562,7 @@ export async function pay(
         event_id: prefixed(ctx.ids, 'evt'),
         state: review ? 'manual_review' : 'pending',
         suggested_action: a.suggested_action,
-        deadline_at: deadline,
+        deadline_at: decisionDeadline(),
         review_until: review ? now + reviewWindowMs : null,
         decided_at: review ? now : null,
         decided_by: review ? 'fraud_shield' : null,
@@ -515,6 +573,7 @@ export async function pay(
         risk_json: JSON.stringify(riskSummary),
         created_at: now,
       };
+      // The decision names the event that asks for it (row.event_id): merchants answer with this id.
       const data = decisions.paymentEventData(paid, row, payerRef);
       const e = await notifications.emit(
         ctx,
@@ -522,9 +581,8 @@ export async function pay(
         o.mchid,
         review ? 'payment.manual_review' : 'payment.decision_required',
         data,
+        row.event_id,
       );
-      // The decision names the event that asked for it: merchants answer with this id.
-      row.event_id = e.id;
       await trx.insertInto('decisions').values(row).execute();
       written.push(e);
     }

@@ -11,6 +11,7 @@ import { chinaDate, rfc3339 } from '../../lib/clock.ts';
 import { fail } from '../../lib/errors.ts';
 import { digits } from '../../lib/ids.ts';
 import { refund_window_ms, refunds_per_order_max } from '../../lib/limits.ts';
+import * as billing from '../billing/index.ts';
 import { requestHash } from '../idempotency/index.ts';
 import * as identity from '../identity/index.ts';
 import * as ledger from '../ledger/index.ts';
@@ -168,6 +169,15 @@ export async function createRefund(
       const instrument = await wallet.instrumentById(trx, order.instrument_id!);
       const merchant = await merchants.findMerchant(trx, mchid);
       assert(instrument && merchant, 'paid order without instrument or merchant');
+      // The pro-rata fee return lands first, so the refund can draw on it (docs/billing.md).
+      await billing.returnProcessingFee(trx, {
+        orderId: order.id,
+        refundId,
+        mchid,
+        merchantAccountId: merchant.account_id,
+        refundFen: input.amount.refund,
+        now,
+      });
       await ledger.post(trx, {
         id: `jnl_ref_${refundId}`,
         kind: 'refund',

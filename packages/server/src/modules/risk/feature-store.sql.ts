@@ -1,28 +1,41 @@
 /**
- * The feature store on the platform database (SQLite or PostgreSQL). Window rows come from
- * `risk_events` through (key, ts) indexes and are aggregated by the same functions as the
- * in-memory store; profiles and first-seen times are one row each. `record` runs inside the
- * caller's transaction, so the history commits with the payment or refund it describes.
+ * The feature store on the platform database (SQLite or PostgreSQL). Window aggregates are computed
+ * by the database over `risk_events` (key, ts) index ranges, with the same definitions as the
+ * in-memory store (a parity test holds them equal); profiles and first-seen times are one row each.
+ * `record` runs inside the caller's transaction, so the history commits with the payment or refund
+ * it describes.
  */
+import { sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
 import {
   day_ms,
-  distinctPayers,
   emptyProfile,
   type FeatureStore,
-  type HistoryRow,
   historyRow,
   hour_ms,
+  minute_ms,
   type Outcome,
   type Profile,
-  payerStats,
   seenKeys,
   updateProfile,
-  windowStats,
 } from './feature-store.ts';
-import { hourOfDay, type RiskEvent, type Snapshot } from './features.ts';
+import { hourOfDay, type RiskEvent, type Snapshot, type WindowStats } from './features.ts';
 
-const rowColumns = ['ts', 'amount_fen', 'failed', 'payer_id', 'device_id', 'promo', 'refund'] as const;
+interface Aggregate extends WindowStats {
+  fail1h: number;
+  promo24h: number;
+  refunds24h: number;
+  devices24h: number;
+  payers24h: number;
+}
+
+const windows = (a: Aggregate): WindowStats => ({
+  c1m: a.c1m,
+  c1h: a.c1h,
+  c24h: a.c24h,
+  s1h: a.s1h,
+  s24h: a.s24h,
+});
 
 export class SqlFeatureStore implements FeatureStore {
   constructor(private readonly db: Executor) {}
@@ -32,29 +45,62 @@ export class SqlFeatureStore implements FeatureStore {
     return new SqlFeatureStore(trx);
   }
 
-  private rows(
+  /**
+   * Window aggregates computed by the database over the (key, ts) index range — the same
+   * definitions as windowStats/payerStats/distinctPayers in feature-store.ts, which the parity test
+   * holds them to. Aggregating in SQL keeps a busy key's history off the JS heap and the wire.
+   */
+  private async aggregate(
     column: 'payer_id' | 'device_id' | 'ip' | 'merchant_id',
     value: string,
-    since: number,
-    payments: boolean,
-  ) {
-    let q = this.db
+    now: number,
+    window: number,
+  ): Promise<Aggregate> {
+    const m = now - minute_ms;
+    const h = now - hour_ms;
+    const pay = sql`refund = 0`;
+    const row = await this.db
       .selectFrom('risk_events')
-      .select(rowColumns)
+      .select([
+        sql<number>`coalesce(sum(case when ${pay} and ts > ${m} then 1 else 0 end), 0)`.as('c1m'),
+        sql<number>`coalesce(sum(case when ${pay} and ts > ${h} then 1 else 0 end), 0)`.as('c1h'),
+        sql<number>`coalesce(sum(case when ${pay} then 1 else 0 end), 0)`.as('c24h'),
+        sql<number>`coalesce(sum(case when ${pay} and ts > ${h} then amount_fen else 0 end), 0)`.as('s1h'),
+        sql<number>`coalesce(sum(case when ${pay} then amount_fen else 0 end), 0)`.as('s24h'),
+        sql<number>`coalesce(sum(case when ${pay} and failed = 1 and ts > ${h} then 1 else 0 end), 0)`.as(
+          'fail1h',
+        ),
+        sql<number>`coalesce(sum(case when ${pay} then promo else 0 end), 0)`.as('promo24h'),
+        sql<number>`coalesce(sum(refund), 0)`.as('refunds24h'),
+        sql<number>`count(distinct case when ${pay} then device_id end)`.as('devices24h'),
+        sql<number>`count(distinct case when ${pay} then payer_id end)`.as('payers24h'),
+      ])
       .where(column, '=', value)
-      .where('ts', '>', since);
-    if (payments) q = q.where('refund', '=', 0);
-    return q.orderBy('ts').execute() as Promise<HistoryRow[]>;
+      .where('ts', '>', now - window)
+      .executeTakeFirstOrThrow();
+    const n = (x: unknown) => Number(x ?? 0);
+    return {
+      c1m: n(row.c1m),
+      c1h: n(row.c1h),
+      c24h: n(row.c24h),
+      s1h: n(row.s1h),
+      s24h: n(row.s24h),
+      fail1h: n(row.fail1h),
+      promo24h: n(row.promo24h),
+      refunds24h: n(row.refunds24h),
+      devices24h: n(row.devices24h),
+      payers24h: n(row.payers24h),
+    };
   }
 
   async snapshot(e: RiskEvent): Promise<Snapshot> {
     const now = e.ts;
     const seen = seenKeys(e);
-    const [payerRows, deviceRows, ipRows, merchantRows, profiles, seenRows, device] = await Promise.all([
-      this.rows('payer_id', e.payer_id, now - day_ms, false),
-      this.rows('device_id', e.device_id, now - day_ms, true),
-      this.rows('ip', e.ip, now - day_ms, true),
-      this.rows('merchant_id', e.merchant_id, now - hour_ms, true),
+    const [payerAgg, deviceAgg, ipAgg, merchantAgg, profiles, seenRows, device] = await Promise.all([
+      this.aggregate('payer_id', e.payer_id, now, day_ms),
+      this.aggregate('device_id', e.device_id, now, day_ms),
+      this.aggregate('ip', e.ip, now, day_ms),
+      this.aggregate('merchant_id', e.merchant_id, now, hour_ms),
       this.db
         .selectFrom('risk_profiles')
         .selectAll()
@@ -81,14 +127,20 @@ export class SqlFeatureStore implements FeatureStore {
     const merchant = profiles.find((p) => p.kind === 'merchant');
     const firstSeen = (kind: string) => seenRows.find((r) => r.kind === kind)?.first_seen ?? null;
     return {
-      payer: payerStats(payerRows, now),
+      payer: {
+        ...windows(payerAgg),
+        fail1h: payerAgg.fail1h,
+        devices24h: payerAgg.devices24h,
+        promo24h: payerAgg.promo24h,
+        refunds24h: payerAgg.refunds24h,
+      },
       device: {
-        ...windowStats(deviceRows, now),
-        payers24h: distinctPayers(deviceRows, now),
+        ...windows(deviceAgg),
+        payers24h: deviceAgg.payers24h,
         firstSeenTs: device?.first_seen ?? null,
       },
-      ip: { ...windowStats(ipRows, now), payers24h: distinctPayers(ipRows, now) },
-      merchant: windowStats(merchantRows, now),
+      ip: { ...windows(ipAgg), payers24h: ipAgg.payers24h },
+      merchant: windows(merchantAgg),
       profile: payer
         ? {
             payments: payer.payments,

@@ -60,6 +60,11 @@ export function portable(policy: MerchantPolicy): PortablePolicy {
   };
 }
 
+const bootstrap = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))};
+register();
+await import(${JSON.stringify(new URL('./risk.worker.ts', import.meta.url).href)});
+`;
+
 interface Pending {
   resolve: (value: Evaluation[]) => void;
   reject: (error: Error) => void;
@@ -70,13 +75,16 @@ export class WorkerBatchScorer implements BatchScorer {
   private readonly workers: Worker[] = [];
   private readonly pending = new Map<number, Pending>();
   private next = 1;
+  private failure: Error | undefined;
+  private closing = false;
 
   constructor(options: { databaseUrl: string; modelPath: string; threads?: number }) {
     const threads = options.threads ?? Math.max(1, Math.min(4, availableParallelism()));
     for (let i = 0; i < threads; i++) {
-      const worker = new Worker(new URL('./risk.worker.ts', import.meta.url), {
+      // Node 20 ignores `--import` in a worker's execArgv, so each worker starts from a tiny ES
+      // module that registers tsx's loader and then imports the TypeScript worker.
+      const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`), {
         workerData: { databaseUrl: options.databaseUrl, modelPath: options.modelPath },
-        execArgv: ['--import', 'tsx'],
       });
       worker.on('message', (m: { id: number; results?: Evaluation[]; error?: string }) => {
         const p = this.pending.get(m.id);
@@ -85,9 +93,15 @@ export class WorkerBatchScorer implements BatchScorer {
         if (m.error !== undefined) p.reject(new Error(`batch worker: ${m.error}`));
         else p.resolve(m.results!);
       });
-      worker.on('error', (error) => {
+      // A worker that fails or exits fails what it was doing and every later batch (no silent hang).
+      const broken = (error: Error) => {
+        this.failure = error;
         for (const p of this.pending.values()) p.reject(error);
         this.pending.clear();
+      };
+      worker.on('error', broken);
+      worker.on('exit', (code) => {
+        if (!this.closing) broken(new Error(`batch worker exited with code ${code}`));
       });
       worker.unref();
       this.workers.push(worker);
@@ -95,6 +109,7 @@ export class WorkerBatchScorer implements BatchScorer {
   }
 
   async score(policy: MerchantPolicy, items: BatchItem[]): Promise<Evaluation[]> {
+    if (this.failure) throw this.failure;
     const share = Math.ceil(items.length / this.workers.length);
     const parts = this.workers
       .map((worker, i) => ({ worker, slice: items.slice(i * share, (i + 1) * share) }))
@@ -110,6 +125,7 @@ export class WorkerBatchScorer implements BatchScorer {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

@@ -3,6 +3,8 @@ import type { Ctx } from '../../context.ts';
 import { parseRfc3339 } from '../../lib/clock.ts';
 import { fail } from '../../lib/errors.ts';
 import { risk_batch_body_bytes_max } from '../../lib/limits.ts';
+import * as billing from '../billing/index.ts';
+import { parseIdempotencyKey } from '../idempotency/index.ts';
 import {
   assessmentItemSchema,
   backtestSchema,
@@ -23,20 +25,30 @@ const idParam = (name: string) => ({
 
 export function riskRoutes(app: FastifyInstance, ctx: Ctx, deps: risk.RiskDeps): void {
   const mchid = (req: { merchant?: { keys: { mchid: string } } }) => req.merchant!.keys.mchid;
+  // Every Fraud Shield endpoint is an AI feature: merchants below the volume threshold are refused
+  // (docs/billing.md). The checks inside payments and refunds do not pass through here.
+  const gate = billing.aiGate(ctx);
 
   app.post<{ Body: risk.AssessItem }>(
     '/v1/risk/assessments',
     {
       config: merchant,
-      schema: { tags, summary: 'Assess one payment or refund (synchronous)', body: assessmentItemSchema },
+      preValidation: gate,
+      schema: {
+        tags,
+        summary: 'Assess one payment or refund (synchronous; optional Idempotency-Key header)',
+        body: assessmentItemSchema,
+      },
     },
-    (req) => risk.assess(ctx, deps, mchid(req), req.body),
+    (req) =>
+      risk.assess(ctx, deps, mchid(req), req.body, parseIdempotencyKey(req.headers['idempotency-key'])),
   );
 
   app.post<{ Body: { items: risk.AssessItem[] } }>(
     '/v1/risk/assessments/batch',
     {
       config: merchant,
+      preValidation: gate,
       bodyLimit: risk_batch_body_bytes_max,
       schema: {
         tags,
@@ -49,7 +61,11 @@ export function riskRoutes(app: FastifyInstance, ctx: Ctx, deps: risk.RiskDeps):
 
   app.get<{ Params: { assessment_id: string } }>(
     '/v1/risk/assessments/:assessment_id',
-    { config: merchant, schema: { tags, summary: 'An assessment by id', params: idParam('assessment_id') } },
+    {
+      config: merchant,
+      preValidation: gate,
+      schema: { tags, summary: 'An assessment by id', params: idParam('assessment_id') },
+    },
     (req) => risk.getAssessment(ctx, mchid(req), req.params.assessment_id),
   );
 
@@ -57,6 +73,7 @@ export function riskRoutes(app: FastifyInstance, ctx: Ctx, deps: risk.RiskDeps):
     '/v1/risk/batches/:batch_id',
     {
       config: merchant,
+      preValidation: gate,
       schema: { tags, summary: 'A batch: status, and results once completed', params: idParam('batch_id') },
     },
     (req) => risk.getBatch(ctx, mchid(req), req.params.batch_id),
@@ -66,6 +83,7 @@ export function riskRoutes(app: FastifyInstance, ctx: Ctx, deps: risk.RiskDeps):
     '/v1/risk/labels',
     {
       config: merchant,
+      preValidation: gate,
       schema: { tags, summary: 'Feed back a label (fraud, chargeback, legitimate)', body: labelSchema },
     },
     (req) => risk.label(ctx, mchid(req), req.body),
@@ -75,18 +93,25 @@ export function riskRoutes(app: FastifyInstance, ctx: Ctx, deps: risk.RiskDeps):
     '/v1/risk/rules',
     {
       config: merchant,
+      preValidation: gate,
       schema: { tags, summary: 'Add a rule (errors carry the position)', body: ruleSchemaBody },
     },
     async (req, reply) => reply.code(201).send(await risk.addRule(ctx, mchid(req), req.body.rule)),
   );
 
-  app.get('/v1/risk/rules', { config: merchant, schema: { tags, summary: "The merchant's rules" } }, (req) =>
-    risk.listRules(ctx, mchid(req)),
+  app.get(
+    '/v1/risk/rules',
+    { config: merchant, preValidation: gate, schema: { tags, summary: "The merchant's rules" } },
+    (req) => risk.listRules(ctx, mchid(req)),
   );
 
   app.delete<{ Params: { rule_id: string } }>(
     '/v1/risk/rules/:rule_id',
-    { config: merchant, schema: { tags, summary: 'Delete a rule (204)', params: idParam('rule_id') } },
+    {
+      config: merchant,
+      preValidation: gate,
+      schema: { tags, summary: 'Delete a rule (204)', params: idParam('rule_id') },
+    },
     async (req, reply) => {
       await risk.deleteRule(ctx, mchid(req), req.params.rule_id);
       return reply.code(204).send();
@@ -97,6 +122,7 @@ export function riskRoutes(app: FastifyInstance, ctx: Ctx, deps: risk.RiskDeps):
     '/v1/risk/rules/backtest',
     {
       config: merchant,
+      preValidation: gate,
       schema: { tags, summary: 'Run a rule over stored assessments and labels', body: backtestSchema },
     },
     (req) => {
@@ -120,6 +146,7 @@ export function riskRoutes(app: FastifyInstance, ctx: Ctx, deps: risk.RiskDeps):
     '/v1/risk/lists/:name',
     {
       config: merchant,
+      preValidation: gate,
       schema: {
         tags,
         summary: 'Create or replace a named allow/block list (used in rules as @name)',
@@ -137,6 +164,7 @@ export function riskRoutes(app: FastifyInstance, ctx: Ctx, deps: risk.RiskDeps):
     '/v1/risk/settings',
     {
       config: merchant,
+      preValidation: gate,
       schema: { tags, summary: 'Set the review and block thresholds (0–100)', body: settingsSchema },
     },
     async (req) => {

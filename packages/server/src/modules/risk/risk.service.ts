@@ -8,7 +8,9 @@
  */
 import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
+import { isUniqueViolation } from '../../db/errors.ts';
 import type { RiskAssessmentsTable, RiskBatchesTable } from '../../db/schema.ts';
+import { assert } from '../../lib/assert.ts';
 import { rfc3339 } from '../../lib/clock.ts';
 import { fail } from '../../lib/errors.ts';
 import { prefixed } from '../../lib/ids.ts';
@@ -18,9 +20,16 @@ import {
   risk_batch_window_ms,
   risk_rules_per_merchant_max,
 } from '../../lib/limits.ts';
-import { requestHash } from '../idempotency/index.ts';
+import * as billing from '../billing/index.ts';
+import {
+  claimIdempotencyKey,
+  findIdempotencyKey,
+  idempotencyKeyReused,
+  requestHash,
+} from '../idempotency/index.ts';
 import * as identity from '../identity/index.ts';
 import * as merchants from '../merchants/index.ts';
+import * as notifications from '../notifications/index.ts';
 import * as wallet from '../wallet/index.ts';
 import { SqlFeatureStore } from './feature-store.sql.ts';
 import type { Outcome } from './feature-store.ts';
@@ -73,6 +82,8 @@ export const fraud_device_prefix = 'sandbox-fraud-device';
 export interface RiskDeps {
   model: RiskModel;
   batch: BatchScorer;
+  /** Told after a commit that events were written (the WebSocket hub); set by buildApp. */
+  publish?: (mchid: string, events: notifications.ZhifuEvent[]) => void;
 }
 
 /** What the Fraud Shield needs of a merchant besides the history: thresholds, rules and lists. */
@@ -484,16 +495,79 @@ export async function eventOf(
   return { mchid, e, openid: item.payer.openid, ref: item.out_trade_no ?? null, billing: 'risk' };
 }
 
-/** `POST /v1/risk/assessments`: score, store the assessment and add the event to the history. */
-export async function assess(ctx: Ctx, deps: RiskDeps, mchid: string, item: AssessItem): Promise<Assessment> {
+const assessment_scope = 'risk_assessment';
+
+/**
+ * `POST /v1/risk/assessments`: score, store the assessment, add the event to the history and meter
+ * the call (billing: `risk:<assessment_id>`), all in one transaction. With an `Idempotency-Key`, a
+ * retry with the same body answers the stored assessment and creates (and bills) nothing; the same
+ * key with another body is IDEMPOTENCY_KEY_REUSED.
+ */
+export async function assess(
+  ctx: Ctx,
+  deps: RiskDeps,
+  mchid: string,
+  item: AssessItem,
+  idempotencyKey?: string,
+): Promise<Assessment> {
+  const hash = requestHash('RISK_ASSESSMENT', item);
+  if (idempotencyKey !== undefined) {
+    const stored = await replayAssessment(ctx, mchid, idempotencyKey, hash);
+    if (stored) return stored;
+  }
   const input = await eventOf(ctx, mchid, item, prefixed(ctx.ids, 'rev'));
   const scored = await score(ctx, deps, ctx.db, input);
-  await ctx.db
-    .transaction()
-    .execute((trx) =>
-      commit(trx, scored, input.e, scored.assessment.suggested_action === 'block' ? 'declined' : 'success'),
-    );
+  const now = ctx.clock.now();
+  try {
+    await ctx.db.transaction().execute(async (trx) => {
+      if (idempotencyKey !== undefined) {
+        await claimIdempotencyKey(trx, {
+          mchid,
+          scope: assessment_scope,
+          idem_key: idempotencyKey,
+          request_hash: hash,
+          ref_id: scored.assessment.assessment_id,
+          created_at: now,
+        });
+      }
+      await commit(
+        trx,
+        scored,
+        input.e,
+        scored.assessment.suggested_action === 'block' ? 'declined' : 'success',
+      );
+      await billing.meter(ctx, trx, {
+        mchid,
+        kind: 'risk',
+        key: `risk:${scored.assessment.assessment_id}`,
+        ref: scored.assessment.assessment_id,
+        quantity: 1,
+        now,
+      });
+    });
+  } catch (error) {
+    // A concurrent request with the same key committed first: answer what it stored.
+    if (idempotencyKey === undefined || !isUniqueViolation(error)) throw error;
+    const stored = await replayAssessment(ctx, mchid, idempotencyKey, hash);
+    assert(stored, 'idempotency key conflict without a stored assessment');
+    return stored;
+  }
   return scored.assessment;
+}
+
+async function replayAssessment(
+  ctx: Ctx,
+  mchid: string,
+  key: string,
+  hash: string,
+): Promise<Assessment | undefined> {
+  const stored = await findIdempotencyKey(ctx.db, mchid, assessment_scope, key, ctx.clock.now());
+  if (!stored) return undefined;
+  if (stored.request_hash !== hash) idempotencyKeyReused(key);
+  const row = await repo.findAssessment(ctx.db, mchid, stored.ref_id);
+  assert(row, `idempotency key ${key} names a missing assessment`);
+  const { label: _label, ...assessment } = rowView(row);
+  return assessment;
 }
 
 export interface BatchView {
@@ -566,10 +640,29 @@ async function runBatch(
     );
     const rows = evaluations.map((ev, i) => assemble(ctx, deps.model, inputs[i]!, ev, policy.thresholds).row);
     const now = ctx.clock.now();
-    await ctx.db.transaction().execute(async (trx) => {
+    const done = await ctx.db.transaction().execute(async (trx) => {
       for (let i = 0; i < rows.length; i += 500) await repo.insertAssessments(trx, rows.slice(i, i + 500));
       await repo.completeBatch(trx, batch.id, 'completed', now);
+      const event = await notifications.emit(ctx, trx, batch.mchid, 'risk.batch_completed', {
+        batch_id: batch.id,
+        items: batch.items,
+        status: 'completed',
+        blocked: rows.filter((r) => r.suggested_action === 'block').length,
+        review: rows.filter((r) => r.suggested_action === 'review').length,
+      });
+      // One usage record per batch, for all its items at the batch price; a failed batch bills nothing.
+      if (rows.length > 0)
+        await billing.meter(ctx, trx, {
+          mchid: batch.mchid,
+          kind: 'risk_batch',
+          key: `risk_batch:${batch.id}`,
+          ref: batch.id,
+          quantity: rows.length,
+          now,
+        });
+      return event;
     });
+    deps.publish?.(batch.mchid, [done]);
     return getBatch(ctx, batch.mchid, batch.id);
   } catch (error) {
     await repo.completeBatch(ctx.db, batch.id, 'failed', ctx.clock.now());

@@ -4,20 +4,27 @@
  * signing of every 2xx merchant response including 204, `Request-ID` on every response, the error
  * mapping (one catalog, lib/errors.ts) and APIv3's empty 404 / 405 for unknown routes and methods.
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import FindMyWay, { type HTTPVersion } from 'find-my-way';
 import type { Ctx } from '../../context.ts';
 import { AssertionError } from '../../lib/assert.ts';
 import { AppError, type ErrorDetail } from '../../lib/errors.ts';
 import { hex } from '../../lib/ids.ts';
+import * as audit from '../../modules/audit/index.ts';
 import type { NonceStore } from '../../modules/idempotency/index.ts';
 import type { MerchantKeyCache } from '../../modules/merchants/index.ts';
 import { type AuthenticatedMerchant, authenticate, responseSignatureHeaders } from './signatures.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** `merchant`: signed with a merchant credential; responses are signed too. */
-    auth?: 'merchant';
+    /**
+     * `merchant`: signed with a merchant credential; responses are signed too.
+     * `operator`: the operator's bearer token (ZHIFU_OPERATOR_TOKEN); no merchant credential works.
+     */
+    auth?: 'merchant' | 'operator';
+    /** Do not sign the 2xx response: file downloads such as `/v3/billdownload/file` (reference §3.5). */
+    unsignedResponse?: boolean;
   }
   interface FastifyRequest {
     merchant?: AuthenticatedMerchant;
@@ -29,6 +36,10 @@ export interface HttpDeps {
   ctx: Ctx;
   merchantKeys: MerchantKeyCache;
   nonces: NonceStore;
+  /** The operator API's bearer token; the operator API is closed when it is not configured. */
+  operatorToken?: string | undefined;
+  /** Share of API calls recorded in the audit log (0–1). */
+  auditSampleRate?: number;
 }
 
 const empty = Buffer.alloc(0);
@@ -55,6 +66,14 @@ export function installHttp(app: FastifyInstance, deps: HttpDeps): void {
   app.addHook('preValidation', async (request) => {
     const raw = Buffer.isBuffer(request.body) ? request.body : empty;
     request.rawBody = raw;
+    if (request.routeOptions.config.auth === 'operator') {
+      const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
+      const expected = deps.operatorToken ?? '';
+      const a = Buffer.from(given);
+      const b = Buffer.from(expected);
+      if (expected === '' || a.length !== b.length || !timingSafeEqual(a, b))
+        throw new AppError('operator_unauthenticated');
+    }
     if (request.routeOptions.config.auth === 'merchant') {
       request.merchant = await authenticate(
         { method: request.method, url: request.url, authorization: request.headers.authorization, body: raw },
@@ -77,6 +96,7 @@ export function installHttp(app: FastifyInstance, deps: HttpDeps): void {
   app.addHook('onSend', async (request, reply, payload) => {
     const who = request.merchant;
     if (!who || reply.statusCode < 200 || reply.statusCode >= 300) return payload;
+    if (request.routeOptions.config.unsignedResponse) return payload;
     const body = payload === undefined || payload === null ? '' : String(payload);
     const serial = request.headers['wechatpay-serial'];
     reply.headers(
@@ -89,6 +109,25 @@ export function installHttp(app: FastifyInstance, deps: HttpDeps): void {
       ),
     );
     return payload;
+  });
+
+  // A random sample of API calls goes to the tamper-evident audit log: who, route pattern, status —
+  // never bodies or raw URLs (they can carry OpenIDs).
+  app.addHook('onResponse', async (request, reply) => {
+    if (!audit.sampled(ctx, deps.auditSampleRate ?? 0)) return;
+    const route = request.routeOptions.url ?? 'unmatched';
+    await ctx.db.transaction().execute((trx) =>
+      audit.record(ctx, trx, {
+        actor: request.merchant
+          ? `merchant:${request.merchant.keys.mchid}`
+          : request.routeOptions.config.auth === 'operator'
+            ? 'operator'
+            : 'anonymous',
+        action: 'api_call',
+        target: `${request.method} ${route}`,
+        detail: { status: reply.statusCode, request_id: request.id },
+      }),
+    );
   });
 
   app.setNotFoundHandler((request, reply) => {

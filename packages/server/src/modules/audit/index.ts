@@ -1,0 +1,1 @@
+export { type AuditEntry, type AuditVerification, record, sampled, verify } from './audit.service.ts';

@@ -1,0 +1,13 @@
+export {
+  assertNotFrozen,
+  type FreezeReason,
+  freeze,
+  frozenUntil,
+  listFreezes,
+  type ReviewAction,
+  reviewFreeze,
+  type Screened,
+  screenOrderTexts,
+} from './compliance.service.ts';
+export { screen } from './detector/index.ts';
+export { consentsOf, recordConsent, recordTransfer, transferSummary } from './pipl.service.ts';
