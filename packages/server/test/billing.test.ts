@@ -648,6 +648,9 @@ describe.each(dialects)('billing (%s)', (dialect) => {
         微信退款单号: '0',
       });
       expect(pay.交易时间).toMatch(new RegExp(`^${day} \\d{2}:\\d{2}:\\d{2}$`));
+      // PIPL: the bill is an export, so 用户标识 is the payer's keyed pseudonym, never the OpenID.
+      expect(pay.用户标识).toMatch(/^psn_[A-Za-z0-9_-]{22}$/);
+      expect(text).not.toMatch(/\bo[A-Za-z0-9_-]{27}\b/);
       const tea = rows.find((r) => r.商户订单号 === paidNos[1])!;
       // 0.6% of 25.50 CNY = 15.3 fen → 15; free text loses its commas and line breaks.
       expect(tea).toMatchObject({

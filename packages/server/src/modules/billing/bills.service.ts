@@ -21,6 +21,8 @@ import { fail } from '../../lib/errors.ts';
 import { hex } from '../../lib/ids.ts';
 import { bill_history_months, bill_rows_max, bill_token_validity_ms } from '../../lib/limits.ts';
 import { yuan, yuanFee } from '../../lib/money.ts';
+import { pseudonymize } from '../../lib/crypto/index.ts';
+import * as identity from '../identity/index.ts';
 import * as merchants from '../merchants/index.ts';
 import * as repo from './billing.repository.ts';
 import { chinaDateTime, chinaDay, chinaDayMonthsBefore, dayRange } from './periods.ts';
@@ -194,12 +196,18 @@ function billDay(billDate: string, now: number): { start: number; end: number } 
   return range;
 }
 
+/**
+ * The trade bill. Its 用户标识 column carries the payer's keyed pseudonym, not the raw OpenID:
+ * bills are exports, and PIPL localisation keeps raw identifiers in the domestic store
+ * (docs/compliance.md). `payerRef` maps an OpenID to that pseudonym.
+ */
 export async function buildTradeBill(
   db: Executor,
   mchid: string,
   billDate: string,
   type: TradeBillType,
   now: number,
+  payerRef: (openid: string) => string,
 ): Promise<Buffer> {
   const { start, end } = billDay(billDate, now);
   const [orders, refunds] = await Promise.all([
@@ -240,7 +248,7 @@ export async function buildTradeBill(
         设备号: text(deviceOf(o.extra_json)),
         微信订单号: o.transaction_id ?? '',
         商户订单号: o.out_trade_no,
-        用户标识: o.paid_openid ?? '',
+        用户标识: o.paid_openid ? payerRef(o.paid_openid) : '',
         交易类型: o.trade_type,
         交易状态: 'SUCCESS',
         付款银行: o.bank_type ?? '',
@@ -281,7 +289,7 @@ export async function buildTradeBill(
         设备号: text(deviceOf(r.extra_json)),
         微信订单号: r.transaction_id,
         商户订单号: r.out_trade_no,
-        用户标识: r.paid_openid ?? '',
+        用户标识: r.paid_openid ? payerRef(r.paid_openid) : '',
         交易类型: r.trade_type,
         交易状态: 'REFUND',
         付款银行: r.bank_type ?? '',
@@ -411,6 +419,11 @@ function sha1(body: Buffer): string {
 }
 
 /** Step 1: build the bill (to know it exists and its hash) and issue a 5-minute download token. */
+async function payerRefs(ctx: Ctx): Promise<(openid: string) => string> {
+  const secret = await identity.openidSecret(ctx);
+  return (openid) => pseudonymize(secret, 'openid', openid);
+}
+
 export async function requestBill(
   ctx: Ctx,
   mchid: string,
@@ -419,7 +432,7 @@ export async function requestBill(
   const now = ctx.clock.now();
   const body =
     q.kind === 'trade'
-      ? await buildTradeBill(ctx.db, mchid, q.bill_date, q.type as TradeBillType, now)
+      ? await buildTradeBill(ctx.db, mchid, q.bill_date, q.type as TradeBillType, now, await payerRefs(ctx))
       : await buildFundFlowBill(ctx.db, mchid, q.bill_date, q.type as FundAccountType, now);
   const token = hex(ctx.ids, 40);
   await repo.deleteExpiredBillTokens(ctx.db, now);
@@ -449,7 +462,7 @@ export async function downloadBill(ctx: Ctx, mchid: string, token: string): Prom
   const issuedAt = Number(t.expires_at) - bill_token_validity_ms;
   const body =
     t.kind === 'trade'
-      ? await buildTradeBill(ctx.db, mchid, t.bill_date, t.bill_type as TradeBillType, issuedAt)
+      ? await buildTradeBill(ctx.db, mchid, t.bill_date, t.bill_type as TradeBillType, issuedAt, await payerRefs(ctx))
       : await buildFundFlowBill(ctx.db, mchid, t.bill_date, t.bill_type as FundAccountType, issuedAt);
   if (t.tar_type === 'GZIP') return { body: gzipSync(body), contentType: 'application/x-gzip' };
   return { body, contentType: 'text/plain; charset=utf-8' };

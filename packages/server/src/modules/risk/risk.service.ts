@@ -33,7 +33,7 @@ import * as notifications from '../notifications/index.ts';
 import * as wallet from '../wallet/index.ts';
 import { SqlFeatureStore } from './feature-store.sql.ts';
 import type { Outcome } from './feature-store.ts';
-import { featureRecord, featurize, type RiskEvent } from './features.ts';
+import { featureNames, featureRecord, featurize, type RiskEvent } from './features.ts';
 import type { BatchScorer } from './risk.batch.ts';
 import * as repo from './risk.repository.ts';
 import { type Action, defaultThresholds, levelOf, type RiskModel, type Thresholds } from './risk-model.ts';
@@ -272,7 +272,7 @@ let fullSchema: Record<string, 'number' | 'string' | 'boolean'> | undefined;
 export function ruleSchemaWithFeatures(): Record<string, 'number' | 'string' | 'boolean'> {
   if (!fullSchema) {
     fullSchema = { ...ruleSchema, anomaly_score: 'number' };
-    for (const name of Object.keys(featureRecord(new Float64Array(64)))) fullSchema[name] = 'number';
+    for (const name of featureNames) fullSchema[name] = 'number';
   }
   return fullSchema;
 }
