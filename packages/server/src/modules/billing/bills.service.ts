@@ -17,11 +17,11 @@ import { gzipSync } from 'node:zlib';
 import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
 import { assert } from '../../lib/assert.ts';
+import { pseudonymize } from '../../lib/crypto/index.ts';
 import { fail } from '../../lib/errors.ts';
 import { hex } from '../../lib/ids.ts';
 import { bill_history_months, bill_rows_max, bill_token_validity_ms } from '../../lib/limits.ts';
 import { yuan, yuanFee } from '../../lib/money.ts';
-import { pseudonymize } from '../../lib/crypto/index.ts';
 import * as identity from '../identity/index.ts';
 import * as merchants from '../merchants/index.ts';
 import * as repo from './billing.repository.ts';
@@ -462,7 +462,14 @@ export async function downloadBill(ctx: Ctx, mchid: string, token: string): Prom
   const issuedAt = Number(t.expires_at) - bill_token_validity_ms;
   const body =
     t.kind === 'trade'
-      ? await buildTradeBill(ctx.db, mchid, t.bill_date, t.bill_type as TradeBillType, issuedAt, await payerRefs(ctx))
+      ? await buildTradeBill(
+          ctx.db,
+          mchid,
+          t.bill_date,
+          t.bill_type as TradeBillType,
+          issuedAt,
+          await payerRefs(ctx),
+        )
       : await buildFundFlowBill(ctx.db, mchid, t.bill_date, t.bill_type as FundAccountType, issuedAt);
   if (t.tar_type === 'GZIP') return { body: gzipSync(body), contentType: 'application/x-gzip' };
   return { body, contentType: 'text/plain; charset=utf-8' };
