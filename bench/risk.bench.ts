@@ -30,7 +30,7 @@ import v8 from 'node:v8';
 import { hmacAuthorization } from '@zhifu/sdk';
 import { defaultParams, mergeParams, type SimEvent, simulateAll } from '@zhifu/simulator';
 import SQLite from 'better-sqlite3';
-import type { Ctx } from '../packages/server/src/context.ts';
+import { type Ctx, dataKeys } from '../packages/server/src/context.ts';
 import { openDatabase } from '../packages/server/src/db/database.ts';
 import { systemClock } from '../packages/server/src/lib/clock.ts';
 import { cryptoIds } from '../packages/server/src/lib/ids.ts';
@@ -152,6 +152,7 @@ const ctx: Ctx = {
   clock: systemClock,
   ids: cryptoIds,
   publicUrl: 'http://127.0.0.1:0',
+  keys: dataKeys('local', randomBytes(16)),
 };
 const merchant = await createMerchant(ctx, { name: 'Risk Bench Store' });
 // A realistic merchant policy: five of the rules of the quality bench's rules-only baseline.

@@ -5,9 +5,11 @@
  *
  *   npm run docs:openapi
  */
+
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { buildApp } from '../src/app.ts';
-import type { Ctx } from '../src/context.ts';
+import { type Ctx, dataKeys } from '../src/context.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { systemClock } from '../src/lib/clock.ts';
 import { cryptoIds } from '../src/lib/ids.ts';
@@ -22,6 +24,7 @@ try {
     clock: systemClock,
     ids: cryptoIds,
     publicUrl: 'http://127.0.0.1:8080',
+    keys: dataKeys('local', randomBytes(16)),
   };
   const app = await buildApp({ ctx });
   await app.ready();

@@ -26,6 +26,14 @@ export interface Config {
   readonly callbackAllowLoopback: boolean;
   /** Worker threads for batch risk scoring (ZHIFU_RISK_BATCH_THREADS, default 2; 0 = on the main thread). */
   readonly riskBatchThreads: number;
+  /**
+   * SM4 key-encryption key for personal information at rest, 32 hex characters
+   * (ZHIFU_MASTER_KEY). Unset on SQLite: created once in <dataDir>/master.key (mode 0600). Required
+   * on PostgreSQL, where several nodes must share it.
+   */
+  readonly masterKey: Buffer | undefined;
+  /** Id stamped on records sealed with the master key, for rotation (ZHIFU_MASTER_KEY_ID, default k1). */
+  readonly masterKeyId: string;
   /** Share of API calls written to the audit log, 0–1 (ZHIFU_AUDIT_SAMPLE_RATE, default 0.01). */
   readonly auditSampleRate: number;
   /** Bearer token of the operator API (ZHIFU_OPERATOR_TOKEN); unset = the operator API is closed. */
@@ -75,6 +83,19 @@ function rate(env: Env, name: string, fallback: number): number {
   return value;
 }
 
+function masterKey(env: Env, databaseUrl: string): Buffer | undefined {
+  const raw = env.ZHIFU_MASTER_KEY;
+  if (raw === undefined || raw === '') {
+    if (databaseUrl.startsWith('sqlite:')) return undefined;
+    throw new ConfigError(
+      'ZHIFU_MASTER_KEY (32 hex characters) is required with PostgreSQL: every node must share it',
+    );
+  }
+  if (!/^[0-9a-fA-F]{32}$/.test(raw))
+    throw new ConfigError('ZHIFU_MASTER_KEY must be 32 hex characters (a 128-bit SM4 key)');
+  return Buffer.from(raw, 'hex');
+}
+
 function operatorToken(env: Env): string | undefined {
   const raw = env.ZHIFU_OPERATOR_TOKEN;
   if (raw === undefined || raw === '') return undefined;
@@ -111,6 +132,8 @@ export function loadConfig(env: Env = process.env): Config {
     riskBatchThreads: int(env, 'ZHIFU_RISK_BATCH_THREADS', 2, 0, 16),
     operatorToken: operatorToken(env),
     auditSampleRate: rate(env, 'ZHIFU_AUDIT_SAMPLE_RATE', 0.01),
+    masterKey: masterKey(env, databaseUrl),
+    masterKeyId: env.ZHIFU_MASTER_KEY_ID || 'k1',
     logLevel: oneOf(
       env,
       'ZHIFU_LOG_LEVEL',

@@ -4,6 +4,7 @@
  */
 import type { Db, Dialect } from './db/database.ts';
 import type { Clock } from './lib/clock.ts';
+import type { Keyring } from './lib/crypto/index.ts';
 import type { Ids } from './lib/ids.ts';
 
 export interface Ctx {
@@ -13,4 +14,17 @@ export interface Ctx {
   readonly ids: Ids;
   /** Base URL printed in credentials and used in h5_url / cashier links. */
   readonly publicUrl: string;
+  /** Key-encryption keys for personal information at rest (SM4 envelope, lib/crypto/envelope.ts). */
+  readonly keys: DataKeys;
+}
+
+export interface DataKeys {
+  /** The key id new records are sealed under. */
+  readonly current: string;
+  readonly keyring: Keyring;
+}
+
+/** A single-key ring, e.g. from ZHIFU_MASTER_KEY or a test's random key. */
+export function dataKeys(id: string, key: Uint8Array): DataKeys {
+  return { current: id, keyring: new Map([[id, key]]) };
 }

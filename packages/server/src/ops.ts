@@ -3,10 +3,12 @@
  * main.ts (demo seeding) and by the CLI's local commands (`zhifu merchant create`, `zhifu serve`).
  * The CLI loads this entry point only for those commands; everything else goes over the wire.
  */
+
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from './config.ts';
-import type { Ctx } from './context.ts';
+import { type Ctx, dataKeys } from './context.ts';
 import { type DatabaseHandle, openDatabase } from './db/database.ts';
 import { systemClock } from './lib/clock.ts';
 import { cryptoIds } from './lib/ids.ts';
@@ -29,8 +31,19 @@ export async function openContext(config: Config): Promise<{ ctx: MutableCtx; ha
     clock: systemClock,
     ids: cryptoIds,
     publicUrl: config.publicUrl,
+    keys: dataKeys(config.masterKeyId, config.masterKey ?? localMasterKey(config)),
   };
   return { ctx, handle };
+}
+
+/** SQLite without ZHIFU_MASTER_KEY: a key created once beside the database, readable by its owner only. */
+function localMasterKey(config: Config): Buffer {
+  const file = join(config.dataDir, 'master.key');
+  if (!existsSync(file)) {
+    mkdirSync(config.dataDir, { recursive: true });
+    writeFileSync(file, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  }
+  return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
 }
 
 export async function createMerchantCredentials(ctx: Ctx, name: string): Promise<MerchantCredentials> {

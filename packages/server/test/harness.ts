@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { type AppDeps, buildApp } from '../src/app.ts';
-import type { Ctx } from '../src/context.ts';
+import { type Ctx, dataKeys } from '../src/context.ts';
 import { type DatabaseHandle, type Dialect, openDatabase } from '../src/db/database.ts';
 import { FakeClock } from '../src/lib/clock.ts';
 import { seededIds } from '../src/lib/ids.ts';
@@ -55,6 +55,7 @@ export async function openTestDb(
     clock: opts.realClock ? { now: () => Date.now() } : clock,
     ids: seededIds(`test-${suffix}`),
     publicUrl: opts.publicUrl ?? 'http://127.0.0.1:0',
+    keys: dataKeys('test', randomBytes(16)),
   };
   return {
     ctx,

@@ -260,6 +260,7 @@ describe('batch scoring in worker threads (the server default)', () => {
       clock: new FakeClock(Date.now()),
       ids: seededIds('workers'),
       publicUrl: 'http://127.0.0.1:0',
+      keys: (await import('../src/context.ts')).dataKeys('test', Buffer.alloc(16, 7)),
     };
     const batch = new WorkerBatchScorer({ databaseUrl: url, modelPath: default_model_path, threads: 2 });
     const app = await buildApp({ ctx, risk: { model: loadRiskModel(), batch }, background: false });

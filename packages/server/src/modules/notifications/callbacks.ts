@@ -11,6 +11,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
 import { rfc3339 } from '../../lib/clock.ts';
+import { openRecordText, sealRecord } from '../../lib/crypto/index.ts';
 import { alphanumeric, hex, prefixed } from '../../lib/ids.ts';
 import {
   callback_batch_max,
@@ -36,8 +37,9 @@ export async function enqueueCallback(
 ): Promise<void> {
   const now = ctx.clock.now();
   const refund = c.eventType.startsWith('REFUND');
+  const id = prefixed(ctx.ids, 'cb');
   await repo.insertCallback(trx, {
-    id: prefixed(ctx.ids, 'cb'),
+    id,
     mchid: c.mchid,
     event_type: c.eventType,
     ref: c.ref,
@@ -49,7 +51,14 @@ export async function enqueueCallback(
           ? '退款成功'
           : '退款异常',
     original_type: refund ? 'refund' : 'transaction',
-    resource_json: JSON.stringify(c.resource),
+    // The resource names the payer (OpenID): personal information, sealed at rest (SM4 envelope).
+    resource_json: sealRecord(
+      ctx.keys.keyring.get(ctx.keys.current)!,
+      ctx.keys.current,
+      JSON.stringify(c.resource),
+      `callbacks:${id}`,
+      ctx.ids,
+    ),
     status: 'pending',
     attempts: 0,
     next_attempt_at: now,
@@ -164,11 +173,8 @@ export class CallbackDispatcher {
       Buffer.from(nonce, 'utf8'),
     );
     cipher.setAAD(Buffer.from(c.original_type));
-    const sealed = Buffer.concat([
-      cipher.update(c.resource_json, 'utf8'),
-      cipher.final(),
-      cipher.getAuthTag(),
-    ]);
+    const resource = openRecordText(this.ctx.keys.keyring, c.resource_json, `callbacks:${c.id}`);
+    const sealed = Buffer.concat([cipher.update(resource, 'utf8'), cipher.final(), cipher.getAuthTag()]);
     const body = JSON.stringify({
       id: c.id,
       create_time: rfc3339(c.created_at),
