@@ -124,6 +124,40 @@ describe.each(dialects)('compliance: restricted categories and freezes (%s)', (d
       .execute();
   });
 
+  it('a held payment cannot be captured while frozen: the approval is refused and the funds stay held', async () => {
+    await signedRequest(t, 'PUT', '/v1/notifications/settings', { decision_mode: 'realtime' });
+    const o = jsapiOrder(t, { amount: { total: 700, currency: 'CNY' } });
+    const { prepay_id } = (await signedRequest(t, 'POST', '/v3/pay/transactions/jsapi', o)).json();
+    expect((await payAs(t, prepay_id, o.payer.openid)).json().trade_state).toBe('USERPAYING');
+    await t.ctx.db
+      .transaction()
+      .execute((trx) =>
+        freeze(t.ctx, trx, t.merchant.mchid, { reason: 'operator', category: null, evidence: {} }, 'test'),
+      );
+    const d = await t.ctx.db
+      .selectFrom('decisions')
+      .select('event_id')
+      .where('state', '=', 'pending')
+      .executeTakeFirstOrThrow();
+    const approve = await signedRequest(t, 'POST', '/v1/decisions', {
+      event_id: d.event_id,
+      decision: 'approve',
+    });
+    expect([approve.statusCode, approve.json().code]).toEqual([403, 'ACCOUNT_FROZEN']);
+    const q = await signedRequest(
+      t,
+      'GET',
+      `/v3/pay/transactions/out-trade-no/${o.out_trade_no}?mchid=${t.merchant.mchid}`,
+    );
+    expect(q.json()).toMatchObject({ trade_state: 'USERPAYING', zhifu_decision: { state: 'pending' } });
+    await t.ctx.db
+      .updateTable('merchants')
+      .set({ frozen_until: null })
+      .where('mchid', '=', t.merchant.mchid)
+      .execute();
+    await signedRequest(t, 'PUT', '/v1/notifications/settings', { decision_mode: 'auto' });
+  });
+
   it('hard negatives do not freeze: 博物馆门票, ethernet cable, 成人教育', async () => {
     for (const description of [
       '故宫博物馆门票',
