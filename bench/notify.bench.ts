@@ -30,7 +30,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -55,6 +54,7 @@ import { Ledger, MerchantSocket, type PayRecord } from './notify-merchant-ws.ts'
 import { createBenchMerchants } from './notify-merchants.ts';
 import { type ProfileSummary, summariseProfile } from './notify-profile.ts';
 import type { SqlTiming } from './notify-sql-timing.ts';
+import { freePort } from './ports.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const positive = (name: string, fallback: number): number => {
@@ -212,18 +212,6 @@ async function stopChild(child: Child): Promise<void> {
     clearTimeout(timer);
   }
   children.delete(p);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function tmpDir(prefix: string): string {

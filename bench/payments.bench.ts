@@ -21,7 +21,6 @@ import {
   X509Certificate,
 } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -44,6 +43,7 @@ import {
   type SyncResult,
   type Timing,
 } from './load.ts';
+import { freePort } from './ports.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const seconds = (name: string, fallback: number) => {
@@ -175,18 +175,6 @@ async function stopChild(child: Child): Promise<void> {
   await exited;
   clearTimeout(timer);
   children.delete(p);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function tmpDir(prefix: string): string {

@@ -21,7 +21,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -54,6 +53,7 @@ import {
 } from '../packages/server/src/modules/risk/risk.service.ts';
 import { default_model_path, loadRiskModel } from '../packages/server/src/modules/risk/risk-model.ts';
 import { closedLoop, HttpClient, int, type LoadResult, ms, pct, percentile, rate } from './load.ts';
+import { freePort } from './ports.ts';
 import { loadAverage, machineLines, metStatus, table } from './risk-machine.ts';
 import { riskBenchRules } from './risk-rules.ts';
 import { RiskBenchWorkerPool } from './risk-worker-pool.ts';
@@ -544,17 +544,6 @@ async function stopChild(child: Child): Promise<void> {
     clearTimeout(timer);
   }
   children.delete(p);
-}
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const timing = { warmupMs: 1000, windowMs: 1000, windows: Math.round(httpSeconds) };
