@@ -66,6 +66,7 @@ await import(${JSON.stringify(new URL('./risk.worker.ts', import.meta.url).href)
 `;
 
 interface Pending {
+  results: Evaluation[];
   resolve: (value: Evaluation[]) => void;
   reject: (error: Error) => void;
 }
@@ -86,12 +87,19 @@ export class WorkerBatchScorer implements BatchScorer {
       const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`), {
         workerData: { databaseUrl: options.databaseUrl, modelPath: options.modelPath },
       });
-      worker.on('message', (m: { id: number; results?: Evaluation[]; error?: string }) => {
+      worker.on('message', (m: { id: number; part?: Evaluation[]; done?: boolean; error?: string }) => {
         const p = this.pending.get(m.id);
         if (!p) return;
-        this.pending.delete(m.id);
-        if (m.error !== undefined) p.reject(new Error(`batch worker: ${m.error}`));
-        else p.resolve(m.results!);
+        if (m.error !== undefined) {
+          this.pending.delete(m.id);
+          p.reject(new Error(`batch worker: ${m.error}`));
+          return;
+        }
+        for (const e of m.part ?? []) p.results.push(e);
+        if (m.done) {
+          this.pending.delete(m.id);
+          p.resolve(p.results);
+        }
       });
       // A worker that fails or exits fails what it was doing and every later batch (no silent hang).
       const broken = (error: Error) => {
@@ -117,7 +125,7 @@ export class WorkerBatchScorer implements BatchScorer {
       .map(({ worker, slice }) => {
         const id = this.next++;
         return new Promise<Evaluation[]>((resolve, reject) => {
-          this.pending.set(id, { resolve, reject });
+          this.pending.set(id, { results: [], resolve, reject });
           worker.postMessage({ id, policy: portable(policy), items: slice });
         });
       });
