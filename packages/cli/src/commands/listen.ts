@@ -4,11 +4,11 @@
  * realtime decisions (with the Fraud Shield's suggestion, or whatever a local URL answers) and
  * forwards events to a local URL. Ctrl-C closes the connection cleanly.
  */
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { DecisionAnswer, DecisionInfo, DecisionRequiredEvent, ZhifuEvent } from '@zhifu/sdk';
 import { decisionAnswers, NotificationClient } from '@zhifu/sdk';
 import { helpOption, noExtra, nonEmpty, out, parse, UsageError } from '../args.ts';
+import { readCredentials } from '../credentials.ts';
 import { yuan } from './sandbox.ts';
 
 const command = 'zhifu listen';
@@ -49,12 +49,6 @@ Examples:
   zhifu listen --auto-decide
   zhifu listen --credentials merchant.json --forward http://127.0.0.1:3000/zhifu-events --json
 `;
-
-interface Credentials {
-  mchid: string;
-  hmac_key: string;
-  base_url?: string | undefined;
-}
 
 export async function listenCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(command, {
@@ -230,28 +224,4 @@ export function describeEvent(e: ZhifuEvent): string {
       return `${head} ${parts.join('  ')}`;
     }
   }
-}
-
-function readCredentials(file: string): Credentials {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new Error(
-      `cannot read merchant credentials from ${file} (${reason}). Start the server once ('zhifu serve' ` +
-        "writes demo-credentials.json) or pass --credentials <file> from 'zhifu merchant create --json'.",
-    );
-  }
-  const field = (name: string): string | undefined => {
-    const v =
-      typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>)[name] : undefined;
-    return typeof v === 'string' && v !== '' ? v : undefined;
-  };
-  const mchid = field('mchid');
-  const hmacKey = field('hmac_key');
-  if (mchid === undefined || hmacKey === undefined) {
-    throw new Error(`${file} is not merchant credentials: it needs mchid and hmac_key`);
-  }
-  return { mchid, hmac_key: hmacKey, base_url: field('base_url') };
 }

@@ -6,7 +6,7 @@
  * simulator's labels back so backtests have ground truth.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ZhifuApiError, ZhifuClient, ZhifuConnectionError, ZhifuError } from '@zhifu/sdk';
 import {
@@ -21,6 +21,7 @@ import {
   writeDataset,
 } from '@zhifu/simulator';
 import { helpOption, noExtra, nonEmpty, out, parse, UsageError } from '../args.ts';
+import { type Credentials, readCredentials } from '../credentials.ts';
 
 const command = 'zhifu simulate';
 const help = `${command} --help`;
@@ -163,7 +164,7 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   const credentialsFile = resolve(
     credentialsFlag ?? join(process.env.ZHIFU_DATA_DIR || './data', 'demo-credentials.json'),
   );
-  const credentials = readCredentials(credentialsFile);
+  const credentials = readCredentials(credentialsFile, true);
   const baseUrl =
     baseUrlFlag ??
     (process.env.ZHIFU_BASE_URL || undefined) ??
@@ -256,41 +257,9 @@ function sha256Of(file: string): string {
 // --drive: assessments against a running server
 // ------------------------------------------------------------------------------------------------
 
-interface Credentials {
-  mchid: string;
-  appid: string;
-  hmac_key: string;
-  base_url?: string | undefined;
-}
-
-function readCredentials(file: string): Credentials {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new Error(
-      `cannot read merchant credentials from ${file} (${reason}). Start the server once ('zhifu serve' ` +
-        "writes demo-credentials.json) or pass --credentials <file> from 'zhifu merchant create --json'.",
-    );
-  }
-  const field = (name: string): string | undefined => {
-    const v =
-      typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>)[name] : undefined;
-    return typeof v === 'string' && v !== '' ? v : undefined;
-  };
-  const mchid = field('mchid');
-  const appid = field('appid');
-  const hmacKey = field('hmac_key');
-  if (mchid === undefined || appid === undefined || hmacKey === undefined) {
-    throw new Error(`${file} is not merchant credentials: it needs mchid, appid and hmac_key`);
-  }
-  return { mchid, appid, hmac_key: hmacKey, base_url: field('base_url') };
-}
-
 interface DriveOptions {
   baseUrl: string;
-  credentials: Credentials;
+  credentials: Credentials & { appid: string };
   /** 0: every event of the window. */
   events: number;
   rate: number | undefined;
