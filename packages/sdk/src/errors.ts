@@ -6,10 +6,12 @@
 /** Every wire code the Zhifu server may answer with, sorted (kept in step with the server's error catalog). */
 export const errorCodes = [
   'ACCOUNT_FROZEN',
+  'AGENT_TOOL_LOOP',
   'AI_NOT_ELIGIBLE',
   'APPID_MCHID_NOT_MATCH',
   'BILL_TOO_LARGE',
   'CARD_DECLINED',
+  'CONVERSATION_LIMIT',
   'DECISION_ALREADY_MADE',
   'DECISION_DEADLINE_PASSED',
   'DECISION_NOT_IN_REVIEW',
@@ -17,6 +19,10 @@ export const errorCodes = [
   'IDEMPOTENCY_KEY_REUSED',
   'INSUFFICIENT_FUNDS',
   'INVALID_REQUEST',
+  'MANDATE_EXPIRED',
+  'MANDATE_MISMATCH',
+  'MANDATE_STATE_INVALID',
+  'MANDATE_USED',
   'MCH_NOT_EXISTS',
   'NOT_ENOUGH',
   'NO_AUTH',

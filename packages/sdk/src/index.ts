@@ -8,6 +8,26 @@ export type {
 export { verifyCallback } from './callbacks.ts';
 export type { HmacAuth, HttpMethod, OrderInput, RsaAuth, ZhifuClientOptions } from './client.ts';
 export { ZhifuClient } from './client.ts';
+export type {
+  Conversation,
+  ConversationMessage,
+  ConversationProposal,
+  ConversationToolDefinition,
+  ConversationToolName,
+  ConversationTurn,
+  MandateConfirmation,
+  MandateTerms,
+  SignMandateInput,
+} from './conversations.ts';
+export {
+  ConversationsClient,
+  conversationKey,
+  conversationTools,
+  mandateTarget,
+  openConversationMessage,
+  sealConversationMessage,
+  signMandate,
+} from './conversations.ts';
 export type { ErrorCode, ErrorDetail, ZhifuErrorInit } from './errors.ts';
 export {
   errorCodes,

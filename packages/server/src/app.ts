@@ -10,7 +10,10 @@ import { AppError } from './lib/errors.ts';
 import { body_bytes_max } from './lib/limits.ts';
 import { billingRoutes } from './modules/billing/billing.routes.ts';
 import { complianceRoutes } from './modules/compliance/compliance.routes.ts';
+import { type ConversationDeps, conversationRoutes, mcpRoutes } from './modules/conversations/index.ts';
 import { MemoryNonceStore, type NonceStore } from './modules/idempotency/index.ts';
+import type { ChatCompleter } from './modules/llm/llm.types.ts';
+import { zhifu_local_model, zhifuLocal } from './modules/llm/local/index.ts';
 import { MerchantKeyCache } from './modules/merchants/index.ts';
 import { merchantRoutes } from './modules/merchants/merchants.routes.ts';
 import { CallbackDispatcher, Hub } from './modules/notifications/index.ts';
@@ -51,6 +54,11 @@ export interface AppDeps {
    * true). Tests with a fake clock turn them off and call `app.zhifu.tick()` themselves.
    */
   background?: boolean;
+  /**
+   * The model port of the conversation agent (default: the built-in offline `zhifu-local`).
+   * In production this is the LLM gateway's completer; `model` names the model it routes to.
+   */
+  agent?: { completer: ChatCompleter; model: string };
 }
 
 /** Handles on the background machinery, for main.ts, tests and benchmarks. */
@@ -109,6 +117,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'compliance', description: 'Freezes, consents (PIPL)' },
         { name: 'operator', description: 'Operator API (bearer token): freezes, audit, cross-border log' },
         { name: 'sandbox', description: 'Simulated payers, login and payment confirmation' },
+        {
+          name: 'conversations',
+          description: 'Conversational payments: threads, agent turns, mandates, MCP',
+        },
       ],
     },
   });
@@ -169,6 +181,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   complianceRoutes(app, ctx);
   merchantRoutes(app, ctx);
   if (deps.sandbox ?? true) walletRoutes(app, ctx);
+  const conversationDeps: ConversationDeps = {
+    completer: deps.agent?.completer ?? zhifuLocal,
+    model: deps.agent?.model ?? zhifu_local_model,
+    payments: paymentDeps,
+    nonces,
+  };
+  conversationRoutes(app, ctx, conversationDeps);
+  mcpRoutes(app, ctx, conversationDeps);
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   return app;
 }

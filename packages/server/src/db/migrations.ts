@@ -560,6 +560,94 @@ const m005_compliance: Migration = {
   },
 };
 
+/** Conversational payments (issue #7): threads, sealed messages, mandates, the tool-call audit. */
+const m008_conversations: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('conversations')
+      .addColumn('id', 'varchar(40)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('appid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('payer_openid', 'varchar(64)', (c) => c.notNull())
+      .addColumn('notify_url', 'varchar(256)', (c) => c.notNull())
+      .addColumn('agent_token_hash', 'varchar(64)', (c) => c.notNull().unique())
+      .addColumn('tokens_used', 'bigint', (c) => c.notNull())
+      .addColumn('tool_calls_used', 'integer', (c) => c.notNull())
+      .addColumn('message_count', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('conversations_mchid')
+      .on('conversations')
+      .columns(['mchid', 'created_at'])
+      .execute();
+    await db.schema
+      .createTable('conversation_messages')
+      .addColumn('id', 'varchar(40)', (c) => c.primaryKey())
+      .addColumn('conversation_id', 'varchar(40)', (c) => c.notNull())
+      .addColumn('seq', 'integer', (c) => c.notNull())
+      .addColumn('role', 'varchar(16)', (c) => c.notNull())
+      .addColumn('e2e', 'integer', (c) => c.notNull())
+      .addColumn('sealed', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addUniqueConstraint('conversation_messages_seq', ['conversation_id', 'seq'])
+      .execute();
+    await db.schema
+      .createTable('conversation_proposals')
+      .addColumn('id', 'varchar(40)', (c) => c.primaryKey())
+      .addColumn('conversation_id', 'varchar(40)', (c) => c.notNull())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('agent', 'varchar(16)', (c) => c.notNull())
+      .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+      .addColumn('state', 'varchar(32)', (c) => c.notNull())
+      .addColumn('amount', 'bigint', (c) => c.notNull())
+      .addColumn('currency', 'varchar(8)', (c) => c.notNull())
+      .addColumn('out_trade_no', 'varchar(32)', (c) => c.notNull())
+      .addColumn('prepay_id', 'varchar(64)')
+      .addColumn('out_refund_no', 'varchar(64)')
+      .addColumn('transaction_id', 'varchar(32)')
+      .addColumn('refund_id', 'varchar(64)')
+      .addColumn('reason', 'varchar(80)')
+      .addColumn('policy_outcome', 'varchar(16)', (c) => c.notNull())
+      .addColumn('policy_json', 'text', (c) => c.notNull())
+      .addColumn('day', 'varchar(10)', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('confirmed_at', 'bigint')
+      .addColumn('executed_at', 'bigint')
+      .addColumn('error_code', 'varchar(64)')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('conversation_proposals_conversation')
+      .on('conversation_proposals')
+      .columns(['conversation_id', 'created_at'])
+      .execute();
+    await db.schema
+      .createIndex('conversation_proposals_agent_day')
+      .on('conversation_proposals')
+      .columns(['mchid', 'agent', 'day'])
+      .execute();
+    await db.schema
+      .createTable('agent_tool_calls')
+      .addColumn('id', 'varchar(40)', (c) => c.primaryKey())
+      .addColumn('conversation_id', 'varchar(40)', (c) => c.notNull())
+      .addColumn('agent', 'varchar(16)', (c) => c.notNull())
+      .addColumn('name', 'varchar(64)', (c) => c.notNull())
+      .addColumn('allowed', 'integer', (c) => c.notNull())
+      .addColumn('executed', 'integer', (c) => c.notNull())
+      .addColumn('outcome', 'varchar(64)', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('agent_tool_calls_conversation')
+      .on('agent_tool_calls')
+      .columns(['conversation_id', 'created_at'])
+      .execute();
+  },
+};
+
 export const migrations: MigrationProvider = {
   async getMigrations() {
     return {
@@ -568,6 +656,7 @@ export const migrations: MigrationProvider = {
       '003_notifications': m003_notifications,
       '004_billing': m004_billing,
       '005_compliance': m005_compliance,
+      '008_conversations': m008_conversations,
     };
   },
 };

@@ -404,6 +404,76 @@ export interface BillTokensTable {
   expires_at: number;
 }
 
+export interface ConversationsTable {
+  id: string;
+  mchid: string;
+  appid: string;
+  payer_openid: string;
+  notify_url: string;
+  /** SHA-256 (hex) of the conversation's agent token (MCP bearer); the token itself is not stored. */
+  agent_token_hash: string;
+  tokens_used: number;
+  tool_calls_used: number;
+  message_count: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ConversationMessagesTable {
+  id: string;
+  conversation_id: string;
+  seq: number;
+  /** user | assistant | tool | system */
+  role: string;
+  /** 1 when the content was sealed end to end by the client (the platform cannot read it). */
+  e2e: number;
+  /** SM4-GCM envelope (lib/crypto/envelope.ts) of the message JSON, context `conversation_messages:<id>`. */
+  sealed: string;
+  created_at: number;
+}
+
+export interface ConversationProposalsTable {
+  id: string;
+  conversation_id: string;
+  mchid: string;
+  /** platform | mcp: whose daily refund cap the proposal counts against. */
+  agent: string;
+  /** payment | refund */
+  kind: string;
+  /** awaiting_merchant_approval | proposed | confirmed | executed | failed | cancelled | declined */
+  state: string;
+  amount: number;
+  currency: string;
+  out_trade_no: string;
+  prepay_id: string | null;
+  out_refund_no: string | null;
+  transaction_id: string | null;
+  refund_id: string | null;
+  reason: string | null;
+  /** auto | escalated */
+  policy_outcome: string;
+  policy_json: string;
+  /** China day (YYYY-MM-DD) of the proposal, for the per-agent daily cap. */
+  day: string;
+  expires_at: number;
+  confirmed_at: number | null;
+  executed_at: number | null;
+  error_code: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AgentToolCallsTable {
+  id: string;
+  conversation_id: string;
+  agent: string;
+  name: string;
+  allowed: number;
+  executed: number;
+  outcome: string;
+  created_at: number;
+}
+
 export interface Database {
   usage_records: UsageRecordsTable;
   usage_counters: { mchid: string; kind: string; period: string; units: number };
@@ -460,4 +530,8 @@ export interface Database {
   postings: PostingsTable;
   orders: OrdersTable;
   refunds: RefundsTable;
+  conversations: ConversationsTable;
+  conversation_messages: ConversationMessagesTable;
+  conversation_proposals: ConversationProposalsTable;
+  agent_tool_calls: AgentToolCallsTable;
 }

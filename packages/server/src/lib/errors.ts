@@ -308,6 +308,85 @@ export const catalog = {
     'permission_denied',
     'This download token was issued to another merchant.',
   ),
+  // Conversational payments (docs/conversations.md)
+  conversation_unknown: e(
+    'RESOURCE_NOT_EXISTS',
+    404,
+    'not_found',
+    'No conversation has this id for this merchant.',
+  ),
+  conversation_message_too_large: e(
+    'PARAM_ERROR',
+    400,
+    'invalid_argument',
+    'A conversation message holds at most 2,000 characters.',
+  ),
+  conversation_token_cap_reached: e(
+    'CONVERSATION_LIMIT',
+    429,
+    'resource_exhausted',
+    'This conversation has used its model token budget; start a new conversation.',
+  ),
+  conversation_tool_call_cap_reached: e(
+    'CONVERSATION_LIMIT',
+    429,
+    'resource_exhausted',
+    'This conversation has made its maximum number of tool calls; start a new conversation.',
+  ),
+  agent_tool_loop: e(
+    'AGENT_TOOL_LOOP',
+    422,
+    'failed_precondition',
+    'The agent kept calling tools without answering (a loop); the turn was dropped and nothing moved.',
+  ),
+  agent_token_invalid: e(
+    'SIGN_ERROR',
+    401,
+    'unauthenticated',
+    'The agent token (Authorization: Bearer) is missing or does not belong to a conversation.',
+  ),
+  proposal_unknown: e(
+    'RESOURCE_NOT_EXISTS',
+    404,
+    'not_found',
+    'No proposal has this id in this conversation.',
+  ),
+  mandate_expired: e(
+    'MANDATE_EXPIRED',
+    409,
+    'failed_precondition',
+    'The mandate expired before it was confirmed; ask the agent for a new proposal.',
+  ),
+  mandate_already_used: e(
+    'MANDATE_USED',
+    409,
+    'failed_precondition',
+    'A mandate is single-use and this one was already confirmed.',
+  ),
+  mandate_terms_changed: e(
+    'MANDATE_MISMATCH',
+    409,
+    'failed_precondition',
+    'The terms the payer confirmed (amount, currency, payee, order, expiry) differ from the proposal.',
+  ),
+  mandate_payer_mismatch: e(
+    'PAYER_AUTH_ERROR',
+    403,
+    'permission_denied',
+    'Only the payer of this conversation can confirm its mandates.',
+  ),
+  mandate_not_confirmable: e(
+    'MANDATE_STATE_INVALID',
+    409,
+    'failed_precondition',
+    'This proposal cannot be confirmed now (awaiting merchant approval, cancelled or declined).',
+  ),
+  proposal_not_awaiting_merchant: e(
+    'MANDATE_STATE_INVALID',
+    409,
+    'failed_precondition',
+    'Only a refund proposal escalated to the merchant can be approved or declined.',
+  ),
   // Limits and system
   nonce_store_full: e(
     'FREQUENCY_LIMITED',

@@ -94,3 +94,30 @@ export const bill_rows_max = 200_000;
 /** Conversation price tiers (operator-configurable): at most 10 tiers, unit prices at most 100 CNY. */
 export const conversation_tiers_max = 10;
 export const conversation_unit_price_fen_max = 10_000;
+
+// Conversational payments (docs/conversations.md). Each bound keeps one chat from consuming
+// unbounded model tokens, tool calls or money (OWASP LLM10 "Unbounded Consumption").
+/** Longest payer message: a chat line, not a document; longer ones are refused, not truncated. */
+export const conversation_message_chars_max = 2_000;
+/** Model tokens one conversation may consume in total (prompt + completion, as the model reports). */
+export const conversation_tokens_max = 60_000;
+/** Tool calls one conversation may make in total (platform agent and MCP together). */
+export const conversation_tool_calls_max = 40;
+/** Model calls in one turn: propose, read the tool result, answer — 4 leaves one spare step. */
+export const agent_steps_per_turn_max = 4;
+/** Tool calls in one turn; more is a loop, not a conversation. */
+export const agent_tool_calls_per_turn_max = 6;
+/** Earlier messages the agent sees (the rest stay stored, encrypted, but out of the prompt). */
+export const agent_history_messages_max = 40;
+/** A mandate must be confirmed within 10 minutes of being proposed (or approved by the merchant). */
+export const mandate_validity_ms = 10 * 60 * 1000;
+/** The agent refunds on its own at most 200 CNY per refund; above, the merchant decides. */
+export const agent_refund_auto_max_fen = 20_000;
+/** ...and at most 500 CNY per agent, merchant and China day (proposed, confirmed or executed). */
+export const agent_refund_daily_cap_fen = 50_000;
+/** ...and only within 30 days of payment (APIv3 allows a year; older refunds go to the merchant). */
+export const agent_refund_window_ms = 30 * 24 * 3600 * 1000;
+/** The agent proposes payments of at most 50,000 CNY (a chat is no place for larger amounts). */
+export const agent_payment_fen_max = 5_000_000;
+/** Orders or refunds one lookup returns. */
+export const agent_lookup_rows_max = 10;

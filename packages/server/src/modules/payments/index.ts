@@ -7,6 +7,7 @@ export {
   sweep as sweepDecisions,
 } from './decisions.service.ts';
 export {
+  type ClientInfo,
   type CreateOrderInput,
   type CreateOrderResult,
   closeOrder,
@@ -20,10 +21,12 @@ export {
   type PaymentDeps,
   type PayResult,
   pay,
+  payVerified,
   queryByOutTradeNo,
   queryByTransactionId,
   type TradeState,
   type TradeType,
   type TransactionView,
   transactionView,
+  type VerifiedPayInput,
 } from './payments.service.ts';

@@ -424,6 +424,24 @@ export async function pay(
     });
   }
   const payer = await identity.verifyPayerProof(ctx, nonces, { ...input, target });
+  return payVerified(ctx, deps, payer, input, client);
+}
+
+/** What paying needs once the payer's consent is verified: the order, the payer's device and network. */
+export type VerifiedPayInput = Omit<PayInput, 'timestamp' | 'nonce' | 'signature'>;
+
+/**
+ * Pays for a payer whose consent the caller has already verified with their session key — `pay`
+ * after its proof check, and the conversation mandates (modules/conversations), whose signed
+ * mandate is the proof. Never call it without such a check.
+ */
+export async function payVerified(
+  ctx: Ctx,
+  deps: PaymentDeps,
+  payer: { userId: string; appid: string },
+  input: VerifiedPayInput,
+  client: ClientInfo,
+): Promise<PayResult> {
   const order = await findByTarget(ctx, input);
   const now = ctx.clock.now();
   if (payer.appid !== order.appid)
@@ -619,7 +637,7 @@ async function paymentEvent(
   o: OrderRow,
   mcc: string,
   userId: string,
-  input: PayInput,
+  input: VerifiedPayInput,
   client: ClientInfo,
 ): Promise<risk.RiskEvent> {
   const payer = await wallet.payerById(ctx.db, userId);

@@ -4,5 +4,6 @@ export {
   queryRefund,
   type RefundStatus,
   type RefundView,
+  refundEvent,
   refundView,
 } from './refunds.service.ts';

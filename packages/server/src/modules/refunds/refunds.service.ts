@@ -254,7 +254,8 @@ function refundNotification(r: RefundRow) {
   };
 }
 
-async function refundEvent(
+/** The Fraud Shield's view of a refund of `order` (conversation refund policy judges proposals with it). */
+export async function refundEvent(
   ctx: Ctx,
   order: payments.OrderRow,
   refundId: string,
