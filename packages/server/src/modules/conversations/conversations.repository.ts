@@ -146,8 +146,17 @@ export async function transition(
   return Number(r.numUpdatedRows) === 1;
 }
 
-/** Refund amounts the agent approved on its own today (counts against its daily cap). */
-export async function agentRefundsOfDay(db: Executor, mchid: string, agent: string, day: string) {
+/**
+ * Refund amounts the agent approved on its own today (counts against its daily cap): confirmed or
+ * executed ones, and proposed ones that can still be confirmed (an expired proposal frees its share).
+ */
+export async function agentRefundsOfDay(
+  db: Executor,
+  mchid: string,
+  agent: string,
+  day: string,
+  now: number,
+) {
   const r = await db
     .selectFrom('conversation_proposals')
     .select((eb) => eb.fn.sum<number>('amount').as('total'))
@@ -156,7 +165,12 @@ export async function agentRefundsOfDay(db: Executor, mchid: string, agent: stri
     .where('day', '=', day)
     .where('kind', '=', 'refund')
     .where('policy_outcome', '=', 'auto')
-    .where('state', 'in', ['proposed', 'confirmed', 'executed'])
+    .where((eb) =>
+      eb.or([
+        eb('state', 'in', ['confirmed', 'executed']),
+        eb.and([eb('state', '=', 'proposed'), eb('expires_at', '>', now)]),
+      ]),
+    )
     .executeTakeFirst();
   return Number(r?.total ?? 0);
 }
@@ -214,6 +228,7 @@ export function refundsOfPayer(
       'refunds.success_time',
       'refunds.create_time',
       'refunds.user_received_account',
+      'refunds.reason',
     ])
     .where('refunds.mchid', '=', mchid)
     .where('orders.paid_openid', '=', openid);

@@ -667,6 +667,7 @@ async function lookupRefunds(ctx: Ctx, scope: ToolScope, outTradeNo?: string): P
       amount: Number(r.amount_refund),
       status: r.status,
       received_by: r.user_received_account,
+      ...(r.reason ? { reason: r.reason } : {}),
       created_at: rfc3339(Number(r.create_time)),
       ...(r.success_time !== null ? { success_time: rfc3339(Number(r.success_time)) } : {}),
     })),
@@ -727,7 +728,7 @@ async function requestRefund(
     refundable,
     paidAt: Number(order.success_time),
     now,
-    agentTodayFen: await repo.agentRefundsOfDay(ctx.db, c.mchid, scope.agent, chinaDay(now)),
+    agentTodayFen: await repo.agentRefundsOfDay(ctx.db, c.mchid, scope.agent, chinaDay(now), now),
     risk: {
       action: scored.assessment.suggested_action,
       score: scored.assessment.risk_score,
