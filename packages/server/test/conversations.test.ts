@@ -5,6 +5,7 @@ import {
   sealConversationMessage,
 } from '@zhifu/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deriveConversationKey } from '../src/lib/crypto/index.ts';
 import type { ChatCompleter, ChatCompletion, ChatMessage } from '../src/modules/llm/llm.types.ts';
 import {
   confirm,
@@ -251,6 +252,20 @@ describe.each(dialects)('conversational payments (%s)', (dialect) => {
       `/v1/conversations/${c.conversation_id}/proposals/${rest.proposals[0]!.proposal_id}/decline`,
     );
     expect(declined.json().code).toBe('MANDATE_STATE_INVALID');
+    // An escalated refund the merchant declines can never be confirmed.
+    t.clock.advance(1000); // "the last order" is the newer one
+    const { c: c2, proposal: p2 } = await proposePayment('付三百元', 1);
+    expect((await confirm(t, c2.conversation_id, p2.terms, li)).json().status).toBe('executed');
+    const esc = ((await say(t, c2.conversation_id, 'refund 280 yuan')).json() as Turn).proposals[0]!;
+    expect(esc.status).toBe('awaiting_merchant_approval');
+    const no = await signedRequest(
+      t,
+      'POST',
+      `/v1/conversations/${c2.conversation_id}/proposals/${esc.proposal_id}/decline`,
+    );
+    expect(no.json().status).toBe('declined');
+    const tooLate = await confirm(t, c2.conversation_id, esc.terms, li);
+    expect(tooLate.json().code).toBe('MANDATE_STATE_INVALID');
   });
 
   it('cancels an open proposal and closes its order', async () => {
@@ -286,6 +301,11 @@ describe.each(dialects)('conversational payments (%s)', (dialect) => {
       .execute();
     expect(usage.map((u) => u.kind)).toEqual(['conversation']);
     expect(Number(usage[0]!.amount_fen)).toBeGreaterThan(0);
+  });
+
+  it("derives the SDK's per-conversation key exactly like the server (HKDF-SM3)", () => {
+    const secret = Buffer.alloc(32, 5);
+    expect(conversationKey(secret, 'conv_x').equals(deriveConversationKey(secret, 'conv_x'))).toBe(true);
   });
 
   it('stores end-to-end sealed messages without showing them to the agent', async () => {

@@ -28,27 +28,6 @@ export function findConversationByTokenHash(db: Executor, hash: string) {
   return db.selectFrom('conversations').selectAll().where('agent_token_hash', '=', hash).executeTakeFirst();
 }
 
-/** Adds usage to the counters; returns false when a cap would be passed (nothing is written then). */
-export async function addUsage(
-  db: Executor,
-  id: string,
-  u: { tokens: number; toolCalls: number; messages: number; now: number },
-  caps: { tokens: number; toolCalls: number },
-): Promise<boolean> {
-  const r = await db
-    .updateTable('conversations')
-    .set((eb) => ({
-      tokens_used: eb('tokens_used', '+', u.tokens),
-      tool_calls_used: eb('tool_calls_used', '+', u.toolCalls),
-      message_count: eb('message_count', '+', u.messages),
-      updated_at: u.now,
-    }))
-    .where('id', '=', id)
-    .where('tool_calls_used', '<=', caps.toolCalls - u.toolCalls)
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows) === 1;
-}
-
 /** Claims `n` tool calls of the conversation's budget atomically; false when the cap is reached. */
 export async function claimToolCalls(db: Executor, id: string, n: number, cap: number, now: number) {
   const r = await db
@@ -205,6 +184,7 @@ export function lastPaidOrder(db: Executor, mchid: string, openid: string) {
     .where('paid_openid', '=', openid)
     .where('trade_state', 'in', ['SUCCESS', 'REFUND'])
     .orderBy('success_time', 'desc')
+    .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
     .limit(1)
     .executeTakeFirst();
