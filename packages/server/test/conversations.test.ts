@@ -150,6 +150,18 @@ describe.each(dialects)('conversational payments (%s)', (dialect) => {
     );
   });
 
+  it('executes exactly one of two concurrent confirmations of the same mandate', async () => {
+    const { c, proposal } = await proposePayment('pay 7 yuan');
+    const before = await moneyJournals(t);
+    const answers = await Promise.all([
+      confirm(t, c.conversation_id, proposal.terms, { openid, ...payer }),
+      confirm(t, c.conversation_id, proposal.terms, { openid, ...payer }),
+    ]);
+    expect(answers.map((a) => a.statusCode).sort()).toEqual([200, 409]);
+    expect(answers.map((a) => a.json().code ?? a.json().status).sort()).toEqual(['MANDATE_USED', 'executed']);
+    expect(await moneyJournals(t)).toBe(before + 1);
+  });
+
   it('refuses an expired mandate with MANDATE_EXPIRED and closes nothing into money', async () => {
     const { c, proposal } = await proposePayment('支付 ¥8');
     t.clock.advance(11 * 60 * 1000);
@@ -169,6 +181,15 @@ describe.each(dialects)('conversational payments (%s)', (dialect) => {
     const c = await openConversation(t);
     const other = await addMerchant(t);
     expect((await say(other, c.conversation_id, 'hi')).statusCode).toBe(404);
+    expect((await signedRequest(other, 'GET', `/v1/conversations/${c.conversation_id}`)).statusCode).toBe(
+      404,
+    );
+    const proposed = (await say(t, c.conversation_id, 'pay 9 yuan')).json() as Turn;
+    const stolen = await confirm(other, c.conversation_id, proposed.proposals[0]!.terms, {
+      openid,
+      ...payer,
+    });
+    expect(stolen.statusCode).toBe(404);
     const res = await signedRequest(t, 'GET', `/v1/conversations/${c.conversation_id}/proposals/prop_nope`);
     expect(res.json().code).toBe('RESOURCE_NOT_EXISTS');
   });
