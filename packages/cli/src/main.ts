@@ -27,7 +27,7 @@ Commands:
   simulate --out <file.jsonl>        Write a seeded, labelled traffic data set (JSON Lines)
   simulate --drive                   Replay simulated traffic against a server as risk assessments
   audit verify                       Verify the SM3 hash chain of the audit log
-  mcp [--url] [--token]              Conversation tools over MCP stdio (bridge to <url>/mcp)
+  mcp [--base-url] [--token]         Conversation tools over MCP stdio (bridge to <url>/mcp)
 
 Options:
   -h, --help       Show help (also: zhifu <command> --help, zhifu help <command>)

@@ -90,7 +90,7 @@ describe('MCP server for the conversation tools (real sockets, @modelcontextprot
     await client.connect(
       new StdioClientTransport({
         command: process.execPath,
-        args: [main, 'mcp', '--url', t.ctx.publicUrl, '--token', c.agent_token],
+        args: [main, 'mcp', '--base-url', t.ctx.publicUrl, '--token', c.agent_token],
         stderr: 'pipe',
       }),
     );

@@ -11,19 +11,19 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { helpOption, noExtra, out, parse, UsageError } from '../args.ts';
 
-export const mcpHelp = `Usage: zhifu mcp [--url <base_url>] [--token <agent_token>]
+export const mcpHelp = `Usage: zhifu mcp [--base-url <url>] [--token <agent_token>]
 
 Serves the conversation tools (create_payment_proposal, lookup_orders, request_refund,
-lookup_refunds, cancel_proposal) over MCP stdio, bridged to <base_url>/mcp. The agent token is
+lookup_refunds, cancel_proposal) over MCP stdio, bridged to <url>/mcp. The agent token is
 the one returned when the conversation was created (POST /v1/conversations); it scopes the tools
 to that conversation's payer. Proposals still need the payer's signed confirmation.
 
 Options:
-  --url <base_url>     Zhifu server (default: $ZHIFU_URL or http://127.0.0.1:8080)
+  --base-url <url>     Zhifu server (default: $ZHIFU_BASE_URL or http://127.0.0.1:8080)
   --token <token>      Agent token (default: $ZHIFU_AGENT_TOKEN)
 
 Example (an MCP client configuration):
-  { "command": "npx", "args": ["zhifu", "mcp"], "env": { "ZHIFU_AGENT_TOKEN": "zat_..." } }
+  { "command": "npx", "args": ["zhifu", "mcp"], "env": { "ZHIFU_BASE_URL": "http://127.0.0.1:8080", "ZHIFU_AGENT_TOKEN": "zat_..." } }
 `;
 
 export async function mcpCommand(argv: string[]): Promise<number> {
@@ -31,14 +31,14 @@ export async function mcpCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(command, {
     args: argv,
     allowPositionals: true,
-    options: { ...helpOption, url: { type: 'string' }, token: { type: 'string' } },
+    options: { ...helpOption, 'base-url': { type: 'string' }, token: { type: 'string' } },
   });
   if (values.help) {
     out(mcpHelp);
     return 0;
   }
   noExtra(positionals, 0, command);
-  const base = values.url ?? process.env.ZHIFU_URL ?? 'http://127.0.0.1:8080';
+  const base = values['base-url'] ?? process.env.ZHIFU_BASE_URL ?? 'http://127.0.0.1:8080';
   const token = values.token ?? process.env.ZHIFU_AGENT_TOKEN;
   if (!token) throw new UsageError('missing --token (or ZHIFU_AGENT_TOKEN)', `${command} --help`);
   const upstream = new Client({ name: 'zhifu-cli-bridge', version: '0.1.0' });
