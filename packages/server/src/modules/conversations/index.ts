@@ -18,4 +18,4 @@ export {
 } from './conversations.service.ts';
 export { isToolName, type ToolName, tool_definitions, tool_names } from './conversations.tools.ts';
 export { type MandateTerms, mandateTarget } from './mandates.ts';
-export { judgeRefund, type PolicyCheck, type PolicyOutcome } from './policy.ts';
+export { judgeRefund, type PolicyCheck, type PolicyInput, type PolicyOutcome } from './policy.ts';
