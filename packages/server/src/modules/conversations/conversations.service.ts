@@ -37,6 +37,7 @@ import * as billing from '../billing/index.ts';
 import type { NonceStore } from '../idempotency/index.ts';
 import * as identity from '../identity/index.ts';
 import type { ChatCompleter, ChatMessage } from '../llm/llm.types.ts';
+import { countTokens } from '../llm/local/index.ts';
 import * as merchants from '../merchants/index.ts';
 import * as payments from '../payments/index.ts';
 import * as refunds from '../refunds/index.ts';
@@ -315,7 +316,11 @@ export async function postMessage(
         { model: deps.model, messages: prompt, tools: [...tool_definitions], tool_choice: 'auto' },
         { caller: `conversation:${c.id}` },
       );
-      tokens += Math.max(0, Math.trunc(completion.usage?.total_tokens ?? 0));
+      // A provider that reports no usage is charged an estimate, so the budget still binds.
+      tokens += completion.usage
+        ? Math.max(0, Math.trunc(completion.usage.total_tokens))
+        : prompt.reduce((n, m) => n + countTokens(m.content ?? ''), 0) +
+          countTokens(JSON.stringify(completion.choices[0]?.message ?? ''));
       const answer = completion.choices[0]?.message;
       if (!answer) fail('system_error', undefined, 'The model returned no message.');
       const calls = answer.tool_calls ?? [];
