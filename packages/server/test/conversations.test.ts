@@ -194,6 +194,20 @@ describe.each(dialects)('conversational payments (%s)', (dialect) => {
     expect(res.json().code).toBe('RESOURCE_NOT_EXISTS');
   });
 
+  it('never interleaves two concurrent turns of one conversation (the later one is CONVERSATION_BUSY)', async () => {
+    const c = await openConversation(t);
+    const answers = await Promise.all([
+      say(t, c.conversation_id, 'show my orders'),
+      say(t, c.conversation_id, 'pay 5 yuan'),
+    ]);
+    for (const a of answers) expect([200, 409]).toContain(a.statusCode);
+    const busy = answers.filter((a) => a.statusCode === 409);
+    for (const b of busy) expect(b.json().code).toBe('CONVERSATION_BUSY');
+    const view = (await signedRequest(t, 'GET', `/v1/conversations/${c.conversation_id}`)).json();
+    const seqs = (view.messages as { seq: number }[]).map((m) => m.seq);
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+  });
+
   it('refuses an oversize message and stores nothing', async () => {
     const c = await openConversation(t);
     const before = await tableCount(t, 'conversation_messages');

@@ -333,6 +333,12 @@ export const catalog = {
     'resource_exhausted',
     'This conversation has made its maximum number of tool calls; start a new conversation.',
   ),
+  conversation_busy: e(
+    'CONVERSATION_BUSY',
+    409,
+    'failed_precondition',
+    'Another turn of this conversation was stored first; post the message again (its proposals were withdrawn).',
+  ),
   agent_tool_loop: e(
     'AGENT_TOOL_LOOP',
     422,

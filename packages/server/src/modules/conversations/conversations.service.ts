@@ -18,6 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Ctx } from '../../context.ts';
+import { isUniqueViolation } from '../../db/errors.ts';
 import { assert } from '../../lib/assert.ts';
 import { rfc3339 } from '../../lib/clock.ts';
 import { openRecordText, sealRecord } from '../../lib/crypto/index.ts';
@@ -354,7 +355,16 @@ export async function postMessage(
     for (const pid of touched) await withdraw(ctx, pid);
     throw error;
   }
-  const stored = await store(ctx, c, newMessages, tokens, ctx.clock.now());
+  let stored: MessageView[];
+  try {
+    stored = await store(ctx, c, newMessages, tokens, ctx.clock.now());
+  } catch (error) {
+    // Two turns of one conversation raced (PostgreSQL): the later one is dropped, not interleaved.
+    if (!isUniqueViolation(error)) throw error;
+    await repo.addTokens(ctx.db, c.id, tokens, ctx.clock.now());
+    for (const pid of touched) await withdraw(ctx, pid);
+    fail('conversation_busy');
+  }
   const proposals: ProposalView[] = [];
   for (const pid of touched) {
     const p = await repo.findProposal(ctx.db, pid);
