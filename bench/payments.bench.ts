@@ -59,6 +59,8 @@ const timing: Timing = {
 const inProcessTiming: Timing = { warmupMs: 500, windowMs: 2000, windows: timing.windows };
 const schemes = (process.env.BENCH_SCHEMES ?? 'hmac,rsa').split(',').filter(Boolean) as Scheme[];
 const cpuProfDir = process.env.BENCH_CPU_PROF_DIR;
+/** A directory: time every SQLite statement in the server (bench/notify-sql-timing.ts), sql-<scheme>.json. */
+const sqlProfileOut = process.env.BENCH_SQL_PROFILE_DIR;
 const concurrencies = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number);
 if (concurrencies.some((c) => !Number.isInteger(c) || c < 1))
   throw new Error('BENCH_CONCURRENCY: e.g. 1,16,64');
@@ -448,6 +450,7 @@ async function runScheme(scheme: Scheme): Promise<SchemeResult> {
       ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []),
       '--import',
       'tsx',
+      ...(sqlProfileOut ? ['--import', './bench/notify-sql-timing.ts'] : []),
       'packages/server/src/main.ts',
     ],
     {
@@ -456,6 +459,7 @@ async function runScheme(scheme: Scheme): Promise<SchemeResult> {
       ZHIFU_SEED_DEMO: 'true',
       ZHIFU_LOG_LEVEL: 'warn',
       ZHIFU_OPERATOR_TOKEN: operatorToken,
+      ...(sqlProfileOut ? { BENCH_SQL_PROFILE: join(sqlProfileOut, `sql-${scheme}.json`) } : {}),
     },
     'Credentials JSON',
   );
