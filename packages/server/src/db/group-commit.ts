@@ -11,8 +11,9 @@
  * transaction's `execute()` and a plain write resolve only after the group's COMMIT returned; if
  * the COMMIT fails, every member of the group fails with the error.
  *
- * Reads outside a transaction go to a second connection that sees committed data only (WAL
- * snapshot), so no response can show data of a group that might still fail. Reads inside a
+ * Reads outside a transaction, while a group is open, go to a second connection that sees
+ * committed data only (WAL snapshot), so no response can show data of a group that might still
+ * fail; with no group open they use the writer, which then holds exactly the committed data. Reads inside a
  * transaction see the group, i.e. the transactions committed before them in the same order the
  * group commits them (the single writer still serialises them). A lease that touched the writer
  * waits for that group even when its transaction rolled back or its statement failed: what it
@@ -156,7 +157,10 @@ export class GroupCommitDriver implements Driver {
   }
 
   private run(query: CompiledQuery): QueryResult<unknown> {
-    if (!this.inMember && SelectQueryNode.is(query.query)) return execute(this.reader, query);
+    // With no group open the writer holds exactly the committed data, and its page cache is warm
+    // (the reader's is dropped whenever the writer commits).
+    if (!this.inMember && SelectQueryNode.is(query.query))
+      return execute(this.group ? this.reader : this.writer, query);
     if (!this.inMember) this.join();
     return execute(this.writer, query);
   }
