@@ -27,17 +27,26 @@
  * BENCH_CPU_PROF_DIR (run the server with --cpu-prof and print its hottest functions),
  * BENCH_SQL_PROFILE=1 (time every SQLite statement in the server, bench/notify-sql-timing.ts).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { hmacAuthorization, payerProof } from '@zhifu/sdk';
 import SQLite from 'better-sqlite3';
 import WebSocket from 'ws';
 import type { MerchantCredentials } from '../packages/server/src/ops.ts';
+import {
+  type Child,
+  cleanUp,
+  cores,
+  freePort,
+  pinned,
+  pinSelf,
+  startChild,
+  stopChild,
+  tmpDir,
+} from './children.ts';
 import {
   clockTicks,
   cpuTicks,
@@ -54,9 +63,7 @@ import { Ledger, MerchantSocket, type PayRecord } from './notify-merchant-ws.ts'
 import { createBenchMerchants } from './notify-merchants.ts';
 import { type ProfileSummary, summariseProfile } from './notify-profile.ts';
 import type { SqlTiming } from './notify-sql-timing.ts';
-import { freePort } from './ports.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const positive = (name: string, fallback: number): number => {
   const value = Number(process.env[name] ?? fallback);
   if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
@@ -116,109 +123,11 @@ const isRange = (t: ThinkMode) => t.label.startsWith('random');
 // ---------------------------------------------------------------------------------------------
 // Child processes: always killed, on success, on errors, on Ctrl-C and by the watchdog.
 
-const children = new Set<ChildProcess>();
-const tmpDirs: string[] = [];
-
-function cleanUp(): void {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  for (const dir of tmpDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-}
-process.on('exit', cleanUp);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    cleanUp();
-    process.exit(130);
-  });
-}
 setTimeout(() => {
   process.stderr.write(`bench:notify: watchdog: still running after ${watchdogMs / 1000} s, stopping\n`);
   cleanUp();
   process.exit(2);
 }, watchdogMs).unref();
-
-const cores = os.cpus().length;
-let pinned = false;
-
-function pinSelf(): void {
-  if (process.env.BENCH_PIN === '0' || cores < 2) return;
-  try {
-    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
-    pinned = true;
-  } catch {
-    pinned = false;
-  }
-}
-
-interface Child {
-  process: ChildProcess;
-  pid: number;
-  stdout: () => string;
-}
-
-function startChild(
-  name: string,
-  args: string[],
-  env: Record<string, string>,
-  ready: string,
-): Promise<Child> {
-  const command = pinned ? 'taskset' : process.execPath;
-  const argv = pinned ? ['-c', '1', process.execPath, ...args] : args;
-  const child = spawn(command, argv, {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (chunk: string) => {
-    stderr += chunk;
-    process.stderr.write(`[${name}] ${chunk}`);
-  });
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  return new Promise<Child>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${name} did not print "${ready}" within 60 s:\n${stdout}\n${stderr}`));
-    }, 60_000);
-    const poll = setInterval(() => {
-      if (stdout.includes(ready)) {
-        clearTimeout(timer);
-        clearInterval(poll);
-        resolve({ process: child, pid: child.pid!, stdout: () => stdout });
-      }
-    }, 20);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      clearInterval(poll);
-      reject(new Error(`${name} exited (code ${code}, signal ${signal}):\n${stderr}`));
-    });
-  });
-}
-
-async function stopChild(child: Child): Promise<void> {
-  const p = child.process;
-  if (p.exitCode === null && p.signalCode === null) {
-    const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
-    p.kill('SIGTERM');
-    const timer = setTimeout(() => p.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  children.delete(p);
-}
-
-function tmpDir(prefix: string): string {
-  const dir = mkdtempSync(join(os.tmpdir(), prefix));
-  tmpDirs.push(dir);
-  return dir;
-}
 
 const sleep = (msTime: number) => new Promise<void>((resolve) => setTimeout(resolve, msTime));
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').trim();
@@ -868,7 +777,7 @@ function machine(): string[] {
   return [
     `- date: ${new Date().toUTCString()}`,
     `- node: ${process.version}; CPU: ${model}, ${cores} cores; ${
-      pinned
+      pinned()
         ? 'this process (load generator + 100 merchant sockets) pinned to CPU 0, servers to CPU 1 (taskset)'
         : 'not pinned'
     }`,

@@ -9,7 +9,8 @@
  * process to CPU 0 and the servers to CPU 1 with taskset), BENCH_SCHEMES (hmac,rsa), BENCH_CONCURRENCY (1,16,64),
  * BENCH_CPU_PROF_DIR (run the Zhifu server with --cpu-prof into that directory).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+
+import { execFileSync } from 'node:child_process';
 import {
   createHmac,
   createPrivateKey,
@@ -20,13 +21,13 @@ import {
   verify,
   X509Certificate,
 } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { hmacAuthorization, payerProof, rsaAuthorization } from '@zhifu/sdk';
 import SQLite from 'better-sqlite3';
+import { cleanUp, cores, freePort, pinned, pinSelf, startChild, stopChild, tmpDir } from './children.ts';
 import {
   closedLoop,
   HttpClient,
@@ -43,9 +44,7 @@ import {
   type SyncResult,
   type Timing,
 } from './load.ts';
-import { freePort } from './ports.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const seconds = (name: string, fallback: number) => {
   const value = Number(process.env[name] ?? fallback);
   if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
@@ -59,6 +58,8 @@ const timing: Timing = {
 const inProcessTiming: Timing = { warmupMs: 500, windowMs: 2000, windows: timing.windows };
 const schemes = (process.env.BENCH_SCHEMES ?? 'hmac,rsa').split(',').filter(Boolean) as Scheme[];
 const cpuProfDir = process.env.BENCH_CPU_PROF_DIR;
+/** A directory: time every SQLite statement in the server (bench/notify-sql-timing.ts), sql-<scheme>.json. */
+const sqlProfileOut = process.env.BENCH_SQL_PROFILE_DIR;
 const concurrencies = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number);
 if (concurrencies.some((c) => !Number.isInteger(c) || c < 1))
   throw new Error('BENCH_CONCURRENCY: e.g. 1,16,64');
@@ -77,110 +78,6 @@ interface Credentials {
   platform_serial_no: string;
   platform_certificate_pem: string;
   payers: { openid: string; name: string }[];
-}
-
-// ---------------------------------------------------------------------------------------------
-// Child processes: always killed, on success, on errors and on Ctrl-C.
-
-const children = new Set<ChildProcess>();
-const tmpDirs: string[] = [];
-
-function killChildren(): void {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  for (const dir of tmpDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-}
-process.on('exit', killChildren);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    killChildren();
-    process.exit(130);
-  });
-}
-
-let pinned = false;
-/** Online CPUs (not availableParallelism(): that reports this process's affinity mask). */
-const cores = os.cpus().length;
-
-function pinSelf(): void {
-  if (process.env.BENCH_PIN === '0' || cores < 2) return;
-  try {
-    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
-    pinned = true;
-  } catch {
-    pinned = false;
-  }
-}
-
-interface Child {
-  process: ChildProcess;
-  pid: number;
-}
-
-async function startChild(
-  name: string,
-  args: string[],
-  env: Record<string, string>,
-  ready: string,
-): Promise<Child> {
-  const nodeArgs = [...args];
-  const command = pinned ? 'taskset' : process.execPath;
-  const argv = pinned ? ['-c', '1', process.execPath, ...nodeArgs] : nodeArgs;
-  const child = spawn(command, argv, {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (chunk: string) => {
-    stderr += chunk;
-    process.stderr.write(`[${name}] ${chunk}`);
-  });
-  return new Promise<Child>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${name} did not print "${ready}" within 30 s:\n${stdout}\n${stderr}`));
-    }, 30_000);
-    child.stdout?.setEncoding('utf8');
-    const onData = (chunk: string) => {
-      stdout += chunk;
-      if (stdout.includes(ready)) {
-        clearTimeout(timer);
-        child.stdout?.off('data', onData);
-        child.stdout?.resume(); // keep draining
-        resolve({ process: child, pid: child.pid! });
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited (code ${code}, signal ${signal}) before it was ready:\n${stderr}`));
-    });
-  });
-}
-
-async function stopChild(child: Child): Promise<void> {
-  const p = child.process;
-  if (p.exitCode !== null || p.signalCode !== null) {
-    children.delete(p);
-    return;
-  }
-  const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
-  p.kill('SIGTERM');
-  const timer = setTimeout(() => p.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-  children.delete(p);
-}
-
-function tmpDir(prefix: string): string {
-  const dir = mkdtempSync(join(os.tmpdir(), prefix));
-  tmpDirs.push(dir);
-  return dir;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -448,6 +345,7 @@ async function runScheme(scheme: Scheme): Promise<SchemeResult> {
       ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []),
       '--import',
       'tsx',
+      ...(sqlProfileOut ? ['--import', './bench/notify-sql-timing.ts'] : []),
       'packages/server/src/main.ts',
     ],
     {
@@ -456,6 +354,7 @@ async function runScheme(scheme: Scheme): Promise<SchemeResult> {
       ZHIFU_SEED_DEMO: 'true',
       ZHIFU_LOG_LEVEL: 'warn',
       ZHIFU_OPERATOR_TOKEN: operatorToken,
+      ...(sqlProfileOut ? { BENCH_SQL_PROFILE: join(sqlProfileOut, `sql-${scheme}.json`) } : {}),
     },
     'Credentials JSON',
   );
@@ -568,7 +467,7 @@ function machine(): string[] {
   return [
     `- date: ${date}`,
     `- node: ${process.version}`,
-    `- CPU: ${model}, ${cores} cores; ${pinned ? 'bench process (load generator, in-process baselines) pinned to CPU 0, server child processes to CPU 1 (taskset)' : 'not pinned'}`,
+    `- CPU: ${model}, ${cores} cores; ${pinned() ? 'bench process (load generator, in-process baselines) pinned to CPU 0, server child processes to CPU 1 (taskset)' : 'not pinned'}`,
   ];
 }
 
@@ -742,4 +641,4 @@ main()
     process.stderr.write(`bench:payments failed: ${(error as Error).stack ?? String(error)}\n`);
     process.exitCode = 1;
   })
-  .finally(killChildren);
+  .finally(cleanUp);

@@ -18,6 +18,8 @@ export interface Config {
   readonly dataDir: string;
   /** SQLite durability: FULL (default) or NORMAL (ZHIFU_SQLITE_SYNCHRONOUS). */
   readonly sqliteSynchronous: 'FULL' | 'NORMAL';
+  /** SQLite: concurrent transactions share one durable commit (ZHIFU_SQLITE_GROUP_COMMIT, default true). */
+  readonly sqliteGroupCommit: boolean;
   /** Create the demo merchant and sandbox payers on first start (ZHIFU_SEED_DEMO, default true). */
   readonly seedDemo: boolean;
   /** Serve the sandbox wallet, login and cashier (ZHIFU_SANDBOX, default true). */
@@ -126,6 +128,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl,
     dataDir,
     sqliteSynchronous: oneOf(env, 'ZHIFU_SQLITE_SYNCHRONOUS', ['FULL', 'NORMAL'] as const, 'FULL'),
+    sqliteGroupCommit: bool(env, 'ZHIFU_SQLITE_GROUP_COMMIT', true),
     seedDemo: bool(env, 'ZHIFU_SEED_DEMO', true),
     sandbox: bool(env, 'ZHIFU_SANDBOX', true),
     callbackAllowLoopback: bool(env, 'ZHIFU_CALLBACK_ALLOW_LOOPBACK', false),

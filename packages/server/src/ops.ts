@@ -24,7 +24,11 @@ export type { MerchantCredentials };
 export type MutableCtx = { -readonly [K in keyof Ctx]: Ctx[K] };
 
 export async function openContext(config: Config): Promise<{ ctx: MutableCtx; handle: DatabaseHandle }> {
-  const handle = await openDatabase({ url: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous });
+  const handle = await openDatabase({
+    url: config.databaseUrl,
+    sqliteSynchronous: config.sqliteSynchronous,
+    sqliteGroupCommit: config.sqliteGroupCommit,
+  });
   const ctx: MutableCtx = {
     db: handle.db,
     dialect: handle.dialect,
@@ -52,7 +56,11 @@ export async function createMerchantCredentials(ctx: Ctx, name: string): Promise
 
 /** `zhifu audit verify`: recomputes the audit log's SM3 chain in the configured database. */
 export async function verifyAuditLog(config: Config): Promise<AuditVerification> {
-  const handle = await openDatabase({ url: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous });
+  const handle = await openDatabase({
+    url: config.databaseUrl,
+    sqliteSynchronous: config.sqliteSynchronous,
+    sqliteGroupCommit: config.sqliteGroupCommit,
+  });
   try {
     return await verify(handle.db);
   } finally {

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { verify } from '../src/modules/audit/index.ts';
 import { freeze } from '../src/modules/compliance/index.ts';
 import { dialects, openTestApp, type TestApp } from './harness.ts';
@@ -244,6 +244,12 @@ describe('audit log and PIPL', () => {
     await signedRequest(t, 'GET', '/v3/certificates');
     await signedRequest(t, 'GET', `/v3/pay/transactions/out-trade-no/none123?mchid=${t.merchant.mchid}`);
     await signedRequest(t, 'GET', '/v1/notifications/settings');
+    // The sample is written after the response went out (onResponse): wait for its commit.
+    await vi.waitFor(async () => {
+      expect((await t.ctx.db.selectFrom('audit_log').select('seq').execute()).length).toBeGreaterThanOrEqual(
+        3,
+      );
+    });
     expect(await verify(t.ctx.db)).toMatchObject({ ok: true });
     const rows = await t.ctx.db.selectFrom('audit_log').selectAll().orderBy('seq').execute();
     expect(rows.length).toBeGreaterThanOrEqual(3);

@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
 import pg from 'pg';
+import { GroupCommitSqliteDialect, type GroupCommitStats } from './group-commit.ts';
 import { migrations } from './migrations.ts';
 import type { Database } from './schema.ts';
 
@@ -22,6 +23,8 @@ export interface DatabaseHandle {
   db: Db;
   dialect: Dialect;
   close(): Promise<void>;
+  /** SQLite group commit's counters, when it is on. */
+  groupCommit?: GroupCommitStats;
 }
 
 export interface DatabaseOptions {
@@ -32,6 +35,11 @@ export interface DatabaseOptions {
   pgPoolSize?: number;
   /** Run migrations (default true); batch workers open an already-migrated database. */
   migrate?: boolean;
+  /**
+   * SQLite files: concurrent transactions share one durable commit (db/group-commit.ts; default
+   * true). Durability is the same; false commits every transaction on its own.
+   */
+  sqliteGroupCommit?: boolean;
 }
 
 const int8_oid = 20;
@@ -46,9 +54,19 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`);
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachedStatements(sqlite) }) });
-    if (options.migrate !== false) await migrate(db);
-    return { db, dialect: 'sqlite', close: () => db.destroy() };
+    const plain = new Kysely<Database>({
+      dialect: new SqliteDialect({ database: cachedStatements(sqlite) }),
+    });
+    if (options.migrate !== false) await migrate(plain);
+    if (path === ':memory:' || options.sqliteGroupCommit === false)
+      return { db: plain, dialect: 'sqlite', close: () => plain.destroy() };
+    // The committed-data connection for reads outside transactions (see group-commit.ts).
+    const reader = new SQLite(path);
+    reader.pragma('busy_timeout = 5000');
+    reader.pragma('query_only = ON');
+    const dialect = new GroupCommitSqliteDialect(cachedStatements(sqlite), cachedStatements(reader));
+    const db = new Kysely<Database>({ dialect });
+    return { db, dialect: 'sqlite', close: () => db.destroy(), groupCommit: dialect.stats };
   }
   const schema = options.pgSchema;
   if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad schema ${schema}`);

@@ -1,5 +1,6 @@
 import type { Executor } from '../../db/database.ts';
 import type { LoginCodesTable, OpenidsTable, SessionsTable } from '../../db/schema.ts';
+import { cachedRows } from '../../lib/row-cache.ts';
 
 export function getSetting(db: Executor, key: string) {
   return db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
@@ -13,9 +14,10 @@ export function insertSetting(db: Executor, key: string, value: string) {
     .execute();
 }
 
-export function findOpenid(db: Executor, openid: string) {
-  return db.selectFrom('openids').selectAll().where('openid', '=', openid).executeTakeFirst();
-}
+/** An OpenID's binding (appid, payer) never changes: reads outside transactions are memoised. */
+export const findOpenid = cachedRows((db, openid) =>
+  db.selectFrom('openids').selectAll().where('openid', '=', openid).executeTakeFirst(),
+);
 
 export function insertOpenid(db: Executor, row: OpenidsTable) {
   return db

@@ -1,5 +1,6 @@
 import type { Executor } from '../../db/database.ts';
 import type { MerchantAppsTable, MerchantsTable } from '../../db/schema.ts';
+import { cachedRows } from '../../lib/row-cache.ts';
 
 export function findMerchant(db: Executor, mchid: string) {
   return db.selectFrom('merchants').selectAll().where('mchid', '=', mchid).executeTakeFirst();
@@ -13,9 +14,10 @@ export function insertApp(db: Executor, row: MerchantAppsTable) {
   return db.insertInto('merchant_apps').values(row).execute();
 }
 
-export function findApp(db: Executor, appid: string) {
-  return db.selectFrom('merchant_apps').selectAll().where('appid', '=', appid).executeTakeFirst();
-}
+/** An appid's binding never changes: reads outside transactions are memoised. */
+export const findApp = cachedRows((db, appid) =>
+  db.selectFrom('merchant_apps').selectAll().where('appid', '=', appid).executeTakeFirst(),
+);
 
 export function appsOf(db: Executor, mchid: string) {
   return db

@@ -1,7 +1,8 @@
 /**
  * The feature store on the platform database (SQLite or PostgreSQL). Window aggregates are computed
  * by the database over `risk_events` (key, ts) index ranges, with the same definitions as the
- * in-memory store (a parity test holds them equal); profiles and first-seen times are one row each.
+ * in-memory store (a parity test holds them equal) — on SQLite outside transactions they are kept
+ * in memory and caught up from the database instead (feature-store.windows.ts); profiles and first-seen times are one row each.
  * `record` runs inside the caller's transaction, so the history commits with the payment or refund
  * it describes.
  */
@@ -19,6 +20,7 @@ import {
   seenKeys,
   updateProfile,
 } from './feature-store.ts';
+import { cachedWindows } from './feature-store.windows.ts';
 import { hourOfDay, type RiskEvent, type Snapshot, type WindowStats } from './features.ts';
 
 interface Aggregate extends WindowStats {
@@ -29,7 +31,7 @@ interface Aggregate extends WindowStats {
   payers24h: number;
 }
 
-const windows = (a: Aggregate): WindowStats => ({
+const windows = (a: WindowStats): WindowStats => ({
   c1m: a.c1m,
   c1h: a.c1h,
   c24h: a.c24h,
@@ -96,11 +98,8 @@ export class SqlFeatureStore implements FeatureStore {
   async snapshot(e: RiskEvent): Promise<Snapshot> {
     const now = e.ts;
     const seen = seenKeys(e);
-    const [payerAgg, deviceAgg, ipAgg, merchantAgg, profiles, seenRows, device] = await Promise.all([
-      this.aggregate('payer_id', e.payer_id, now, day_ms),
-      this.aggregate('device_id', e.device_id, now, day_ms),
-      this.aggregate('ip', e.ip, now, day_ms),
-      this.aggregate('merchant_id', e.merchant_id, now, hour_ms),
+    const [held, profiles, seenRows, device] = await Promise.all([
+      cachedWindows(this.db, e),
       this.db
         .selectFrom('risk_profiles')
         .selectAll()
@@ -123,6 +122,14 @@ export class SqlFeatureStore implements FeatureStore {
         .where('device_id', '=', e.device_id)
         .executeTakeFirst(),
     ]);
+    const [payerAgg, deviceAgg, ipAgg, merchantAgg] = held
+      ? [held.payer, held.device, held.ip, held.merchant]
+      : await Promise.all([
+          this.aggregate('payer_id', e.payer_id, now, day_ms),
+          this.aggregate('device_id', e.device_id, now, day_ms),
+          this.aggregate('ip', e.ip, now, day_ms),
+          this.aggregate('merchant_id', e.merchant_id, now, hour_ms),
+        ]);
     const payer = profiles.find((p) => p.kind === 'payer');
     const merchant = profiles.find((p) => p.kind === 'merchant');
     const firstSeen = (kind: string) => seenRows.find((r) => r.kind === kind)?.first_seen ?? null;

@@ -1,9 +1,11 @@
 import type { Executor } from '../../db/database.ts';
 import type { InstrumentsTable, PayersTable } from '../../db/schema.ts';
+import { cachedRows } from '../../lib/row-cache.ts';
 
-export function findPayer(db: Executor, userId: string) {
-  return db.selectFrom('payers').selectAll().where('user_id', '=', userId).executeTakeFirst();
-}
+/** A payer's row never changes after creation: reads outside transactions are memoised. */
+export const findPayer = cachedRows((db, userId) =>
+  db.selectFrom('payers').selectAll().where('user_id', '=', userId).executeTakeFirst(),
+);
 
 export function allPayers(db: Executor) {
   return db.selectFrom('payers').selectAll().orderBy('created_at').orderBy('user_id').execute();
