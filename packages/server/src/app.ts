@@ -7,10 +7,18 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Ctx } from './context.ts';
 import { AppError } from './lib/errors.ts';
-import { body_bytes_max } from './lib/limits.ts';
+import { body_bytes_max, llm_cooldown_failures, llm_cooldown_ms } from './lib/limits.ts';
 import { billingRoutes } from './modules/billing/billing.routes.ts';
 import { complianceRoutes } from './modules/compliance/compliance.routes.ts';
 import { MemoryNonceStore, type NonceStore } from './modules/idempotency/index.ts';
+import {
+  type ChatCompleter,
+  Gateway,
+  type ProviderConfig,
+  type RoutingStrategy,
+  zhifuLocalConfig,
+} from './modules/llm/index.ts';
+import { gatewayRoutes, llmMerchantRoutes } from './modules/llm/llm.routes.ts';
 import { MerchantKeyCache } from './modules/merchants/index.ts';
 import { merchantRoutes } from './modules/merchants/merchants.routes.ts';
 import { CallbackDispatcher, Hub } from './modules/notifications/index.ts';
@@ -51,6 +59,22 @@ export interface AppDeps {
    * true). Tests with a fake clock turn them off and call `app.zhifu.tick()` themselves.
    */
   background?: boolean;
+  /** The LLM gateway (docs/llm-gateway.md); with nothing configured it serves no model. */
+  llm?: LlmDeps;
+}
+
+export interface LlmDeps {
+  /** Providers (ZHIFU_LLM_PROVIDERS, validated by parseProviders). */
+  providers?: ProviderConfig[];
+  /**
+   * The in-process model behind `local` providers — the built-in `zhifu-local`. When given and no
+   * `local` provider is configured, a `zhifu-local` provider (domestic, priority 1000, free) is added.
+   */
+  local?: ChatCompleter;
+  /** Ordering within one priority (ZHIFU_LLM_ROUTING, default latency). */
+  strategy?: RoutingStrategy;
+  cooldown_failures?: number;
+  cooldown_ms?: number;
 }
 
 /** Handles on the background machinery, for main.ts, tests and benchmarks. */
@@ -58,6 +82,8 @@ export interface ZhifuRuntime {
   hub: Hub;
   callbacks: CallbackDispatcher;
   timers: DecisionTimers;
+  /** The LLM gateway: router, keys, request log (tests flush its log). */
+  llm: Gateway;
   /** One pass of every background loop: deadlines and review windows, then callbacks. */
   tick(): Promise<void>;
 }
@@ -109,6 +135,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'compliance', description: 'Freezes, consents (PIPL)' },
         { name: 'operator', description: 'Operator API (bearer token): freezes, audit, cross-border log' },
         { name: 'sandbox', description: 'Simulated payers, login and payment confirmation' },
+        { name: 'llm', description: 'LLM gateway: OpenAI-compatible chat, keys, request log, redaction' },
       ],
     },
   });
@@ -135,11 +162,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     allowLoopback: deps.callbacksAllowLoopback ?? false,
   });
   const paymentDeps: PaymentDeps = { risk, decisions: decisionDeps };
+  const providers = [...(deps.llm?.providers ?? [])];
+  if (deps.llm?.local && !providers.some((p) => p.kind === 'local')) providers.push(zhifuLocalConfig());
+  const llm = new Gateway(ctx, {
+    providers,
+    local: deps.llm?.local,
+    strategy: deps.llm?.strategy ?? 'latency',
+    cooldown_failures: deps.llm?.cooldown_failures ?? llm_cooldown_failures,
+    cooldown_ms: deps.llm?.cooldown_ms ?? llm_cooldown_ms,
+    onError: (e) => app.log.error(e),
+  });
   const tick = async () => {
     await sweepDecisions(ctx, decisionDeps);
     await callbacks.tick();
+    await llm.log.flush();
   };
-  app.decorate('zhifu', { hub, callbacks, timers, tick });
+  app.decorate('zhifu', { hub, callbacks, timers, llm, tick });
   let sweeper: NodeJS.Timeout | undefined;
   if (deps.background ?? true) {
     sweeper = setInterval(() => void sweepDecisions(ctx, decisionDeps).catch((e) => app.log.error(e)), 100);
@@ -153,6 +191,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     hub?.stop();
     timers.clear();
     await risk.batch.close();
+    await llm.close();
   });
   installHttp(app, {
     ctx,
@@ -168,6 +207,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   notificationRoutes(app, ctx, hub);
   complianceRoutes(app, ctx);
   merchantRoutes(app, ctx);
+  gatewayRoutes(app, llm);
+  llmMerchantRoutes(app, ctx, llm);
   if (deps.sandbox ?? true) walletRoutes(app, ctx);
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   return app;

@@ -31,6 +31,8 @@ async function main(): Promise<void> {
     callbacksAllowLoopback: config.callbackAllowLoopback,
     operatorToken: config.operatorToken,
     auditSampleRate: config.auditSampleRate,
+    // The lead wires the built-in offline model here at merge: `local: <zhifu-local ChatCompleter>`.
+    llm: { providers: config.llmProviders, strategy: config.llmRouting },
     logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel,
   });
   await app.listen({ port: config.port, host: config.host });

@@ -1,0 +1,78 @@
+/**
+ * The request log and metering of gateway calls, written behind the answer: rows are queued in
+ * memory and flushed every llm_log_flush_ms (or at llm_log_batch_max rows) in one transaction that
+ * also meters each successful call (billing kind `llm`, key `llm:<request id>`, so a retried flush
+ * never bills twice). The answer never waits for the database (peers.md §5 idea 11).
+ *
+ * Reconciliation: a flush that fails keeps its rows queued and is retried at the next flush; rows
+ * are lost only if the process dies within one flush interval, or if the queue overflows
+ * (llm_log_queue_max, then the oldest are dropped and counted in `dropped`). Reading the log through
+ * the merchant API flushes first, so a merchant sees its own calls at once.
+ */
+import type { Ctx } from '../../context.ts';
+import type { LlmRequestsTable } from '../../db/schema.ts';
+import { llm_log_batch_max, llm_log_flush_ms, llm_log_queue_max } from '../../lib/limits.ts';
+import * as billing from '../billing/index.ts';
+import * as repo from './llm.repository.ts';
+
+export class RequestLog {
+  private queue: LlmRequestsTable[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  dropped = 0;
+
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  add(row: LlmRequestsTable): void {
+    this.queue.push(row);
+    if (this.queue.length > llm_log_queue_max) {
+      this.queue.shift();
+      this.dropped++;
+    }
+    if (this.queue.length >= llm_log_batch_max) void this.flush().catch(this.onError);
+    else if (!this.timer) {
+      this.timer = setTimeout(() => void this.flush().catch(this.onError), llm_log_flush_ms);
+      this.timer.unref();
+    }
+  }
+
+  /** Writes everything queued so far (serialised: one flush at a time). */
+  flush(): Promise<void> {
+    this.running = this.running.then(
+      () => this.write(),
+      () => this.write(),
+    );
+    return this.running;
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private async write(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.queue.length > 0) {
+      const rows = this.queue.slice(0, llm_log_batch_max);
+      await this.ctx.db.transaction().execute(async (trx) => {
+        await repo.insertRequests(trx, rows);
+        for (const r of rows) {
+          if (r.status !== 'ok') continue;
+          await billing.meter(this.ctx, trx, {
+            mchid: r.mchid,
+            kind: 'llm',
+            key: `llm:${r.id}`,
+            ref: r.id,
+            quantity: billing.llmUnits(r.prompt_tokens + r.completion_tokens),
+            now: r.created_at,
+          });
+        }
+      });
+      this.queue.splice(0, rows.length);
+    }
+  }
+}
