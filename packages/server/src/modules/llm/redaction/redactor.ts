@@ -11,6 +11,8 @@
 import type { ChatCompletionRequest, ChatMessage } from '../llm.types.ts';
 import { type CustomPattern, type Detection, detect, tradeCandidates } from './detectors.ts';
 
+const no_trades: ReadonlySet<string> = new Set();
+
 export class RedactionError extends Error {
   override name = 'RedactionError';
 }
@@ -102,7 +104,14 @@ export async function redactRequest(
 ): Promise<{ request: ChatCompletionRequest; vault: Vault }> {
   const vault = new Vault();
   const candidates = new Set<string>();
-  for (const t of texts(request)) tradeCandidates(t, candidates);
+  // Only tokens no other detector claims are looked up as out_trade_no (a phone number is a PHONE):
+  // most prompts then need no database query at all.
+  for (const t of texts(request)) {
+    let masked = t;
+    for (const d of detect(t, policy.custom, no_trades).reverse())
+      masked = masked.slice(0, d.start) + ' '.repeat(d.end - d.start) + masked.slice(d.end);
+    tradeCandidates(masked, candidates);
+  }
   let trades = new Set<string>();
   if (candidates.size > 0) {
     try {
