@@ -1,8 +1,9 @@
 /**
  * The request log and metering of gateway calls, written behind the answer: rows are queued in
  * memory and flushed every llm_log_flush_ms (or at llm_log_batch_max rows) in one transaction that
- * also meters each successful call (billing kind `llm`, key `llm:<request id>`, so a retried flush
- * never bills twice). The answer never waits for the database (peers.md §5 idea 11).
+ * also meters the successful calls (billing kind `llm`: one usage record per merchant per flush,
+ * key `llm:<first request id of the flush>`, so a retried flush never bills twice). The answer
+ * never waits for the database (peers.md §5 idea 11).
  *
  * Reconciliation: a flush that fails keeps its rows queued and is retried at the next flush; rows
  * are lost only if the process dies within one flush interval, or if the queue overflows
@@ -58,19 +59,28 @@ export class RequestLog {
     this.timer = undefined;
     while (this.queue.length > 0) {
       const rows = this.queue.slice(0, llm_log_batch_max);
+      // One usage record (and one ledger posting) per merchant per flush, not per call: the units
+      // are summed per call (each call's tokens rounded up on its own), so the amount is the same.
+      const units = new Map<string, { first: LlmRequestsTable; quantity: number }>();
+      for (const r of rows) {
+        if (r.status !== 'ok') continue;
+        const u = units.get(r.mchid);
+        const q = billing.llmUnits(r.prompt_tokens + r.completion_tokens);
+        if (u) u.quantity += q;
+        else units.set(r.mchid, { first: r, quantity: q });
+      }
       await this.ctx.db.transaction().execute(async (trx) => {
         await repo.insertRequests(trx, rows);
-        for (const r of rows) {
-          if (r.status !== 'ok') continue;
+        for (const [mchid, u] of units)
           await billing.meter(this.ctx, trx, {
-            mchid: r.mchid,
+            mchid,
             kind: 'llm',
-            key: `llm:${r.id}`,
-            ref: r.id,
-            quantity: billing.llmUnits(r.prompt_tokens + r.completion_tokens),
-            now: r.created_at,
+            // The flush's first call names the unit: a retried flush (same rows first) bills once.
+            key: `llm:${u.first.id}`,
+            ref: u.first.id,
+            quantity: u.quantity,
+            now: u.first.created_at,
           });
-        }
       });
       this.queue.splice(0, rows.length);
     }

@@ -208,7 +208,10 @@ export class AnthropicAdapter implements ProviderAdapter {
       model: request.model,
       choices: [{ index: 0, delta, finish_reason: finish }],
     });
+    let stopped = false;
     for await (const e of sseEvents(res, this.config.stream_idle_timeout_ms, abort)) {
+      // After message_stop the response is read to its end (keeps the keep-alive socket).
+      if (stopped) continue;
       // biome-ignore lint/suspicious/noExplicitAny: provider events are read defensively, field by field.
       let data: Record<string, any>;
       try {
@@ -254,8 +257,9 @@ export class AnthropicAdapter implements ProviderAdapter {
         case 'message_stop': {
           const last = chunk({}, finishReason(stop));
           last.usage = { prompt_tokens: input, completion_tokens: output, total_tokens: input + output };
+          stopped = true;
           yield last;
-          return;
+          break;
         }
         case 'error':
           throw new ProviderError(
@@ -266,6 +270,6 @@ export class AnthropicAdapter implements ProviderAdapter {
           break; // ping, content_block_stop
       }
     }
-    throw new ProviderError('stream ended before message_stop', 'broken_stream');
+    if (!stopped) throw new ProviderError('stream ended before message_stop', 'broken_stream');
   }
 }

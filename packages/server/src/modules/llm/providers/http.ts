@@ -7,8 +7,9 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 
 const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 256 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 256 }),
+  // noDelay: SSE deltas are small writes; Nagle's algorithm would hold them for an ACK.
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 256, noDelay: true } as http.AgentOptions),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 256, noDelay: true } as https.AgentOptions),
 };
 
 /** Why a provider call failed; `retryable` failures may be retried and failed over. */

@@ -51,10 +51,14 @@ export class OpenAiAdapter implements ProviderAdapter {
     const res = await postJson(this.url, this.headers, this.body(request, true), abort.signal);
     await expectOk(res, abort.signal);
     let finished = false;
+    let done = false;
     for await (const e of sseEvents(res, this.config.stream_idle_timeout_ms, abort)) {
+      // After [DONE] the response is read to its end, not abandoned: an abandoned response
+      // destroys the keep-alive socket, and the next call pays for a new connection.
+      if (done) continue;
       if (e.data === '[DONE]') {
-        if (!finished) break;
-        return;
+        done = true;
+        continue;
       }
       let chunk: ChatCompletionChunk & { error?: { message?: string } };
       try {
