@@ -9,7 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type FakeMode = 'ok' | 'status500' | 'hang' | 'break_before' | 'break_after' | 'say';
+export type FakeMode = 'ok' | 'status500' | 'hang' | 'break_before' | 'break_after' | 'hang_after' | 'say';
 
 export interface FakeProvider {
   url: string;
@@ -110,9 +110,9 @@ function openaiHandler(f: FakeProvider, body: Record<string, any>, res: ServerRe
         finish_reason: null,
       },
     ]);
+  const cut = f.mode === 'break_after' || f.mode === 'hang_after';
   chunks.forEach((c, i) => {
-    if (f.mode === 'break_after' && i === 2) return;
-    if (f.mode === 'break_after' && i > 2) return;
+    if (cut && i >= 2) return;
     send([
       {
         index: 0,
@@ -126,6 +126,7 @@ function openaiHandler(f: FakeProvider, body: Record<string, any>, res: ServerRe
     setTimeout(() => res.destroy(), 20);
     return;
   }
+  if (f.mode === 'hang_after') return; // two pieces, then silence with the connection open
   send([{ index: 0, delta: {}, finish_reason: finish }]);
   if (body.stream_options?.include_usage) send([], { usage });
   res.end('data: [DONE]\n\n');

@@ -133,7 +133,7 @@ describe.each(dialects)('LLM gateway on %s', (dialect) => {
           providers: [
             provider('alpha', a, { priority: 1, timeout_ms: 400 }),
             provider('beta', b, { priority: 2 }),
-            provider('abroad', far, { region: 'foreign', models: ['far'] }),
+            provider('abroad', far, { region: 'foreign', models: ['far'], stream_idle_timeout_ms: 400 }),
             {
               ...provider('claude', claude, {
                 region: 'foreign',
@@ -693,6 +693,25 @@ describe.each(dialects)('LLM gateway on %s', (dialect) => {
     );
     expect(streamError.code).toBe('LLM_REDACTION_FAILED');
     expect(far.raw.join('')).not.toContain('13812345678');
+  });
+
+  it('ends a stream that goes silent mid-answer (idle timeout) with an error event', async () => {
+    reset();
+    far.mode = 'hang_after';
+    const stream = await client.chat.completions.create({
+      model: 'far',
+      messages: [{ role: 'user', content: 'then the provider hangs' }],
+      stream: true,
+    });
+    let text = '';
+    const error = await failure(
+      (async () => {
+        for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
+      })(),
+    );
+    expect(error.code).toBe('LLM_STREAM_INTERRUPTED');
+    expect(error.message).toContain('idle');
+    expect(text).toBe('then t');
   });
 
   it('refuses an invalid merchant pattern', async () => {
