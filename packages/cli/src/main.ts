@@ -7,6 +7,7 @@ import { ZhifuError } from '@zhifu/sdk';
 import { out, UsageError } from './args.ts';
 import { auditCommand, auditHelp } from './commands/audit.ts';
 import { listenCommand, listenHelp } from './commands/listen.ts';
+import { llmKeyCommand, llmKeyHelp } from './commands/llm.ts';
 import { merchantCommand, merchantHelp } from './commands/merchant.ts';
 import { sandboxCommand, sandboxHelp } from './commands/sandbox.ts';
 import { serveCommand, serveHelp } from './commands/serve.ts';
@@ -26,6 +27,7 @@ Commands:
   simulate --out <file.jsonl>        Write a seeded, labelled traffic data set (JSON Lines)
   simulate --drive                   Replay simulated traffic against a server as risk assessments
   audit verify                       Verify the SM3 hash chain of the audit log
+  llm-key create|list|revoke         Manage LLM gateway API keys (docs/llm-gateway.md)
 
 Options:
   -h, --help       Show help (also: zhifu <command> --help, zhifu help <command>)
@@ -41,6 +43,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; help:
   listen: { run: listenCommand, help: listenHelp },
   simulate: { run: simulateCommand, help: simulateHelp },
   audit: { run: auditCommand, help: auditHelp },
+  'llm-key': { run: llmKeyCommand, help: llmKeyHelp },
 };
 
 export function version(): string {
