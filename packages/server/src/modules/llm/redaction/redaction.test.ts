@@ -89,6 +89,15 @@ describe('redaction', () => {
     ).rejects.toThrow(RedactionError);
     const r = await redactRequest(ask('13800138000'), none);
     expect(() => r.vault.restore('[[ZF_PHONE_2]]', false)).toThrow(RedactionError);
+    // Fields the proxy does not rewrite are checked too: an identifier there refuses the call.
+    const named: ChatCompletionRequest = {
+      model: 'm',
+      messages: [{ role: 'user', name: 'oAbCdEfGhIjKlMnOpQrStUvWxYz1', content: 'hi' }],
+    };
+    await expect(redactRequest(named, none)).rejects.toThrow(/does not rewrite.*OPENID/);
+    await expect(redactRequest({ ...ask('hi'), stop: ['13800138000'] }, none)).rejects.toThrow(
+      RedactionError,
+    );
   });
 
   it('restores tool-call arguments as JSON-escaped strings', async () => {

@@ -139,11 +139,17 @@ export async function redactRequest(
     );
   // `user` identifies an end user to the provider: never send it abroad.
   delete redacted.user;
-  // Last line of defence: no raw value may survive anywhere in what is about to leave.
+  // Last line of defence: no raw value may survive anywhere in what is about to leave, and no field
+  // the proxy does not rewrite (message names, stop sequences, schemas…) may hold an identifier.
   const wire = JSON.stringify(redacted);
   for (const v of vault.values())
     if (wire.includes(v) || wire.includes(JSON.stringify(v).slice(1, -1)))
       throw new RedactionError('an identifier survived redaction');
+  const left = detect(wire, policy.custom, trades);
+  if (left.length > 0)
+    throw new RedactionError(
+      `a field the proxy does not rewrite holds an identifier (${[...new Set(left.map((d) => d.kind))].join(', ')})`,
+    );
   return { request: redacted, vault };
 }
 
