@@ -714,6 +714,24 @@ describe.each(dialects)('LLM gateway on %s', (dialect) => {
     expect(text).toBe('then t');
   });
 
+  it('serves the platform agent in-process as a ChatCompleter: routed, redacted, logged, not metered', async () => {
+    reset();
+    const usage = await count('usage_records');
+    const agent = t.app.zhifu.llm.completer(t.merchant.mchid);
+    const answer = await agent.complete({
+      model: 'far',
+      messages: [{ role: 'user', content: 'refund to 13812345678' }],
+    });
+    expect(answer.choices[0]!.message.content).toBe('refund to 13812345678');
+    expect(far.raw[0]).not.toContain('13812345678');
+    const [row] = await log();
+    expect(row).toMatchObject({ key_id: 'platform-agent', provider: 'abroad', status: 'ok', redacted: 1 });
+    expect(await count('usage_records')).toBe(usage);
+    await expect(
+      agent.complete({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }),
+    ).rejects.toThrow(/model/);
+  });
+
   it('refuses an invalid merchant pattern', async () => {
     for (const pattern of ['(unclosed', 'a*']) {
       const res = await signedRequest(t, 'PUT', '/v1/llm/redaction-patterns', {

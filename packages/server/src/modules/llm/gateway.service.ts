@@ -19,7 +19,7 @@ import { AppError, fail } from '../../lib/errors.ts';
 import { hex } from '../../lib/ids.ts';
 import { llm_redaction_patterns_max, llm_trade_candidates_max } from '../../lib/limits.ts';
 import * as billing from '../billing/index.ts';
-import { type KeyState, KeyStore } from './keys.service.ts';
+import { KeyState, KeyStore, platform_agent_key } from './keys.service.ts';
 import * as repo from './llm.repository.ts';
 import type {
   ChatCompleter,
@@ -214,8 +214,8 @@ export class Gateway {
   }
 
   /** Authentication, eligibility, validation of the model and the key's limits. */
-  async begin(key: KeyState, body: WireRequest): Promise<GatewayCall> {
-    await billing.requireAiEligibility(this.ctx, key.mchid);
+  async begin(key: KeyState, body: WireRequest, gated = true): Promise<GatewayCall> {
+    if (gated) await billing.requireAiEligibility(this.ctx, key.mchid);
     const request = normalize(body);
     if (!this.router.serves(request.model))
       fail('llm_model_unknown', { field: '/model', value: request.model, location: 'body' });
@@ -336,6 +336,35 @@ export class Gateway {
       fail('llm_redaction_failed', { issue: error.message });
     }
     throw error;
+  }
+
+  /**
+   * The gateway as a ChatCompleter for the platform's own agent (conversations): the same routing,
+   * failover, redaction and request log, for `mchid`, without an API key, limits or metering — the
+   * agent's calls are billed as conversations, not as gateway tokens. Log rows carry the key id
+   * `platform-agent`. Errors are AppErrors (LLM_PROVIDER_ERROR, LLM_REDACTION_FAILED,
+   * LLM_MODEL_NOT_FOUND).
+   */
+  completer(mchid: string): ChatCompleter {
+    const key = new KeyState({
+      id: platform_agent_key,
+      mchid,
+      name: 'platform agent',
+      key_hash: '',
+      key_prefix: '',
+      rpm: null,
+      tpm: null,
+      budget_fen_monthly: null,
+      models: null,
+      created_at: 0,
+      revoked_at: null,
+    });
+    return {
+      complete: async (request) => {
+        const call = await this.begin(key, { ...request, stream: false } as WireRequest, false);
+        return this.complete(call);
+      },
+    };
   }
 
   /** A non-streaming completion, restored. */

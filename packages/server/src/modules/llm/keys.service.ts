@@ -41,6 +41,9 @@ export interface KeyView {
 
 const minute_ms = 60_000;
 
+/** The key id of the platform agent's calls (Gateway.completer): logged, never metered. */
+export const platform_agent_key = 'platform-agent';
+
 export function hashKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }

@@ -14,6 +14,7 @@ import type { Ctx } from '../../context.ts';
 import type { LlmRequestsTable } from '../../db/schema.ts';
 import { llm_log_batch_max, llm_log_flush_ms, llm_log_queue_max } from '../../lib/limits.ts';
 import * as billing from '../billing/index.ts';
+import { platform_agent_key } from './keys.service.ts';
 import * as repo from './llm.repository.ts';
 
 export class RequestLog {
@@ -63,7 +64,8 @@ export class RequestLog {
       // are summed per call (each call's tokens rounded up on its own), so the amount is the same.
       const units = new Map<string, { first: LlmRequestsTable; quantity: number }>();
       for (const r of rows) {
-        if (r.status !== 'ok') continue;
+        // The platform agent's calls are billed as conversations, not as gateway tokens.
+        if (r.status !== 'ok' || r.key_id === platform_agent_key) continue;
         const u = units.get(r.mchid);
         const q = billing.llmUnits(r.prompt_tokens + r.completion_tokens);
         if (u) u.quantity += q;
