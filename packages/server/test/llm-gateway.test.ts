@@ -11,7 +11,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatCompleter, ChatCompletionRequest, ProviderConfig } from '../src/modules/llm/index.ts';
 import { type FakeProvider, startFakeProvider } from './fake-llm.ts';
-import { dialects, openTestApp, type TestApp } from './harness.ts';
+import { addMerchant, dialects, openTestApp, type TestApp } from './harness.ts';
 import { jsapiOrder, signedRequest } from './requests.ts';
 
 /** A deterministic in-process model for the `local` kind: echoes the last user message. */
@@ -730,6 +730,20 @@ describe.each(dialects)('LLM gateway on %s', (dialect) => {
     await expect(
       agent.complete({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }),
     ).rejects.toThrow(/model/);
+  });
+
+  it("keeps merchants apart: another merchant cannot see, change or revoke this merchant's keys or log", async () => {
+    const other = await addMerchant(t, 'Other Store');
+    expect((await signedRequest(other, 'GET', `/v1/llm/keys/${keyId}`)).statusCode).toBe(404);
+    expect((await signedRequest(other, 'DELETE', `/v1/llm/keys/${keyId}`)).statusCode).toBe(404);
+    expect(
+      (await signedRequest(other, 'PATCH' as 'PUT', `/v1/llm/keys/${keyId}`, { rpm: 1 })).statusCode,
+    ).toBe(404);
+    expect((await signedRequest(other, 'GET', '/v1/llm/keys')).json().data).toEqual([]);
+    expect((await signedRequest(other, 'GET', '/v1/llm/requests')).json().data).toEqual([]);
+    expect((await signedRequest(other, 'GET', '/v1/llm/redaction-patterns')).json().patterns).toEqual([]);
+    // The key still works for its owner.
+    await client.chat.completions.create({ model: 'echo', messages: [{ role: 'user', content: 'mine' }] });
   });
 
   it('refuses an invalid merchant pattern', async () => {
