@@ -17,7 +17,7 @@
  * PORTKEY_GATEWAY (path to @portkey-ai/gateway's build/start-server.js; default: from node_modules).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -102,6 +102,9 @@ async function waitForPort(port: number, ms: number): Promise<void> {
 
 interface Target {
   name: string;
+  /** The process answering this target (the fake provider for direct calls, else the gateway), for CPU time per call. */
+  pid?: number | undefined;
+  cpu_ms: number;
   baseline: string;
   url: string;
   headers: Record<string, string>;
@@ -131,6 +134,18 @@ const streamIsPrompt = (text: string) => {
   if (content !== prompt || !text.includes('data: [DONE]')) throw new Error(`unexpected stream: ${content}`);
 };
 
+/** CPU time (user + system) of a process so far, in ms, from /proc (Linux; 10 ms ticks). */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 const pct = (sorted: number[], p: number) => sorted[Math.floor(p * (sorted.length - 1))]!;
 const f2 = (n: number) => n.toFixed(3);
 
@@ -158,10 +173,12 @@ async function main() {
     join(here, '..', 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js');
   let portkeyNote = '';
   let portkeyUrl: string | undefined;
+  let portkeyPid: number | undefined;
   if (existsSync(portkeyPath)) {
     const pport = await freePort();
     const pk = spawn(process.execPath, [portkeyPath, `--port=${pport}`, '--headless'], { stdio: 'ignore' });
     children.push(pk);
+    portkeyPid = pk.pid;
     procs.push(pk);
     await waitForPort(pport, 30_000);
     portkeyUrl = `http://127.0.0.1:${pport}/v1/chat/completions`;
@@ -173,48 +190,58 @@ async function main() {
   const targets: Target[] = [
     {
       name: 'direct',
+      pid: fake.proc.pid,
       baseline: 'direct',
       url: `${upstream}/chat/completions`,
       headers: {},
       body: chatBody('bench', false),
       check: answerIsPrompt,
       samples: [],
+      cpu_ms: 0,
     },
     {
       name: 'zhifu',
+      pid: zhifu.proc.pid,
       baseline: 'direct',
       url: `${zurl}/v1/chat/completions`,
       headers: gw,
       body: chatBody('bench-dom', false),
       check: answerIsPrompt,
       samples: [],
+      cpu_ms: 0,
     },
     {
       name: 'zhifu+redact',
+      pid: zhifu.proc.pid,
       baseline: 'direct',
       url: `${zurl}/v1/chat/completions`,
       headers: gw,
       body: chatBody('bench-far', false),
       check: answerIsPrompt,
       samples: [],
+      cpu_ms: 0,
     },
     {
       name: 'direct stream',
+      pid: fake.proc.pid,
       baseline: 'direct stream',
       url: `${upstream}/chat/completions`,
       headers: {},
       body: chatBody('bench', true),
       check: streamIsPrompt,
       samples: [],
+      cpu_ms: 0,
     },
     {
       name: 'zhifu+redact stream',
+      pid: zhifu.proc.pid,
       baseline: 'direct stream',
       url: `${zurl}/v1/chat/completions`,
       headers: gw,
       body: chatBody('bench-far', true),
       check: streamIsPrompt,
       samples: [],
+      cpu_ms: 0,
     },
   ];
   if (portkeyUrl) {
@@ -226,21 +253,25 @@ async function main() {
     targets.push(
       {
         name: 'portkey',
+        pid: portkeyPid,
         baseline: 'direct',
         url: portkeyUrl,
         headers: pkHeaders,
         body: chatBody('bench', false),
         check: answerIsPrompt,
         samples: [],
+        cpu_ms: 0,
       },
       {
         name: 'portkey stream',
+        pid: portkeyPid,
         baseline: 'direct stream',
         url: portkeyUrl,
         headers: pkHeaders,
         body: chatBody('bench', true),
         check: streamIsPrompt,
         samples: [],
+        cpu_ms: 0,
       },
     );
   }
@@ -263,11 +294,13 @@ async function main() {
     process.stderr.write(`round ${r + 1}/${rounds}\n`);
     const order = r % 2 === 0 ? targets : [...targets].reverse();
     for (const t of order) {
+      const cpu0 = cpuMs(t.pid);
       for (let i = 0; i < block; i++) {
         const start = process.hrtime.bigint();
         await post(t.url, t.headers, t.body);
         t.samples.push(Number(process.hrtime.bigint() - start) / 1e6);
       }
+      t.cpu_ms += cpuMs(t.pid) - cpu0;
     }
   }
   for (const t of targets) t.check(await post(t.url, t.headers, t.body));
@@ -285,14 +318,16 @@ async function main() {
   console.log(
     `${rounds} rounds × ${block} sequential requests per target (keep-alive, one at a time); ms per request\n`,
   );
-  console.log('| target | p50 | p99 | mean | added p50 | added p99 | p50 ratio |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log(
+    '| target | p50 | p99 | mean | added p50 | added p99 | p50 ratio | CPU per call of the answering process |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const t of targets) {
     const s = stats.get(t.name)!;
     const b = stats.get(t.baseline)!;
     const base = t.name === t.baseline;
     console.log(
-      `| ${t.name} | ${f2(s.p50)} | ${f2(s.p99)} | ${f2(s.mean)} | ${base ? '(baseline)' : f2(s.p50 - b.p50)} | ${base ? '' : f2(s.p99 - b.p99)} | ${base ? '' : `${(s.p50 / b.p50).toFixed(2)}×`} |`,
+      `| ${t.name} | ${f2(s.p50)} | ${f2(s.p99)} | ${f2(s.mean)} | ${base ? '(baseline)' : f2(s.p50 - b.p50)} | ${base ? '' : f2(s.p99 - b.p99)} | ${base ? '' : `${(s.p50 / b.p50).toFixed(2)}×`} | ${t.pid === undefined ? '' : `${Math.round((t.cpu_ms * 1000) / t.samples.length)} µs`} |`,
     );
   }
   const z = stats.get('zhifu+redact')!;

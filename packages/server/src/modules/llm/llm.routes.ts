@@ -100,8 +100,20 @@ export function gatewayRoutes(app: FastifyInstance, gateway: Gateway): void {
             'cache-control': 'no-cache',
             'x-accel-buffering': 'no',
           });
+          // SSE events produced in one turn of the event loop leave in one socket write.
+          let corked = false;
           return {
-            write: (data) => void raw.write(data),
+            write: (data) => {
+              if (!corked) {
+                corked = true;
+                raw.cork();
+                process.nextTick(() => {
+                  corked = false;
+                  raw.uncork();
+                });
+              }
+              raw.write(data);
+            },
             end: () => raw.end(),
             onClose: (fn) =>
               raw.on('close', () => {
