@@ -78,6 +78,13 @@ function openaiHandler(f: FakeProvider, body: Record<string, any>, res: ServerRe
         { id: 'call_1', type: 'function', function: { name: a.call.name, arguments: a.call.args } },
       ];
     res.writeHead(200, { 'content-type': 'application/json' });
+    if (f.mode === 'break_after') {
+      // Half an answer, then the connection drops: a truncated JSON body under a 200.
+      const whole = JSON.stringify({ id: 'fake-1', choices: [{ index: 0, message, finish_reason: finish }] });
+      res.write(whole.slice(0, whole.length >> 1));
+      setTimeout(() => res.destroy(), 20);
+      return;
+    }
     res.end(
       JSON.stringify({
         id: 'fake-1',

@@ -341,6 +341,17 @@ describe.each(dialects)('LLM gateway on %s', (dialect) => {
     expect([a.hits, b.hits]).toEqual([1, 1]);
   });
 
+  it('fails over when a non-streaming answer is cut mid-body (a truncated 200)', async () => {
+    reset();
+    a.mode = 'break_after';
+    const answer = await client.chat.completions.create({
+      model: 'echo',
+      messages: [{ role: 'user', content: 'whole answer please' }],
+    });
+    expect(answer.choices[0]!.message.content).toBe('whole answer please');
+    expect([a.hits, b.hits]).toEqual([1, 1]);
+  });
+
   it('answers 502 LLM_PROVIDER_ERROR when every provider fails, and bills nothing', async () => {
     reset();
     a.mode = 'status500';
