@@ -505,6 +505,7 @@ describe.each(dialects)('LLM gateway on %s', (dialect) => {
     );
     expect(error.status).toBe(429);
     expect(error.code).toBe('LLM_BUDGET_EXCEEDED');
+    expect(error.headers?.get('x-should-retry')).toBe('false');
     const raised = await signedRequest(t, 'PATCH' as 'PUT', `/v1/llm/keys/${limited.key_id}`, {
       budget_fen_monthly: 1,
     });

@@ -68,6 +68,10 @@ export function gatewayRoutes(app: FastifyInstance, gateway: Gateway): void {
     scope.setErrorHandler((error: FastifyError | AppError, request, reply) => {
       const e = asAppError(error, request);
       if (e instanceof LimitError) reply.header('retry-after', String(e.retry_after_s));
+      // The official SDKs retry 429 and 5xx by themselves; a spent budget or a refused redaction
+      // will not change on a retry, so they are told not to (`x-should-retry`, honoured by openai).
+      if (e.reason === 'llm_budget_exceeded' || e.reason === 'llm_redaction_failed')
+        reply.header('x-should-retry', 'false');
       return reply.code(e.http).send({
         error: { message: e.message, type: openAiType(e.http), code: e.code, param: e.detail?.field ?? null },
       });
