@@ -527,6 +527,9 @@ describe.each(dialects)('LLM gateway on %s', (dialect) => {
       if (calls > 200) throw new Error('budget never enforced');
     }
     expect(calls).toBe(167);
+    // A new month (China Standard Time) starts with nothing spent.
+    t.clock.advance(32 * 24 * 3600 * 1000);
+    await c.chat.completions.create({ model: 'echo', messages: [{ role: 'user', content: 'new month' }] });
   });
 
   it('refuses bad input and bad keys with documented codes, logging and billing nothing', async () => {

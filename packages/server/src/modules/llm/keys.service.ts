@@ -107,6 +107,9 @@ export class KeyState {
   private prevRequests = 0;
   private prevTokens = 0;
   month = '';
+  /** [month_start, month_end) of `month`: the month is recomputed only when `now` leaves it. */
+  private month_start = 0;
+  private month_end = 0;
   spent_ufen = 0;
   checked_at = 0;
 
@@ -149,14 +152,22 @@ export class KeyState {
     this.tokens += tokens;
   }
 
+  /** Moves to the month of `now` (spend starts at 0 in a new month); returns whether it moved. */
+  enterMonth(now: number): boolean {
+    if (now >= this.month_start && now < this.month_end) return false;
+    this.month = chinaMonth(now);
+    const range = monthRange(this.month)!;
+    this.month_start = range.start;
+    this.month_end = range.end;
+    this.spent_ufen = 0;
+    return true;
+  }
+
   /** Corrects the admitted estimate with the tokens actually used, and adds the cost. */
   settle(now: number, estimated: number, used: number, cost_ufen: number): void {
     this.roll(now);
     this.tokens += used - estimated;
-    if (chinaMonth(now) !== this.month) {
-      this.month = chinaMonth(now);
-      this.spent_ufen = 0;
-    }
+    this.enterMonth(now);
     this.spent_ufen += cost_ufen;
   }
 }
@@ -189,7 +200,7 @@ export class KeyStore {
       if (!row) fail('llm_key_invalid');
       if (!state) {
         state = new KeyState(row);
-        state.month = chinaMonth(now);
+        state.enterMonth(now);
         state.spent_ufen = await repo.spentSince(this.ctx.db, row.id, monthRange(state.month)!.start);
         this.byHash.set(hash, state);
         this.byId.set(row.id, state);
@@ -198,10 +209,7 @@ export class KeyStore {
       state.checked_at = now;
     }
     if (state.row.revoked_at !== null) fail('llm_key_invalid');
-    if (chinaMonth(now) !== state.month) {
-      state.month = chinaMonth(now);
-      state.spent_ufen = 0;
-    }
+    state.enterMonth(now);
     return state;
   }
 
