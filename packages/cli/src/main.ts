@@ -7,6 +7,7 @@ import { ZhifuError } from '@zhifu/sdk';
 import { out, UsageError } from './args.ts';
 import { auditCommand, auditHelp } from './commands/audit.ts';
 import { listenCommand, listenHelp } from './commands/listen.ts';
+import { llmKeyCommand, llmKeyHelp } from './commands/llm.ts';
 import { mcpCommand, mcpHelp } from './commands/mcp.ts';
 import { merchantCommand, merchantHelp } from './commands/merchant.ts';
 import { sandboxCommand, sandboxHelp } from './commands/sandbox.ts';
@@ -28,6 +29,7 @@ Commands:
   simulate --drive                   Replay simulated traffic against a server as risk assessments
   audit verify                       Verify the SM3 hash chain of the audit log
   mcp [--base-url] [--token]         Conversation tools over MCP stdio (bridge to <url>/mcp)
+  llm-key create|list|revoke         Manage LLM gateway API keys (docs/llm-gateway.md)
 
 Options:
   -h, --help       Show help (also: zhifu <command> --help, zhifu help <command>)
@@ -44,6 +46,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; help:
   simulate: { run: simulateCommand, help: simulateHelp },
   audit: { run: auditCommand, help: auditHelp },
   mcp: { run: mcpCommand, help: mcpHelp },
+  'llm-key': { run: llmKeyCommand, help: llmKeyHelp },
 };
 
 export function version(): string {

@@ -7,12 +7,19 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Ctx } from './context.ts';
 import { AppError } from './lib/errors.ts';
-import { body_bytes_max } from './lib/limits.ts';
+import { body_bytes_max, llm_cooldown_failures, llm_cooldown_ms } from './lib/limits.ts';
 import { billingRoutes } from './modules/billing/billing.routes.ts';
 import { complianceRoutes } from './modules/compliance/compliance.routes.ts';
 import { type ConversationDeps, conversationRoutes, mcpRoutes } from './modules/conversations/index.ts';
 import { MemoryNonceStore, type NonceStore } from './modules/idempotency/index.ts';
-import type { ChatCompleter } from './modules/llm/llm.types.ts';
+import {
+  type ChatCompleter,
+  Gateway,
+  type ProviderConfig,
+  type RoutingStrategy,
+  zhifuLocalConfig,
+} from './modules/llm/index.ts';
+import { gatewayRoutes, llmMerchantRoutes } from './modules/llm/llm.routes.ts';
 import { zhifu_local_model, zhifuLocal } from './modules/llm/local/index.ts';
 import { MerchantKeyCache } from './modules/merchants/index.ts';
 import { merchantRoutes } from './modules/merchants/merchants.routes.ts';
@@ -55,10 +62,26 @@ export interface AppDeps {
    */
   background?: boolean;
   /**
-   * The model port of the conversation agent (default: the built-in offline `zhifu-local`).
-   * In production this is the LLM gateway's completer; `model` names the model it routes to.
+   * Override of the conversation agent's model port (tests, benchmarks). Default: the LLM gateway
+   * (routing, failover, redaction for foreign providers) with the model `zhifu-local`.
    */
   agent?: { completer: ChatCompleter; model: string };
+  /** The LLM gateway (docs/llm-gateway.md); with nothing configured it serves no model. */
+  llm?: LlmDeps;
+}
+
+export interface LlmDeps {
+  /** Providers (ZHIFU_LLM_PROVIDERS, validated by parseProviders). */
+  providers?: ProviderConfig[];
+  /**
+   * The in-process model behind `local` providers (default: the built-in `zhifu-local`). When no
+   * `local` provider is configured, a `zhifu-local` provider (domestic, priority 1000, free) is added.
+   */
+  local?: ChatCompleter;
+  /** Ordering within one priority (ZHIFU_LLM_ROUTING, default latency). */
+  strategy?: RoutingStrategy;
+  cooldown_failures?: number;
+  cooldown_ms?: number;
 }
 
 /** Handles on the background machinery, for main.ts, tests and benchmarks. */
@@ -66,6 +89,8 @@ export interface ZhifuRuntime {
   hub: Hub;
   callbacks: CallbackDispatcher;
   timers: DecisionTimers;
+  /** The LLM gateway: router, keys, request log (tests flush its log). */
+  llm: Gateway;
   /** One pass of every background loop: deadlines and review windows, then callbacks. */
   tick(): Promise<void>;
 }
@@ -121,6 +146,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           name: 'conversations',
           description: 'Conversational payments: threads, agent turns, mandates, MCP',
         },
+        { name: 'llm', description: 'LLM gateway: OpenAI-compatible chat, keys, request log, redaction' },
       ],
     },
   });
@@ -147,11 +173,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     allowLoopback: deps.callbacksAllowLoopback ?? false,
   });
   const paymentDeps: PaymentDeps = { risk, decisions: decisionDeps };
+  const providers = [...(deps.llm?.providers ?? [])];
+  if (!providers.some((p) => p.kind === 'local')) providers.push(zhifuLocalConfig());
+  const llm = new Gateway(ctx, {
+    providers,
+    local: deps.llm?.local ?? zhifuLocal,
+    strategy: deps.llm?.strategy ?? 'latency',
+    cooldown_failures: deps.llm?.cooldown_failures ?? llm_cooldown_failures,
+    cooldown_ms: deps.llm?.cooldown_ms ?? llm_cooldown_ms,
+    onError: (e) => app.log.error(e),
+  });
   const tick = async () => {
     await sweepDecisions(ctx, decisionDeps);
     await callbacks.tick();
+    await llm.log.flush();
   };
-  app.decorate('zhifu', { hub, callbacks, timers, tick });
+  app.decorate('zhifu', { hub, callbacks, timers, llm, tick });
   let sweeper: NodeJS.Timeout | undefined;
   if (deps.background ?? true) {
     sweeper = setInterval(() => void sweepDecisions(ctx, decisionDeps).catch((e) => app.log.error(e)), 100);
@@ -165,6 +202,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     hub?.stop();
     timers.clear();
     await risk.batch.close();
+    await llm.close();
   });
   installHttp(app, {
     ctx,
@@ -180,9 +218,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   notificationRoutes(app, ctx, hub);
   complianceRoutes(app, ctx);
   merchantRoutes(app, ctx);
+  gatewayRoutes(app, llm);
+  llmMerchantRoutes(app, ctx, llm);
   if (deps.sandbox ?? true) walletRoutes(app, ctx);
   const conversationDeps: ConversationDeps = {
-    completer: deps.agent?.completer ?? zhifuLocal,
+    completer: deps.agent ? () => deps.agent!.completer : (mchid) => llm.completer(mchid),
     model: deps.agent?.model ?? zhifu_local_model,
     payments: paymentDeps,
     nonces,

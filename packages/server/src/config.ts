@@ -3,7 +3,15 @@
  * everything else receives it. A bad value stops start-up with a message naming the variable.
  * docs/configuration.md documents each variable; keep the two in step.
  */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import {
+  type ProviderConfig,
+  ProvidersConfigError,
+  parseProviders,
+  type RoutingStrategy,
+  routing_strategies,
+} from './modules/llm/index.ts';
 
 export interface Config {
   /** TCP port (PORT, default 8080). */
@@ -40,6 +48,13 @@ export interface Config {
   readonly auditSampleRate: number;
   /** Bearer token of the operator API (ZHIFU_OPERATOR_TOKEN); unset = the operator API is closed. */
   readonly operatorToken: string | undefined;
+  /**
+   * LLM gateway providers: a JSON array (ZHIFU_LLM_PROVIDERS) or a file holding one
+   * (ZHIFU_LLM_PROVIDERS_FILE); docs/llm-gateway.md. Default: none.
+   */
+  readonly llmProviders: ProviderConfig[];
+  /** Ordering of providers of equal priority: latency, cost or priority (ZHIFU_LLM_ROUTING, default latency). */
+  readonly llmRouting: RoutingStrategy;
   /** Log level (ZHIFU_LOG_LEVEL, default info). */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -105,6 +120,34 @@ function operatorToken(env: Env): string | undefined {
   return raw;
 }
 
+function llmProviders(env: Env): ProviderConfig[] {
+  const inline = env.ZHIFU_LLM_PROVIDERS;
+  const file = env.ZHIFU_LLM_PROVIDERS_FILE;
+  if (inline && file) throw new ConfigError('set ZHIFU_LLM_PROVIDERS or ZHIFU_LLM_PROVIDERS_FILE, not both');
+  const name = inline ? 'ZHIFU_LLM_PROVIDERS' : 'ZHIFU_LLM_PROVIDERS_FILE';
+  let text = inline;
+  if (!inline && file) {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`ZHIFU_LLM_PROVIDERS_FILE: cannot read ${file}: ${(error as Error).message}`);
+    }
+  }
+  if (!text) return [];
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${name} is not JSON: ${(error as Error).message}`);
+  }
+  try {
+    return parseProviders(raw, env);
+  } catch (error) {
+    if (error instanceof ProvidersConfigError) throw new ConfigError(`${name}: ${error.message}`);
+    throw error;
+  }
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'PORT', 8080, 0, 65535);
   const host = env.ZHIFU_HOST || '127.0.0.1';
@@ -137,6 +180,8 @@ export function loadConfig(env: Env = process.env): Config {
     auditSampleRate: rate(env, 'ZHIFU_AUDIT_SAMPLE_RATE', 0.01),
     masterKey: masterKey(env, databaseUrl),
     masterKeyId: env.ZHIFU_MASTER_KEY_ID || 'k1',
+    llmProviders: llmProviders(env),
+    llmRouting: oneOf(env, 'ZHIFU_LLM_ROUTING', routing_strategies, 'latency'),
     logLevel: oneOf(
       env,
       'ZHIFU_LOG_LEVEL',

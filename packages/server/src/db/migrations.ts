@@ -669,6 +669,64 @@ const m009_payment_path: Migration = {
   },
 };
 
+const m007_llm_gateway: Migration = {
+  async up(db: AnyDb) {
+    // Gateway API keys: only the SHA-256 of the key is stored; the key is shown once at creation.
+    await db.schema
+      .createTable('llm_keys')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('name', 'varchar(64)', (c) => c.notNull())
+      .addColumn('key_hash', 'varchar(64)', (c) => c.notNull().unique())
+      .addColumn('key_prefix', 'varchar(16)', (c) => c.notNull())
+      .addColumn('rpm', 'integer')
+      .addColumn('tpm', 'integer')
+      .addColumn('budget_fen_monthly', 'bigint')
+      .addColumn('models', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('revoked_at', 'bigint')
+      .execute();
+    await db.schema.createIndex('llm_keys_mchid').on('llm_keys').columns(['mchid', 'created_at']).execute();
+    // The request log: one row per gateway call (never prompts or answers).
+    await db.schema
+      .createTable('llm_requests')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('key_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('model', 'varchar(128)', (c) => c.notNull())
+      .addColumn('provider', 'varchar(64)')
+      .addColumn('region', 'varchar(16)')
+      .addColumn('stream', 'integer', (c) => c.notNull())
+      .addColumn('status', 'varchar(16)', (c) => c.notNull())
+      .addColumn('error_code', 'varchar(64)')
+      .addColumn('prompt_tokens', 'integer', (c) => c.notNull())
+      .addColumn('completion_tokens', 'integer', (c) => c.notNull())
+      .addColumn('cost_ufen', 'bigint', (c) => c.notNull())
+      .addColumn('latency_ms', 'integer', (c) => c.notNull())
+      .addColumn('attempts', 'integer', (c) => c.notNull())
+      .addColumn('redacted', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('llm_requests_mchid')
+      .on('llm_requests')
+      .columns(['mchid', 'created_at'])
+      .execute();
+    await db.schema
+      .createIndex('llm_requests_key')
+      .on('llm_requests')
+      .columns(['key_id', 'created_at'])
+      .execute();
+    // Per-merchant gateway settings: the merchant's own identifier patterns for the redaction proxy.
+    await db.schema
+      .createTable('llm_settings')
+      .addColumn('mchid', 'varchar(32)', (c) => c.primaryKey())
+      .addColumn('redaction_patterns', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+  },
+};
+
 export const migrations: MigrationProvider = {
   async getMigrations() {
     return {
@@ -677,6 +735,7 @@ export const migrations: MigrationProvider = {
       '003_notifications': m003_notifications,
       '004_billing': m004_billing,
       '005_compliance': m005_compliance,
+      '007_llm_gateway': m007_llm_gateway,
       '008_conversations': m008_conversations,
       '009_payment_path': m009_payment_path,
     };

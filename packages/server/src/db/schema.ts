@@ -474,7 +474,44 @@ export interface AgentToolCallsTable {
   created_at: number;
 }
 
+export interface LlmKeysTable {
+  id: string;
+  mchid: string;
+  name: string;
+  key_hash: string;
+  key_prefix: string;
+  rpm: number | null;
+  tpm: number | null;
+  budget_fen_monthly: number | null;
+  /** JSON array of allowed model names, or null for every model. */
+  models: string | null;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface LlmRequestsTable {
+  id: string;
+  mchid: string;
+  key_id: string;
+  model: string;
+  provider: string | null;
+  region: string | null;
+  stream: number;
+  status: string;
+  error_code: string | null;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost_ufen: number;
+  latency_ms: number;
+  attempts: number;
+  redacted: number;
+  created_at: number;
+}
+
 export interface Database {
+  llm_keys: LlmKeysTable;
+  llm_requests: LlmRequestsTable;
+  llm_settings: { mchid: string; redaction_patterns: string; updated_at: number };
   usage_records: UsageRecordsTable;
   usage_counters: { mchid: string; kind: string; period: string; units: number };
   processing_fees: ProcessingFeesTable;

@@ -393,6 +393,74 @@ export const catalog = {
     'failed_precondition',
     'Only a refund proposal escalated to the merchant can be approved or declined.',
   ),
+  // LLM gateway (docs/llm-gateway.md "Errors"); /v1/chat/completions and /v1/models answer them in
+  // OpenAI's shape {error:{message,type,code,param}} with `code` the wire code below.
+  llm_key_invalid: e(
+    'LLM_KEY_INVALID',
+    401,
+    'unauthenticated',
+    'Send `Authorization: Bearer <gateway API key>`; the key is unknown or revoked (create one with POST /v1/llm/keys).',
+  ),
+  llm_model_unknown: e(
+    'LLM_MODEL_NOT_FOUND',
+    404,
+    'not_found',
+    'No configured provider serves this model; GET /v1/models lists the models.',
+  ),
+  llm_model_not_allowed: e(
+    'LLM_MODEL_NOT_ALLOWED',
+    403,
+    'permission_denied',
+    'This API key is restricted to other models.',
+  ),
+  llm_requests_limited: e(
+    'LLM_RATE_LIMITED',
+    429,
+    'resource_exhausted',
+    "This API key's requests-per-minute limit is reached; retry after the Retry-After seconds.",
+  ),
+  llm_tokens_limited: e(
+    'LLM_RATE_LIMITED',
+    429,
+    'resource_exhausted',
+    "This API key's tokens-per-minute limit is reached; retry after the Retry-After seconds.",
+  ),
+  llm_budget_exceeded: e(
+    'LLM_BUDGET_EXCEEDED',
+    429,
+    'resource_exhausted',
+    "This API key's monthly budget is spent; raise it (PATCH /v1/llm/keys/{key_id}) or wait for next month (China Standard Time).",
+  ),
+  llm_providers_failed: e(
+    'LLM_PROVIDER_ERROR',
+    502,
+    'unavailable',
+    'Every provider for this model failed (after retries and failover); nothing was billed.',
+  ),
+  llm_stream_interrupted: e(
+    'LLM_STREAM_INTERRUPTED',
+    502,
+    'unavailable',
+    'The provider stopped mid-answer (no finish reason); the answer above is incomplete. Retry the request.',
+  ),
+  llm_redaction_failed: e(
+    'LLM_REDACTION_FAILED',
+    502,
+    'failed_precondition',
+    'The identifier-stripping proxy could not strip the request or restore the answer, so the call was refused (fail closed); no unredacted identifier left Zhifu.',
+  ),
+  llm_key_unknown: e(
+    'RESOURCE_NOT_EXISTS',
+    404,
+    'not_found',
+    'No gateway API key has this key_id for this merchant.',
+  ),
+  llm_keys_limit: e(
+    'RULE_LIMIT',
+    403,
+    'resource_exhausted',
+    'A merchant can have at most 100 active gateway API keys.',
+  ),
   // Limits and system
   nonce_store_full: e(
     'FREQUENCY_LIMITED',

@@ -121,3 +121,24 @@ export const agent_refund_window_ms = 30 * 24 * 3600 * 1000;
 export const agent_payment_fen_max = 5_000_000;
 /** Orders or refunds one lookup returns. */
 export const agent_lookup_rows_max = 10;
+/** LLM gateway: chat requests carry whole conversations and tool schemas, larger than APIv3 bodies. */
+export const llm_body_bytes_max = 1024 * 1024;
+/** Messages and tools in one chat request: far above real agent turns, bounded for the scanners. */
+export const llm_messages_max = 1_000;
+export const llm_tools_max = 128;
+/** Active gateway API keys per merchant (one per app or environment is the expected use). */
+export const llm_keys_per_merchant_max = 100;
+/** Merchant redaction patterns: each runs over every foreign-bound prompt, so few and short. */
+export const llm_redaction_patterns_max = 20;
+export const llm_redaction_pattern_chars_max = 200;
+/** Distinct out_trade_no candidates looked up per request (one indexed IN query). */
+export const llm_trade_candidates_max = 500;
+/** A revoked key stops working on other nodes within this time (this node: at once). */
+export const llm_key_cache_ms = 10_000;
+/** The request log is written behind the answer: every 100 ms or 500 rows, at most 100,000 queued. */
+export const llm_log_flush_ms = 100;
+export const llm_log_batch_max = 500;
+export const llm_log_queue_max = 100_000;
+/** Cooldown of a failing provider (LiteLLM's allowed_fails/cooldown_time): 3 failures in a row → 30 s off. */
+export const llm_cooldown_failures = 3;
+export const llm_cooldown_ms = 30_000;

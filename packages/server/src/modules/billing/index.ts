@@ -41,6 +41,8 @@ export {
   type ConversationTier,
   conversationUnitPrice,
   default_conversation_tiers,
+  llm_tokens_per_unit,
+  llmUnits,
   processing_fee_rate,
   type UsageKind,
   unit_price_fen,

@@ -7,9 +7,22 @@ import { discounted, processing_fee_rate } from '../../lib/money.ts';
 
 export { processing_fee_rate };
 
-/** What is metered: one Smart Checkout query, one Fraud Shield assessment (single or in a batch), one conversation-month. */
-export type UsageKind = 'checkout' | 'risk' | 'risk_batch' | 'conversation';
-export const usage_kinds: readonly UsageKind[] = ['checkout', 'risk', 'risk_batch', 'conversation'];
+/**
+ * What is metered: one Smart Checkout query, one Fraud Shield assessment (single or in a batch), one
+ * conversation-month, and LLM gateway traffic in units of 10,000 tokens (started units, per call).
+ */
+export type UsageKind = 'checkout' | 'risk' | 'risk_batch' | 'conversation' | 'llm';
+export const usage_kinds: readonly UsageKind[] = ['checkout', 'risk', 'risk_batch', 'conversation', 'llm'];
+
+/**
+ * The LLM gateway's own fee (docs/llm-gateway.md "Billing"): 0.01 CNY per started 10,000 tokens
+ * (prompt + completion) of each successful call. The provider's own price is the operator's cost,
+ * shown per call in the request log and counted against key budgets; it is not resold here.
+ */
+export const llm_tokens_per_unit = 10_000;
+export function llmUnits(total_tokens: number): number {
+  return Math.max(1, Math.ceil(total_tokens / llm_tokens_per_unit));
+}
 
 /** The batch endpoint is 40% cheaper than single assessments (DESIGN.md "AI Fraud Shield"). */
 export const risk_batch_percent_off = 40;
@@ -19,6 +32,7 @@ export const unit_price_fen = {
   checkout: 1,
   risk: 5,
   risk_batch: discounted(5, risk_batch_percent_off),
+  llm: 1,
 } as const satisfies Record<Exclude<UsageKind, 'conversation'>, number>;
 
 export const usage_descriptions: Record<UsageKind, string> = {
@@ -26,6 +40,7 @@ export const usage_descriptions: Record<UsageKind, string> = {
   risk: 'Fraud Shield assessment',
   risk_batch: 'Fraud Shield assessment in a batch (40% off)',
   conversation: 'Conversation (monthly volume tier)',
+  llm: 'LLM gateway tokens (per started 10,000 per call)',
 };
 
 /**

@@ -50,8 +50,8 @@ import { changedTerms, type MandateTerms, mandateTarget } from './mandates.ts';
 import { judgeRefund, type PolicyCheck } from './policy.ts';
 
 export interface ConversationDeps {
-  /** The model port. The lead routes it through the LLM gateway; the default is zhifu-local. */
-  completer: ChatCompleter;
+  /** The model port of a merchant's conversations: the LLM gateway's completer unless overridden. */
+  completer: (mchid: string) => ChatCompleter;
   /** The `model` named in completion requests. */
   model: string;
   payments: payments.PaymentDeps;
@@ -313,10 +313,12 @@ export async function postMessage(
   try {
     for (let step = 0; ; step++) {
       if (Number(c.tokens_used) + tokens >= conversation_tokens_max) fail('conversation_token_cap_reached');
-      const completion = await deps.completer.complete(
-        { model: deps.model, messages: prompt, tools: [...tool_definitions], tool_choice: 'auto' },
-        { caller: `conversation:${c.id}` },
-      );
+      const completion = await deps
+        .completer(c.mchid)
+        .complete(
+          { model: deps.model, messages: prompt, tools: [...tool_definitions], tool_choice: 'auto' },
+          { caller: `conversation:${c.id}` },
+        );
       // A provider that reports no usage is charged an estimate, so the budget still binds.
       tokens += completion.usage
         ? Math.max(0, Math.trunc(completion.usage.total_tokens))

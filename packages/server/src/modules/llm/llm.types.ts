@@ -37,6 +37,11 @@ export interface ChatCompletionRequest {
   max_tokens?: number;
   stop?: string | string[];
   user?: string;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  seed?: number;
+  parallel_tool_calls?: boolean;
+  response_format?: Record<string, unknown>;
 }
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
