@@ -31,6 +31,7 @@ async function main(): Promise<void> {
     callbacksAllowLoopback: config.callbackAllowLoopback,
     operatorToken: config.operatorToken,
     auditSampleRate: config.auditSampleRate,
+    checkout: { explorationShare: config.checkoutExploration },
     logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel,
   });
   await app.listen({ port: config.port, host: config.host });
