@@ -426,6 +426,37 @@ describe.each(dialects)('Smart Checkout on %s', (dialect) => {
     }
   });
 
+  it("ranks for the sandbox cashier from the payer's paid orders, billed to the order's merchant", async () => {
+    const { prepay_id } = await order(3_000);
+    const usage = await count(t, 'usage_records');
+    const res = await fetch(`${t.ctx.publicUrl}/sandbox/v1/checkout/rankings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prepay_id, openid: t.merchant.payers[0]!.openid }),
+    });
+    expect(res.status).toBe(200);
+    const r = (await res.json()) as {
+      ranking_id: string;
+      instruments: { instrument_id: string; reasons: string[] }[];
+    };
+    // Earlier tests paid with the ICBC card: the cashier's history says so.
+    const icbc = r.instruments.find((i) => i.instrument_id === ICBC)!;
+    expect(icbc.reasons.some((x) => /^used for \d+ of the payer's last \d+ payments$/.test(x))).toBe(true);
+    expect(await count(t, 'usage_records')).toBe(usage + 1);
+    const paid = await pay(t, prepay_id, t.merchant.payers[0]!.openid, {
+      instrumentId: r.instruments[0]!.instrument_id,
+      rankingId: r.ranking_id,
+    });
+    expect(paid.status).toBe(200);
+    const unknown = await fetch(`${t.ctx.publicUrl}/sandbox/v1/checkout/rankings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prepay_id: 'wx_not_an_order', openid: t.merchant.payers[0]!.openid }),
+    });
+    expect(unknown.status).toBe(404);
+    expect(await count(t, 'usage_records')).toBe(usage + 1);
+  });
+
   it('refuses a payment naming an unknown ranking before anything is stored', async () => {
     const { prepay_id, out_trade_no } = await order(1_000);
     const journals = await count(t, 'journals');

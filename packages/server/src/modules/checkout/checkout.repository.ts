@@ -133,3 +133,29 @@ export function recentAuthorizations(db: Executor, since: number, limit: number)
     .limit(limit)
     .execute();
 }
+
+/** The order a sandbox cashier shows (read-only; the payments module owns the table). */
+export function orderForCashier(db: Executor, target: { prepay_id?: string; code_token?: string }) {
+  let q = db
+    .selectFrom('orders')
+    .innerJoin('merchants', 'merchants.mchid', 'orders.mchid')
+    .select(['orders.mchid', 'orders.appid', 'orders.amount_total', 'orders.trade_type', 'merchants.mcc']);
+  q =
+    target.prepay_id !== undefined
+      ? q.where('orders.prepay_id', '=', target.prepay_id)
+      : q.where('orders.code_token', '=', target.code_token ?? '');
+  return q.executeTakeFirst();
+}
+
+/** A payer's paid orders with an app over a window: the usage history the sandbox cashier sends. */
+export function paidWith(db: Executor, openid: string, since: number) {
+  return db
+    .selectFrom('orders')
+    .select(['instrument_id', 'success_time'])
+    .where('paid_openid', '=', openid)
+    .where('success_time', '>=', since)
+    .where('instrument_id', 'is not', null)
+    .orderBy('success_time', 'desc')
+    .limit(1000)
+    .execute();
+}

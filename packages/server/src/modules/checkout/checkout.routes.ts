@@ -68,6 +68,28 @@ export function checkoutRoutes(
     (req) => checkout.setChannel(ctx, req.params.bank_type, req.body),
   );
 
+  app.post<{ Body: { prepay_id?: string; code_url?: string; openid: string } }>(
+    '/sandbox/v1/checkout/rankings',
+    {
+      schema: {
+        tags: ['sandbox'],
+        summary:
+          "The sandbox cashier's ranking: Smart Checkout for an order's payer, on the merchant's account",
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['openid'],
+          properties: {
+            prepay_id: { type: 'string', minLength: 1, maxLength: 64 },
+            code_url: { type: 'string', minLength: 1, maxLength: 256 },
+            openid: { type: 'string', minLength: 1, maxLength: 128 },
+          },
+        },
+      },
+    },
+    (req) => checkout.rankForCashier(ctx, options, req.body),
+  );
+
   app.get(
     '/sandbox/v1/channels',
     { schema: { tags: ['sandbox'], summary: 'Sandbox bank channels: setting in force and measured health' } },

@@ -741,3 +741,66 @@ export async function listChannels(ctx: Ctx): Promise<{ data: ChannelView[] }> {
 export function forgetState(db: Db): void {
   states.delete(db);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The sandbox cashier
+
+const cashier_history_days = 90;
+const day_ms = 86_400_000;
+
+/**
+ * The sandbox cashier ranks for the order's merchant, as a merchant's own checkout would call the
+ * API: the usage history is the payer's paid orders with this app over 90 days. The query is
+ * metered to the merchant like any other (and needs its AI eligibility).
+ */
+export async function rankForCashier(
+  ctx: Ctx,
+  options: CheckoutOptions,
+  input: { prepay_id?: string; code_url?: string; openid: string },
+): Promise<RankResponse> {
+  const token = input.code_url === undefined ? undefined : /[?&]pr=([A-Za-z0-9]+)/.exec(input.code_url)?.[1];
+  const order =
+    input.prepay_id !== undefined || token !== undefined
+      ? await repo.orderForCashier(ctx.db, { prepay_id: input.prepay_id, code_token: token })
+      : undefined;
+  if (!order)
+    fail('order_unknown', {
+      field: input.prepay_id !== undefined ? '/prepay_id' : '/code_url',
+      value: input.prepay_id ?? input.code_url,
+      location: 'body',
+    });
+  await billing.requireAiEligibility(ctx, order.mchid);
+  const now = ctx.clock.now();
+  const paid = await repo.paidWith(ctx.db, input.openid, now - cashier_history_days * day_ms);
+  const uses = new Map<string, { uses: number; last: number }>();
+  for (const p of paid) {
+    const u = uses.get(p.instrument_id!) ?? { uses: 0, last: Number(p.success_time) };
+    u.uses++;
+    uses.set(p.instrument_id!, u);
+  }
+  const scene =
+    order.trade_type === 'NATIVE'
+      ? 'native'
+      : order.trade_type === 'MWEB'
+        ? 'h5'
+        : order.trade_type === 'APP'
+          ? 'app'
+          : 'jsapi';
+  return rank(ctx, options, order.mchid, {
+    feature_version: 'checkout.v1',
+    appid: order.appid,
+    transaction: { amount: { total: Number(order.amount_total), currency: 'CNY' }, mcc: order.mcc, scene },
+    payer: { openid: input.openid },
+    history: {
+      window_days: cashier_history_days,
+      payments: paid.length,
+      ...(paid[0] ? { last_instrument_id: paid[0].instrument_id! } : {}),
+      instruments: [...uses].map(([id, u]) => ({
+        instrument_id: id,
+        uses: u.uses,
+        failures: 0,
+        last_used_days_ago: Math.max(0, (now - u.last) / day_ms),
+      })),
+    },
+  });
+}
