@@ -66,6 +66,22 @@ export function newModel(): LinUcb {
 interface State {
   model: LinUcb;
   health: ChannelHealth;
+  /** appid → mchid and openid → payer: bindings never change once written, so they are cached. */
+  apps: Map<string, string>;
+  payers: Map<string, { user_id: string; appid: string }>;
+  /** A merchant's promotions in force, for `promotion_cache_ms` or until one is created or redeemed. */
+  promotions: Map<string, { rows: CheckoutPromotionsTable[]; until: number }>;
+}
+
+/** Entries per lookup cache before it is cleared (memory bound; a miss costs one query). */
+const lookup_cache_max = 100_000;
+/** How long a merchant's promotions in force are reused between changes made by this process. */
+const promotion_cache_ms = 1_000;
+
+function remember<K, V>(map: Map<K, V>, key: K, value: V): V {
+  if (map.size >= lookup_cache_max) map.clear();
+  map.set(key, value);
+  return value;
 }
 
 const states = new WeakMap<Db, Promise<State>>();
@@ -92,7 +108,36 @@ async function load(ctx: Ctx): Promise<State> {
   const rows = await repo.recentAuthorizations(ctx.db, now - channel_window_ms, channel_reload_rows_max);
   for (const a of rows.reverse())
     health.record(a.bank_type, a.instrument_id, a.succeeded === 1, a.latency_ms, Number(a.at));
-  return { model, health };
+  return { model, health, apps: new Map(), payers: new Map(), promotions: new Map() };
+}
+
+async function appMchid(ctx: Ctx, state: State, appid: string): Promise<string | undefined> {
+  const hit = state.apps.get(appid);
+  if (hit !== undefined) return hit;
+  const app = await merchants.findApp(ctx.db, appid);
+  return app ? remember(state.apps, appid, app.mchid) : undefined;
+}
+
+async function payerOf(ctx: Ctx, state: State, openid: string) {
+  const hit = state.payers.get(openid);
+  if (hit !== undefined) return hit;
+  const who = await identity.resolveOpenid(ctx.db, openid);
+  return who ? remember(state.payers, openid, { user_id: who.user_id, appid: who.appid }) : undefined;
+}
+
+async function promotionsInForce(ctx: Ctx, state: State, mchid: string, now: number) {
+  const hit = state.promotions.get(mchid);
+  if (hit && now < hit.until)
+    return hit.rows.filter((p) => Number(p.starts_at) <= now && now < Number(p.ends_at));
+  const rows = await repo.activePromotions(ctx.db, mchid, now, promotions_active_max);
+  // A promotion that starts within the cache's second is offered from the next read on.
+  remember(state.promotions, mchid, { rows, until: now + promotion_cache_ms });
+  return rows;
+}
+
+/** Drops a merchant's cached promotions (after a create or a redemption in this process). */
+async function forgetPromotions(ctx: Ctx, mchid: string): Promise<void> {
+  (await stateOf(ctx)).promotions.delete(mchid);
 }
 
 interface StoredArm {
@@ -166,20 +211,17 @@ export async function rank(
   mchid: string,
   req: RankRequest,
 ): Promise<RankResponse> {
-  const app = await merchants.findApp(ctx.db, req.appid);
-  if (!app || app.mchid !== mchid)
+  const state = await stateOf(ctx);
+  if ((await appMchid(ctx, state, req.appid)) !== mchid)
     fail('appid_not_bound_to_mchid', { field: '/appid', value: req.appid, location: 'body' });
-  const who = await identity.resolveOpenid(ctx.db, req.payer.openid);
+  const who = await payerOf(ctx, state, req.payer.openid);
   if (!who || who.appid !== req.appid)
     fail('openid_not_of_appid', { field: '/payer/openid', value: req.payer.openid, location: 'body' });
   const instruments = await wallet.instrumentsOf(ctx.db, who.user_id);
   const history = checkHistory(req.history, new Set(instruments.map((i) => i.id)));
   const amount = req.transaction.amount.total;
   const now = ctx.clock.now();
-  const [state, promos] = await Promise.all([
-    stateOf(ctx),
-    repo.activePromotions(ctx.db, mchid, now, promotions_active_max),
-  ]);
+  const promos = await promotionsInForce(ctx, state, mchid, now);
   const ranked = rankInstruments(
     state.model,
     {
@@ -373,6 +415,7 @@ export interface Redemption {
  * the payer's net outlay is the total minus the discount and the merchant still receives the total.
  */
 export async function redeemPromotion(
+  ctx: Ctx,
   trx: Executor,
   p: {
     mchid: string;
@@ -392,6 +435,7 @@ export async function redeemPromotion(
   const row = rows.find((r) => r.id === best.id)!;
   const used = best.kind === 'amount_off' ? best.discount_fen : p.amountFen;
   if (!(await repo.spendBudget(trx, best.id, used))) return undefined;
+  await forgetPromotions(ctx, p.mchid);
   let journalId: string | null = null;
   if (best.discount_fen > 0) {
     journalId = `jnl_promo_${p.orderId}`;
@@ -621,6 +665,7 @@ export async function createPromotion(
     });
     await repo.insertPromotion(trx, row);
   });
+  await forgetPromotions(ctx, mchid);
   return promotionView(row, now);
 }
 

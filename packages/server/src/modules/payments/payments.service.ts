@@ -516,7 +516,7 @@ export async function pay(
     const auth = await wallet.authorize(trx, payer.userId, o.amount_total, chosen.instrumentId);
     // Promotions apply to payments captured at once (a held payment's release returns the total).
     const promotion = captureNow
-      ? await checkout.redeemPromotion(trx, {
+      ? await checkout.redeemPromotion(ctx, trx, {
           mchid: o.mchid,
           orderId: o.id,
           amountFen: o.amount_total,
