@@ -7,7 +7,9 @@
  * - most_frequent: the instrument the payer paid with most often first, then the static order;
  * - smart:         Smart Checkout as deployed — rankInstruments() with the shipped prior, LinUCB
  *                  learning online from each outcome, 5% exploration, channel health from a
- *                  sliding window of the authorisations it sees.
+ *                  sliding window of the authorisations it sees;
+ * - oracle:        not a policy anyone can run — it knows the payer's wish and each channel's true
+ *                  state; it shows how much any ranking could gain in this world.
  *
  * Every policy skips instruments that cannot pay (balance, credit or per-transaction limit), like
  * the sandbox cashier does, so the gap is not "Smart Checkout knows balances".
@@ -237,8 +239,8 @@ interface History {
   uses: Map<string, { uses: number; failures: number; last_at: number }>;
 }
 
-type PolicyName = 'static' | 'last_used' | 'most_frequent' | 'smart';
-const policies: PolicyName[] = ['static', 'last_used', 'most_frequent', 'smart'];
+type PolicyName = 'static' | 'last_used' | 'most_frequent' | 'smart' | 'oracle';
+const policies: PolicyName[] = ['static', 'last_used', 'most_frequent', 'smart', 'oracle'];
 
 function staticOrder(eligible: RankInstrument[]): RankInstrument[] {
   return eligible; // the wallet's order
@@ -373,8 +375,12 @@ function run(
       }
     }
     const payer = payers.get(e.payer_id)!;
+    // Separate streams per purpose (common random numbers): every policy sees the same funds, the
+    // same wish and patience of the payer, and the same outcome of each instrument's authorisation.
     const rng = new Rng(deriveSeed(seed, e.id));
-    const instruments = fundsAt(payer, rng);
+    const instruments = fundsAt(payer, rng.fork('funds'));
+    const policyRng = rng.fork('policy');
+    const payerRng = rng.fork('payer');
     const amount = e.amount_fen;
     const h = histories.get(payer.id);
     const discountOf = (i: RankInstrument) => {
@@ -385,6 +391,15 @@ function run(
     if (eligible.length === 0) continue; // no policy can help: not counted
     r.checkouts++;
     if (e.ts >= half) r.secondHalf.checkouts++;
+
+    // What the payer wants (independent of what is shown).
+    const weights = eligible.map((i) => {
+      const p = bestPromotion(promos, i, amount);
+      const pull = p ? payer.sensitivity * (p.kind === 'amount_off' ? 3 : 1.5) : 0;
+      return Math.log(payer.instruments.find((x) => x.id === i.id)!.preference) + pull;
+    });
+    const maxW = Math.max(...weights);
+    const wanted = eligible[payerRng.weightedIndex(weights.map((w) => Math.exp(w - maxW)))]!;
 
     // The policy's display order.
     let display: RankInstrument[];
@@ -410,14 +425,23 @@ function run(
           channel: (i) => health.bank(i.bank_type, e.ts),
         },
         default_checkout_options.explorationShare,
-        rng.float(),
-        rng.float(),
+        policyRng.float(),
+        policyRng.float(),
       );
       display = ranked.items
         .filter((i) => i.eligible)
         .map((i) => eligible.find((x) => x.id === i.instrument_id)!);
       const c = ranked.choice!;
       logged = { propensity: c.propensity, x: ranked.arms[c.top]!.x };
+    } else if (name === 'oracle') {
+      // Knows the payer's wish and each channel's true state now: the wish unless its channel is
+      // down or slow, else the healthiest channel.
+      const health = (i: RankInstrument) => {
+        const c = channelAt(channels.get(i.bank_type)!, e.ts);
+        return c.success * (c.latency_ms > 3000 ? 1 - world.slow_abandon : 1);
+      };
+      const best = [...eligible].sort((a, b) => health(b) - health(a))[0]!;
+      display = firstOf(eligible, health(wanted) >= health(best) - 0.05 ? wanted.id : best.id);
     } else {
       display = firstOf(eligible, baselineTop(name, eligible, h));
     }
@@ -430,16 +454,9 @@ function run(
     };
 
     // The payer.
-    const weights = eligible.map((i) => {
-      const p = bestPromotion(promos, i, amount);
-      const pull = p ? payer.sensitivity * (p.kind === 'amount_off' ? 3 : 1.5) : 0;
-      return Math.log(payer.instruments.find((x) => x.id === i.id)!.preference) + pull;
-    });
-    const maxW = Math.max(...weights);
-    const wanted = eligible[rng.weightedIndex(weights.map((w) => Math.exp(w - maxW)))]!;
     let choice: RankInstrument | undefined = top;
-    const inertia = rng.float();
-    const switchAbandon = rng.float();
+    const inertia = payerRng.float();
+    const switchAbandon = payerRng.float();
     if (wanted.id !== top.id && inertia >= world.inertia) {
       choice = switchAbandon < world.switch_abandon ? undefined : wanted;
       if (!choice) r.abandon.switch++;
@@ -450,8 +467,8 @@ function run(
     for (let round = 0; choice && round < 2; round++) {
       firstTried ??= choice;
       tried.add(choice.id);
-      const a = attempt(choice, e.ts, rng);
-      const patience = rng.float();
+      const a = attempt(choice, e.ts, rng.fork(`attempt:${choice.id}`));
+      const patience = payerRng.float();
       if (a.latency > 3000 && patience < world.slow_abandon) {
         r.abandon.timeout++;
         break;
@@ -469,7 +486,7 @@ function run(
         break;
       }
       u.failures++;
-      if (rng.float() >= world.retry) {
+      if (payerRng.float() >= world.retry) {
         r.abandon.failed++;
         break;
       }
@@ -531,7 +548,13 @@ log(
 const rate = (r: RunResult) => r.completed / r.checkouts;
 const rate2 = (r: RunResult) => r.secondHalf.completed / r.secondHalf.checkouts;
 const pctSigned = (x: number) => `${x >= 0 ? '+' : ''}${fixed(x * 100, 2)}%`;
-const headline: { world: string; static: number; last_used: number; most_frequent: number }[] = [];
+const headline: {
+  world: string;
+  static: number;
+  last_used: number;
+  most_frequent: number;
+  oracle: number;
+}[] = [];
 let base: Map<PolicyName, RunResult> | undefined;
 
 for (const world of worlds) {
@@ -584,6 +607,7 @@ for (const world of worlds) {
     static: lift('static'),
     last_used: lift('last_used'),
     most_frequent: lift('most_frequent'),
+    oracle: rate(results.get('oracle')!) / rate(results.get('static')!) - 1,
   });
 
   // Off-policy estimates from Smart Checkout's logged propensities.
@@ -621,9 +645,18 @@ for (const world of worlds) {
 
 log();
 log('completion lift of smart, per world:');
-const hrows = [['world', 'vs static', 'vs last_used', 'vs most_frequent']];
+const hrows = [
+  ['world', 'vs static', 'vs last_used', 'vs most_frequent', 'oracle vs static', 'share of oracle gain'],
+];
 for (const h of headline)
-  hrows.push([h.world, pctSigned(h.static), pctSigned(h.last_used), pctSigned(h.most_frequent)]);
+  hrows.push([
+    h.world,
+    pctSigned(h.static),
+    pctSigned(h.last_used),
+    pctSigned(h.most_frequent),
+    pctSigned(h.oracle),
+    `${fixed((h.static / h.oracle) * 100, 0)}%`,
+  ]);
 for (const line of table(hrows)) log(line);
 const b0 = headline[0]!;
 const staticRate = rate(base!.get('static')!);

@@ -154,18 +154,16 @@ for (let i = 0; i < n + 300; i++) {
 const metering: number[] = [];
 for (let i = 0; i < n + 300; i++) {
   const t0 = performance.now();
-  await ctx.db
-    .transaction()
-    .execute((trx) =>
-      meter(ctx, trx, {
-        mchid: merchant.mchid,
-        kind: 'checkout',
-        key: `bench:${i}`,
-        ref: 'bench',
-        quantity: 1,
-        now: Date.now(),
-      }),
-    );
+  await ctx.db.transaction().execute((trx) =>
+    meter(ctx, trx, {
+      mchid: merchant.mchid,
+      kind: 'checkout',
+      key: `bench:${i}`,
+      ref: 'bench',
+      quantity: 1,
+      now: Date.now(),
+    }),
+  );
   if (i >= 300) metering.push(performance.now() - t0);
 }
 
