@@ -352,6 +352,83 @@ describe.each(dialects)('Smart Checkout on %s', (dialect) => {
     expect(await audit(t.ctx.db)).toEqual({ unbalancedJournals: 0, driftedAccounts: [], belowFloor: [] });
   });
 
+  it('offers interest-free instalments on the credit line and records them without a ledger posting', async () => {
+    const now = t.clock.now();
+    const promo = await client.createPromotion({
+      name: '分付 3 期免息',
+      kind: 'instalments',
+      instalments: 3,
+      eligibility: { instrument_kind: 'credit_line', min_amount_fen: 50_000 },
+      budget_fen: 1_000_000,
+      funded_by: 'platform',
+      starts_at: rfc3339(now - minute),
+      ends_at: rfc3339(now + 60 * minute),
+    });
+    const ranking = await client.rankInstruments(
+      rankRequest(t, { transaction: { amount: { total: 60_000 }, mcc: '5311', scene: 'jsapi' } }),
+    );
+    const fenfu = ranking.instruments.find((i) => i.instrument_id === FENFU)!;
+    expect(fenfu.eligibility).toContainEqual({
+      code: 'promotion_applied',
+      promotion_id: promo.promotion_id,
+      name: '分付 3 期免息',
+      discount_fen: 0,
+      instalments: 3,
+    });
+    expect(fenfu.reasons).toContain('promotion "分付 3 期免息": 3 interest-free instalments');
+    const journals = await count(t, 'journals');
+    const { prepay_id } = await order(60_000);
+    const paid = await pay(t, prepay_id, t.merchant.payers[0]!.openid, { instrumentId: FENFU });
+    expect(paid.status).toBe(200);
+    expect(paid.body.amount).toMatchObject({ total: 60_000, payer_total: 60_000 });
+    expect(paid.body.promotion).toMatchObject({
+      promotion_id: promo.promotion_id,
+      discount_fen: 0,
+      instalments: 3,
+    });
+    const { data } = await client.listPromotions();
+    expect(data.find((p) => p.promotion_id === promo.promotion_id)).toMatchObject({ spent_fen: 60_000 });
+    // The payment journal and the processing fee: no promotion journal for instalments.
+    const kinds = await t.ctx.db
+      .selectFrom('journals')
+      .select('kind')
+      .orderBy('created_at')
+      .offset(journals)
+      .limit(100)
+      .execute();
+    expect(kinds.map((k) => k.kind)).not.toContain('promotion');
+  });
+
+  it('refuses a bad sandbox channel setting by field and keeps the old one', async () => {
+    const put = (body: object) =>
+      fetch(`${t.ctx.publicUrl}/sandbox/v1/channels/CCB_DEBIT`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await put({ latency_ms: 200, failure_rate: 0.1 })).status).toBe(200);
+    const now = t.clock.now();
+    const backwards = await put({
+      latency_ms: 300,
+      failure_rate: 0,
+      schedule: [{ from: rfc3339(now + minute), until: rfc3339(now), failure_rate: 1 }],
+    });
+    expect(backwards.status).toBe(400);
+    expect(((await backwards.json()) as { detail: { field: string } }).detail.field).toBe(
+      '/schedule/0/until',
+    );
+    const rate = await put({ latency_ms: 300, failure_rate: 1.5 });
+    expect(rate.status).toBe(400);
+    expect(((await rate.json()) as { detail: { field: string } }).detail.field).toBe('/failure_rate');
+    const row = await t.ctx.db
+      .selectFrom('checkout_channels')
+      .selectAll()
+      .where('bank_type', '=', 'CCB_DEBIT')
+      .executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ latency_ms: 200, schedule_json: '[]' });
+    expect(Number(row.failure_rate)).toBeCloseTo(0.1, 9);
+  });
+
   it('learns from the outcome of the ranking a payment followed and logs its propensity', async () => {
     const request = rankRequest(t, {
       transaction: { amount: { total: 2_000 }, mcc: '5812', scene: 'jsapi' },
@@ -524,10 +601,10 @@ describe.each(dialects)('Smart Checkout on %s', (dialect) => {
     const channels = (await (await fetch(`${t.ctx.publicUrl}/sandbox/v1/channels`)).json()) as {
       data: { bank_type: string; measured: { degraded: boolean; samples: number } }[];
     };
-    expect(channels.data.find((c) => c.bank_type === 'OTHERS')!.measured).toMatchObject({
-      degraded: true,
-      samples: 6,
-    });
+    const others = channels.data.find((c) => c.bank_type === 'OTHERS')!.measured;
+    expect(others.degraded).toBe(true);
+    // Six failures, plus the wallet payments of earlier tests still in the 15-minute window.
+    expect(others.samples).toBeGreaterThanOrEqual(6);
 
     const during = await client.rankInstruments(rankRequest(t, { history }));
     const wallet = during.instruments.find((i) => i.instrument_id === BALANCE)!;
