@@ -162,6 +162,33 @@ describe.each(dialects)('Smart Checkout on %s', (dialect) => {
     expect(await count(t, 'usage_records')).toBe(before + 1);
   });
 
+  it('answers with every instrument ineligible, and no propensity, when none can pay', async () => {
+    // Liu Yang has ¥1.00 in the wallet and nothing else.
+    const r = await client.rankInstruments(rankRequest(t, {}, 3));
+    expect(r.instruments).toHaveLength(1);
+    expect(r.instruments[0]).toMatchObject({ eligible: false, score: 0, p_complete: 0, rank: 1 });
+    expect(r.instruments[0]!.eligibility[0]).toMatchObject({
+      code: 'insufficient_balance',
+      needed_fen: 10_000,
+    });
+    expect(r.policy).toMatchObject({ explored: false, propensity: null });
+    const { prepay_id } = await order(10_000, 3);
+    const paid = await pay(t, prepay_id, t.merchant.payers[3]!.openid, { rankingId: r.ranking_id });
+    expect(paid.status).toBe(403);
+    expect(paid.body.code).toBe('INSUFFICIENT_FUNDS');
+    const row = await t.ctx.db
+      .selectFrom('checkout_rankings')
+      .selectAll()
+      .where('id', '=', r.ranking_id)
+      .executeTakeFirstOrThrow();
+    expect(row).toMatchObject({
+      top_instrument_id: null,
+      succeeded: 0,
+      chosen_instrument_id: null,
+    });
+    expect(Number(row.reward)).toBe(0);
+  });
+
   it("follows the payer's habits: the instrument used most and last comes first", async () => {
     const habits = (id: string) =>
       rankRequest(t, {

@@ -21,7 +21,7 @@ export async function recordOutcome(
   db: Executor,
   id: string,
   o: {
-    chosen_instrument_id: string;
+    chosen_instrument_id: string | null;
     order_id: string;
     succeeded: number;
     reward: number;

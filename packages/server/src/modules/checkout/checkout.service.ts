@@ -488,7 +488,7 @@ export async function redeemPromotion(
  */
 export async function recordOutcome(
   ctx: Ctx,
-  o: { rankingId: string; orderId: string; instrumentId: string; succeeded: boolean },
+  o: { rankingId: string; orderId: string; instrumentId: string | null; succeeded: boolean },
 ): Promise<{ reward: number } | undefined> {
   const r = await repo.findRanking(ctx.db, o.rankingId);
   assert(r, `ranking ${o.rankingId} vanished`);

@@ -462,7 +462,7 @@ export async function pay(
         await checkout.recordOutcome(ctx, {
           rankingId: input.ranking_id,
           orderId: order.id,
-          instrumentId: tried ?? 'none',
+          instrumentId: tried ?? null,
           succeeded: false,
         });
     }
