@@ -376,6 +376,23 @@ describe.each(dialects)('Smart Checkout on %s', (dialect) => {
     expect(full.body.amount).toMatchObject({ total: 10_000, payer_total: 10_000 });
     expect(full.body.promotion).toBeUndefined();
     expect(await balance(t, promo.ledger_account_id)).toBe(-1_000);
+
+    // Refunding the discounted order in two halves: the payer gets back what it paid (¥90), the
+    // funder its discount (¥10), pro rata.
+    const icbcBefore = await balance(t, `acc_${ICBC}`);
+    for (const [n, share] of [
+      [1, 500],
+      [2, 1_000],
+    ] as const) {
+      const refund = await client.createRefund({
+        out_trade_no,
+        out_refund_no: `${out_trade_no}R${n}`,
+        amount: { refund: 5_000, total: 10_000, currency: 'CNY' },
+      });
+      expect(refund.status).toBe('SUCCESS');
+      expect(await balance(t, promo.ledger_account_id)).toBe(-1_000 + share);
+    }
+    expect(await balance(t, `acc_${ICBC}`)).toBe(icbcBefore + 9_000);
     expect(await audit(t.ctx.db)).toEqual({ unbalancedJournals: 0, driftedAccounts: [], belowFloor: [] });
   });
 

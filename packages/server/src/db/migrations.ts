@@ -621,6 +621,9 @@ const m006_checkout: Migration = {
       .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
       .addColumn('discount_fen', 'bigint', (c) => c.notNull())
       .addColumn('budget_used_fen', 'bigint', (c) => c.notNull())
+      .addColumn('order_total_fen', 'bigint', (c) => c.notNull())
+      .addColumn('refunded_fen', 'bigint', (c) => c.notNull())
+      .addColumn('returned_fen', 'bigint', (c) => c.notNull())
       .addColumn('journal_id', 'varchar(64)')
       .addColumn('created_at', 'bigint', (c) => c.notNull())
       .execute();

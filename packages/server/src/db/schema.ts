@@ -450,6 +450,10 @@ export interface CheckoutRedemptionsTable {
   mchid: string;
   discount_fen: number;
   budget_used_fen: number;
+  /** The order's total, refunds of it so far, and the discount returned to the funder so far. */
+  order_total_fen: number;
+  refunded_fen: number;
+  returned_fen: number;
   journal_id: string | null;
   created_at: number;
 }

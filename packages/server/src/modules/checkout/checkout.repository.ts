@@ -97,6 +97,21 @@ export function redemptionOf(db: Executor, orderId: string) {
   return db.selectFrom('checkout_redemptions').selectAll().where('order_id', '=', orderId).executeTakeFirst();
 }
 
+export function findPromotion(db: Executor, id: string) {
+  return db.selectFrom('checkout_promotions').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function recordRefundShare(db: Executor, orderId: string, refundFen: number, shareFen: number) {
+  await db
+    .updateTable('checkout_redemptions')
+    .set({
+      refunded_fen: sql`refunded_fen + ${refundFen}`,
+      returned_fen: sql`returned_fen + ${shareFen}`,
+    })
+    .where('order_id', '=', orderId)
+    .execute();
+}
+
 export function findChannel(db: Executor, bankType: string) {
   return db.selectFrom('checkout_channels').selectAll().where('bank_type', '=', bankType).executeTakeFirst();
 }

@@ -469,6 +469,9 @@ export async function redeemPromotion(
     mchid: p.mchid,
     discount_fen: best.discount_fen,
     budget_used_fen: used,
+    order_total_fen: p.amountFen,
+    refunded_fen: 0,
+    returned_fen: 0,
     journal_id: journalId,
     created_at: p.now,
   });
@@ -479,6 +482,29 @@ export async function redeemPromotion(
     instalments: best.instalments,
     funded_by: row.funded_by,
   };
+}
+
+/**
+ * A refund of a discounted order returns the discount's share to the promotion's funder, pro rata
+ * and exact over several partial refunds: after refunds totalling R of an order of total T with
+ * discount D, the funder has got back floor(D·R / T) (the payer the rest of each refund). Returns
+ * the promotion account and this refund's share, or undefined for an order without a discount.
+ */
+export async function refundPromotionShare(
+  trx: Executor,
+  orderId: string,
+  refundFen: number,
+): Promise<{ accountId: string; share_fen: number } | undefined> {
+  const r = await repo.redemptionOf(trx, orderId);
+  if (!r || Number(r.discount_fen) === 0) return undefined;
+  const refunded = Number(r.refunded_fen) + refundFen;
+  const total = Number(r.order_total_fen);
+  assert(refunded <= total, `refunds of ${orderId} above its total`);
+  const share = Math.floor((Number(r.discount_fen) * refunded) / total) - Number(r.returned_fen);
+  await repo.recordRefundShare(trx, orderId, refundFen, share);
+  const promo = await repo.findPromotion(trx, r.promotion_id);
+  assert(promo, `redemption of unknown promotion ${r.promotion_id}`);
+  return { accountId: promo.account_id, share_fen: share };
 }
 
 /**

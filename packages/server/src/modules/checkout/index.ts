@@ -8,4 +8,5 @@ export {
   rankingForPayment,
   recordOutcome,
   redeemPromotion,
+  refundPromotionShare,
 } from './checkout.service.ts';
