@@ -422,7 +422,7 @@ function run(
           client_latency_ms: 0,
           instruments,
           promotions: promos,
-          channel: (i) => health.bank(i.bank_type, e.ts),
+          channel: (i) => health.of(i, e.ts),
         },
         default_checkout_options.explorationShare,
         policyRng.float(),

@@ -97,6 +97,16 @@ export class ChannelHealth {
     return (this.instruments.get(instrumentId) ?? empty).stats(now);
   }
 
+  /**
+   * An instrument's channel health: its bank channel's window, unless the instrument's own window
+   * (enough samples) is worse — one card can fail on a channel that works for everybody else.
+   */
+  of(i: { id: string; bank_type: string }, now: number): ChannelStats {
+    const bank = this.bank(i.bank_type, now);
+    const own = this.instrument(i.id, now);
+    return own.samples >= channel_min_samples && own.success_rate < bank.success_rate ? own : bank;
+  }
+
   /** Bank channels with at least one outcome in memory. */
   bankTypes(): string[] {
     return [...this.banks.keys()].sort();

@@ -32,12 +32,10 @@ import {
   ChannelHealth,
   type ChannelOverride,
   type ChannelSetting,
-  type ChannelStats,
   effectiveChannel,
   simulateAuthorization,
 } from './channels.ts';
 import {
-  channel_min_samples,
   channel_reload_rows_max,
   channel_window_ms,
   model_replay_rows_max,
@@ -147,16 +145,6 @@ interface StoredArm {
   x: number[];
 }
 
-/**
- * An instrument's channel health: its bank channel's window, unless the instrument's own window
- * (enough samples) is worse — one card can fail on a channel that works for everybody else.
- */
-function channelOf(state: State, i: { id: string; bank_type: string }, now: number): ChannelStats {
-  const bank = state.health.bank(i.bank_type, now);
-  const own = state.health.instrument(i.id, now);
-  return own.samples >= channel_min_samples && own.success_rate < bank.success_rate ? own : bank;
-}
-
 /** A uniform draw in [0, 1) from the id port (no Math.random in domain code). */
 function uniform(ids: Ids): number {
   return ids.bytes(6).readUIntBE(0, 6) / 2 ** 48;
@@ -243,7 +231,7 @@ export async function rank(
       client_latency_ms: req.client?.network_latency_ms ?? 0,
       instruments: instruments.map((i) => ({ ...i, kind: i.kind as InstrumentKind })),
       promotions: promos.map(offer),
-      channel: (i) => channelOf(state, i, now),
+      channel: (i) => state.health.of(i, now),
     },
     options.explorationShare,
     uniform(ctx.ids),
