@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import type { Promotion, PromotionRequest, Ranking, RankRequest } from './checkout.ts';
 import { apiErrorFrom, ZhifuConnectionError } from './errors.ts';
 import type { HttpAnswer } from './http.ts';
 import {
@@ -265,6 +266,43 @@ export class ZhifuClient {
    */
   queryRefund(outRefundNo: string): Promise<Refund> {
     return this.request('GET', `/v3/refund/domestic/refunds/${encodeURIComponent(outRefundNo)}`);
+  }
+
+  /**
+   * Smart Checkout: rank a payer's instruments for one transaction (0.01 CNY per query). Pass the
+   * answer's `ranking_id` with the payment so the outcome teaches the model.
+   *
+   * @example
+   * const { ranking_id, instruments } = await client.rankInstruments({
+   *   feature_version: 'checkout.v1', appid, payer: { openid },
+   *   transaction: { amount: { total: 12_800 }, mcc: '5411', scene: 'jsapi' },
+   *   history: { window_days: 90, payments: 0, instruments: [] },
+   * });
+   */
+  rankInstruments(request: RankRequest): Promise<Ranking> {
+    return this.request('POST', '/v1/checkout/rankings', request);
+  }
+
+  /**
+   * Define a Smart Checkout promotion with a budget and a time window.
+   *
+   * @example
+   * await client.createPromotion({ name: '满100减10', kind: 'amount_off', discount_fen: 1000,
+   *   eligibility: { bank_type: 'ICBC_DEBIT', min_amount_fen: 10_000 }, budget_fen: 100_000,
+   *   funded_by: 'bank', starts_at: '2026-01-01T00:00:00+08:00', ends_at: '2026-02-01T00:00:00+08:00' });
+   */
+  createPromotion(promotion: PromotionRequest): Promise<Promotion> {
+    return this.request('POST', '/v1/checkout/promotions', promotion);
+  }
+
+  /**
+   * The merchant's promotions with their remaining budgets.
+   *
+   * @example
+   * const { data } = await client.listPromotions();
+   */
+  listPromotions(): Promise<{ data: Promotion[] }> {
+    return this.request('GET', '/v1/checkout/promotions');
   }
 
   /**

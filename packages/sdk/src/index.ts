@@ -6,6 +6,17 @@ export type {
   VerifyCallbackInput,
 } from './callbacks.ts';
 export { verifyCallback } from './callbacks.ts';
+export type {
+  CheckoutInstrumentKind,
+  CheckoutScene,
+  Eligibility,
+  InstrumentUsage,
+  Promotion,
+  PromotionRequest,
+  RankedInstrument,
+  Ranking,
+  RankRequest,
+} from './checkout.ts';
 export type { HmacAuth, HttpMethod, OrderInput, RsaAuth, ZhifuClientOptions } from './client.ts';
 export { ZhifuClient } from './client.ts';
 export type {

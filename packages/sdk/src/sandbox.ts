@@ -65,6 +65,14 @@ export interface SandboxPayment {
   amount: { total: number; payer_total: number; currency: string };
   instrument_id: string;
   bank_type: string;
+  /** Smart Checkout: the promotion applied (payer_total is the total minus its discount). */
+  promotion?: {
+    promotion_id: string;
+    name: string;
+    discount_fen: number;
+    instalments: number | null;
+    funded_by: string;
+  };
 }
 
 export interface PayerProofInput {
@@ -107,6 +115,8 @@ export interface PayInput {
   sessionKey: string;
   deviceFingerprint: string;
   instrumentId?: string;
+  /** The Smart Checkout ranking the payer followed. */
+  rankingId?: string;
 }
 
 const OWNER = 'SandboxClient';
@@ -194,6 +204,7 @@ export class SandboxClient {
       [targetField(input.target)]: input.target,
       openid: input.openid,
       instrument_id: input.instrumentId,
+      ranking_id: input.rankingId,
       device_fingerprint: input.deviceFingerprint,
       timestamp,
       nonce,
@@ -214,6 +225,7 @@ export class SandboxClient {
     openid: string;
     deviceFingerprint?: string;
     instrumentId?: string;
+    rankingId?: string;
   }): Promise<SandboxPayment> {
     const appid = input.appid ?? (await this.lookup(input.target)).appid;
     const deviceFingerprint = input.deviceFingerprint ?? `sdk-device-${input.openid}`;
@@ -224,6 +236,7 @@ export class SandboxClient {
       sessionKey: session_key,
       deviceFingerprint,
       instrumentId: input.instrumentId,
+      rankingId: input.rankingId,
     });
   }
 

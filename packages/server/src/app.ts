@@ -9,6 +9,8 @@ import type { Ctx } from './context.ts';
 import { AppError } from './lib/errors.ts';
 import { body_bytes_max, llm_cooldown_failures, llm_cooldown_ms } from './lib/limits.ts';
 import { billingRoutes } from './modules/billing/billing.routes.ts';
+import { checkoutRoutes } from './modules/checkout/checkout.routes.ts';
+import { type CheckoutOptions, default_checkout_options } from './modules/checkout/index.ts';
 import { complianceRoutes } from './modules/compliance/compliance.routes.ts';
 import { type ConversationDeps, conversationRoutes, mcpRoutes } from './modules/conversations/index.ts';
 import { MemoryNonceStore, type NonceStore } from './modules/idempotency/index.ts';
@@ -50,6 +52,8 @@ export interface AppDeps {
   logLevel?: string;
   /** Where log lines go (default stdout); tests capture them to prove what never appears. */
   logStream?: { write(line: string): void };
+  /** Smart Checkout's policy settings (default: 5% exploration). */
+  checkout?: Partial<CheckoutOptions>;
   /** Share of API calls sampled into the audit log (default 0.01). */
   auditSampleRate?: number;
   /** Bearer token of the operator API (closed when absent). */
@@ -136,6 +140,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'payments', description: 'APIv3 orders: create, query, close' },
         { name: 'refunds', description: 'APIv3 domestic refunds' },
         { name: 'certificates', description: 'APIv3 platform certificates' },
+        { name: 'checkout', description: 'Smart Checkout: instrument rankings, promotions' },
         { name: 'risk', description: 'AI Fraud Shield: assessments, batches, labels, rules' },
         { name: 'notifications', description: 'Events over WebSocket, decision mode, APIv3 callbacks' },
         { name: 'decisions', description: 'Answering decisions and resolving manual reviews' },
@@ -214,6 +219,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   paymentRoutes(app, ctx, nonces, paymentDeps, deps.sandbox ?? true);
   refundRoutes(app, ctx, paymentDeps);
   riskRoutes(app, ctx, risk);
+  checkoutRoutes(app, ctx, { ...default_checkout_options, ...deps.checkout }, deps.sandbox ?? true);
   billingRoutes(app, ctx);
   notificationRoutes(app, ctx, hub);
   complianceRoutes(app, ctx);

@@ -46,6 +46,8 @@ export interface Config {
   readonly masterKeyId: string;
   /** Share of API calls written to the audit log, 0–1 (ZHIFU_AUDIT_SAMPLE_RATE, default 0.01). */
   readonly auditSampleRate: number;
+  /** Smart Checkout's exploration share, 0–1 (ZHIFU_CHECKOUT_EXPLORATION, default 0.05; docs/checkout.md). */
+  readonly checkoutExploration: number;
   /** Bearer token of the operator API (ZHIFU_OPERATOR_TOKEN); unset = the operator API is closed. */
   readonly operatorToken: string | undefined;
   /**
@@ -178,6 +180,7 @@ export function loadConfig(env: Env = process.env): Config {
     riskBatchThreads: int(env, 'ZHIFU_RISK_BATCH_THREADS', 2, 0, 16),
     operatorToken: operatorToken(env),
     auditSampleRate: rate(env, 'ZHIFU_AUDIT_SAMPLE_RATE', 0.01),
+    checkoutExploration: rate(env, 'ZHIFU_CHECKOUT_EXPLORATION', 0.05),
     masterKey: masterKey(env, databaseUrl),
     masterKeyId: env.ZHIFU_MASTER_KEY_ID || 'k1',
     llmProviders: llmProviders(env),

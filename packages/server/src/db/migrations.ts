@@ -727,6 +727,100 @@ const m007_llm_gateway: Migration = {
   },
 };
 
+const m006_checkout: Migration = {
+  async up(db: AnyDb) {
+    // One row per Smart Checkout query: what was shown (with the logged propensity of the first
+    // place) and, once a payment follows it, the outcome the bandit learned from.
+    await db.schema
+      .createTable('checkout_rankings')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('user_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('feature_version', 'varchar(32)', (c) => c.notNull())
+      .addColumn('amount_fen', 'bigint', (c) => c.notNull())
+      .addColumn('mcc', 'varchar(8)', (c) => c.notNull())
+      .addColumn('policy', 'varchar(32)', (c) => c.notNull())
+      .addColumn('exploration_share', 'double precision', (c) => c.notNull())
+      .addColumn('explored', 'integer', (c) => c.notNull())
+      .addColumn('top_instrument_id', 'varchar(64)')
+      .addColumn('propensity', 'double precision')
+      .addColumn('arms_json', 'text', (c) => c.notNull())
+      .addColumn('chosen_instrument_id', 'varchar(64)')
+      .addColumn('order_id', 'varchar(64)')
+      .addColumn('succeeded', 'integer')
+      .addColumn('reward', 'double precision')
+      .addColumn('outcome_at', 'bigint')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('checkout_rankings_outcome')
+      .on('checkout_rankings')
+      .columns(['outcome_at'])
+      .execute();
+    await db.schema
+      .createTable('checkout_promotions')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('name', 'varchar(64)', (c) => c.notNull())
+      .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+      .addColumn('bank_type', 'varchar(32)')
+      .addColumn('instrument_kind', 'varchar(16)')
+      .addColumn('min_amount_fen', 'bigint', (c) => c.notNull())
+      .addColumn('discount_fen', 'bigint', (c) => c.notNull())
+      .addColumn('instalments', 'integer')
+      .addColumn('budget_fen', 'bigint', (c) => c.notNull())
+      .addColumn('spent_fen', 'bigint', (c) => c.notNull())
+      .addColumn('funded_by', 'varchar(16)', (c) => c.notNull())
+      .addColumn('account_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('starts_at', 'bigint', (c) => c.notNull())
+      .addColumn('ends_at', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('checkout_promotions_mchid')
+      .on('checkout_promotions')
+      .columns(['mchid', 'ends_at'])
+      .execute();
+    await db.schema
+      .createTable('checkout_redemptions')
+      .addColumn('order_id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('promotion_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('discount_fen', 'bigint', (c) => c.notNull())
+      .addColumn('budget_used_fen', 'bigint', (c) => c.notNull())
+      .addColumn('order_total_fen', 'bigint', (c) => c.notNull())
+      .addColumn('refunded_fen', 'bigint', (c) => c.notNull())
+      .addColumn('returned_fen', 'bigint', (c) => c.notNull())
+      .addColumn('journal_id', 'varchar(64)')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    // Sandbox bank channels: base latency and failure rate plus a schedule of outages and spikes.
+    await db.schema
+      .createTable('checkout_channels')
+      .addColumn('bank_type', 'varchar(32)', (c) => c.primaryKey())
+      .addColumn('latency_ms', 'integer', (c) => c.notNull())
+      .addColumn('failure_rate', 'double precision', (c) => c.notNull())
+      .addColumn('schedule_json', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    // Zhifu's own sandbox authorisations: the source of the sliding-window channel health.
+    await db.schema
+      .createTable('checkout_authorizations')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('bank_type', 'varchar(32)', (c) => c.notNull())
+      .addColumn('instrument_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('succeeded', 'integer', (c) => c.notNull())
+      .addColumn('latency_ms', 'integer', (c) => c.notNull())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('checkout_authorizations_at')
+      .on('checkout_authorizations')
+      .columns(['at'])
+      .execute();
+  },
+};
+
 export const migrations: MigrationProvider = {
   async getMigrations() {
     return {
@@ -735,6 +829,7 @@ export const migrations: MigrationProvider = {
       '003_notifications': m003_notifications,
       '004_billing': m004_billing,
       '005_compliance': m005_compliance,
+      '006_checkout': m006_checkout,
       '007_llm_gateway': m007_llm_gateway,
       '008_conversations': m008_conversations,
       '009_payment_path': m009_payment_path,

@@ -508,10 +508,86 @@ export interface LlmRequestsTable {
   created_at: number;
 }
 
+export interface CheckoutRankingsTable {
+  id: string;
+  mchid: string;
+  user_id: string;
+  feature_version: string;
+  amount_fen: number;
+  mcc: string;
+  policy: string;
+  exploration_share: number;
+  explored: number;
+  top_instrument_id: string | null;
+  propensity: number | null;
+  arms_json: string;
+  chosen_instrument_id: string | null;
+  order_id: string | null;
+  succeeded: number | null;
+  reward: number | null;
+  outcome_at: number | null;
+  created_at: number;
+}
+
+export interface CheckoutPromotionsTable {
+  id: string;
+  mchid: string;
+  name: string;
+  kind: string;
+  bank_type: string | null;
+  instrument_kind: string | null;
+  min_amount_fen: number;
+  discount_fen: number;
+  instalments: number | null;
+  budget_fen: number;
+  spent_fen: number;
+  funded_by: string;
+  account_id: string;
+  starts_at: number;
+  ends_at: number;
+  created_at: number;
+}
+
+export interface CheckoutRedemptionsTable {
+  order_id: string;
+  promotion_id: string;
+  mchid: string;
+  discount_fen: number;
+  budget_used_fen: number;
+  /** The order's total, refunds of it so far, and the discount returned to the funder so far. */
+  order_total_fen: number;
+  refunded_fen: number;
+  returned_fen: number;
+  journal_id: string | null;
+  created_at: number;
+}
+
+export interface CheckoutChannelsTable {
+  bank_type: string;
+  latency_ms: number;
+  failure_rate: number;
+  schedule_json: string;
+  updated_at: number;
+}
+
+export interface CheckoutAuthorizationsTable {
+  id: string;
+  bank_type: string;
+  instrument_id: string;
+  succeeded: number;
+  latency_ms: number;
+  at: number;
+}
+
 export interface Database {
   llm_keys: LlmKeysTable;
   llm_requests: LlmRequestsTable;
   llm_settings: { mchid: string; redaction_patterns: string; updated_at: number };
+  checkout_rankings: CheckoutRankingsTable;
+  checkout_promotions: CheckoutPromotionsTable;
+  checkout_redemptions: CheckoutRedemptionsTable;
+  checkout_channels: CheckoutChannelsTable;
+  checkout_authorizations: CheckoutAuthorizationsTable;
   usage_records: UsageRecordsTable;
   usage_counters: { mchid: string; kind: string; period: string; units: number };
   processing_fees: ProcessingFeesTable;

@@ -461,6 +461,25 @@ export const catalog = {
     'resource_exhausted',
     'A merchant can have at most 100 active gateway API keys.',
   ),
+  // Smart Checkout (docs/checkout.md)
+  checkout_feature_version_unsupported: e(
+    'FEATURE_VERSION_UNSUPPORTED',
+    400,
+    'invalid_argument',
+    'feature_version names no supported feature-vector schema; send "checkout.v1" (docs/checkout.md).',
+  ),
+  checkout_ranking_unknown: e(
+    'RESOURCE_NOT_EXISTS',
+    404,
+    'not_found',
+    'No Smart Checkout ranking has this ranking_id for this merchant and payer.',
+  ),
+  channel_failed: e(
+    'BANK_ERROR',
+    503,
+    'unavailable',
+    'The bank channel did not authorise the payment (a sandbox channel failure or outage); nothing was charged, try another instrument.',
+  ),
   // Limits and system
   nonce_store_full: e(
     'FREQUENCY_LIMITED',

@@ -15,7 +15,14 @@ import * as repo from './ledger.repository.ts';
  * exceed the fees taken); `fees_due`: AI fees a merchant owes (no floor: it goes negative as calls
  * are metered and is settled against the merchant's balance outside the call path, docs/billing.md).
  */
-export type AccountKind = 'merchant' | 'instrument' | 'issuer' | 'platform_fees' | 'fees_due';
+export type AccountKind =
+  | 'merchant'
+  | 'instrument'
+  | 'issuer'
+  | 'platform_fees'
+  | 'fees_due'
+  /** A Smart Checkout promotion's discounts (floor −budget: it owes what its funder pays). */
+  | 'promotion';
 
 export interface Posting {
   accountId: string;
@@ -24,7 +31,7 @@ export interface Posting {
 
 export interface JournalInput {
   id: string;
-  kind: 'payment' | 'refund' | 'funding' | 'fee' | 'fee_return' | 'ai_fee';
+  kind: 'payment' | 'refund' | 'funding' | 'fee' | 'fee_return' | 'ai_fee' | 'promotion';
   refId: string;
   postings: Posting[];
   now: number;

@@ -102,6 +102,7 @@ export const payRequestSchema = obj(
     ip: str(45),
     ip_country: str(2, { pattern: '^[A-Z]{2}$' }),
     ip_region: str(16),
+    ranking_id: str(64),
   },
   ['openid', 'device_fingerprint', 'timestamp', 'nonce', 'signature'],
 );

@@ -19,6 +19,7 @@ import {
   time_expire_min_ms,
 } from '../../lib/limits.ts';
 import * as billing from '../billing/index.ts';
+import * as checkout from '../checkout/index.ts';
 import * as compliance from '../compliance/index.ts';
 import { type NonceStore, requestHash } from '../idempotency/index.ts';
 import * as identity from '../identity/index.ts';
@@ -377,6 +378,8 @@ export interface PayInput {
   ip?: string;
   ip_country?: string;
   ip_region?: string;
+  /** The Smart Checkout ranking the payer followed (its outcome teaches the bandit). */
+  ranking_id?: string;
 }
 
 export interface PayResult {
@@ -389,6 +392,8 @@ export interface PayResult {
   bank_type: string;
   risk: { assessment_id: string; score: number; level: string; suggested_action: string };
   zhifu_decision?: Record<string, unknown>;
+  /** Smart Checkout: the promotion applied (payer_total is the total minus its discount). */
+  promotion?: checkout.Redemption;
 }
 
 /** What paying needs besides the context: the Fraud Shield and the decision machinery. */
@@ -457,14 +462,28 @@ export async function payVerified(
   const merchant = await merchants.findMerchant(ctx.db, order.mchid);
   assert(merchant, 'order of unknown merchant');
   await compliance.assertNotFrozen(ctx, ctx.db, order.mchid);
+  if (input.ranking_id !== undefined)
+    await checkout.rankingForPayment(ctx, input.ranking_id, order.mchid, payer.userId);
   const event = await paymentEvent(ctx, order, merchant.mcc, payer.userId, input, client);
   let chosen: wallet.Authorization;
+  let tried = input.instrument_id;
   try {
     chosen = await wallet.authorize(ctx.db, payer.userId, order.amount_total, input.instrument_id);
+    tried = chosen.instrumentId;
+    // The sandbox bank channel answers (its configured latency, failure rate and outages).
+    await checkout.authorizeOnChannel(ctx, chosen);
   } catch (error) {
     // A declined attempt still enters the history: recent failures are a fraud signal.
-    if (error instanceof AppError)
+    if (error instanceof AppError) {
       await ctx.db.transaction().execute((trx) => risk.recordOnly(trx, event, 'declined'));
+      if (input.ranking_id !== undefined)
+        await checkout.recordOutcome(ctx, {
+          rankingId: input.ranking_id,
+          orderId: order.id,
+          instrumentId: tried ?? null,
+          succeeded: false,
+        });
+    }
     throw error;
   }
   event.instrument_id = chosen.instrumentId;
@@ -513,6 +532,17 @@ export async function payVerified(
     assert(o, 'order vanished');
     // Re-checked inside the transaction: the balance may have moved since the assessment.
     const auth = await wallet.authorize(trx, payer.userId, o.amount_total, chosen.instrumentId);
+    // Promotions apply to payments captured at once (a held payment's release returns the total).
+    const promotion = captureNow
+      ? await checkout.redeemPromotion(ctx, trx, {
+          mchid: o.mchid,
+          orderId: o.id,
+          amountFen: o.amount_total,
+          instrument: { kind: auth.kind, bankType: auth.bankType, accountId: auth.accountId },
+          now,
+        })
+      : undefined;
+    const payerTotal = o.amount_total - (promotion?.discount_fen ?? 0);
     const claimed = await repo.transitionFromNotpay(trx, o.id, {
       trade_state: captureNow ? 'SUCCESS' : 'USERPAYING',
       transaction_id: transactionId,
@@ -520,7 +550,7 @@ export async function payVerified(
       bank_type: auth.bankType,
       paid_openid: input.openid,
       instrument_id: auth.instrumentId,
-      payer_total: o.amount_total,
+      payer_total: payerTotal,
       updated_at: now,
     });
     if (!claimed) fail('order_already_paid');
@@ -556,7 +586,7 @@ export async function payVerified(
       bank_type: auth.bankType,
       paid_openid: input.openid,
       instrument_id: auth.instrumentId,
-      payer_total: o.amount_total,
+      payer_total: payerTotal,
     };
     if (captureNow) {
       written.push(
@@ -604,9 +634,16 @@ export async function payVerified(
       await trx.insertInto('decisions').values(row).execute();
       written.push(e);
     }
-    return { o: paid, auth };
+    return { o: paid, auth, promotion };
   });
   deps.decisions.publish(order.mchid, written);
+  if (input.ranking_id !== undefined)
+    await checkout.recordOutcome(ctx, {
+      rankingId: input.ranking_id,
+      orderId: order.id,
+      instrumentId: result.auth.instrumentId,
+      succeeded: true,
+    });
   if (!captureNow && mode === 'realtime') {
     // The payer's confirmation waits for the merchant (at most the deadline plus a margin).
     deps.decisions.timers.schedule(order.id, deadline - ctx.clock.now());
@@ -619,7 +656,11 @@ export async function payVerified(
     out_trade_no: final.out_trade_no,
     trade_state: final.trade_state as TradeState,
     ...(final.success_time !== null ? { success_time: rfc3339(final.success_time) } : {}),
-    amount: { total: final.amount_total, payer_total: final.amount_total, currency: final.currency },
+    amount: {
+      total: final.amount_total,
+      payer_total: final.payer_total ?? final.amount_total,
+      currency: final.currency,
+    },
     instrument_id: result.auth.instrumentId,
     bank_type: result.auth.bankType,
     risk: {
@@ -629,6 +670,7 @@ export async function payVerified(
       suggested_action: a.suggested_action,
     },
     ...(d ? { zhifu_decision: decisions.decisionView(d) } : {}),
+    ...(result.promotion ? { promotion: result.promotion } : {}),
   };
 }
 

@@ -12,6 +12,7 @@ import { fail } from '../../lib/errors.ts';
 import { digits } from '../../lib/ids.ts';
 import { refund_window_ms, refunds_per_order_max } from '../../lib/limits.ts';
 import * as billing from '../billing/index.ts';
+import * as checkout from '../checkout/index.ts';
 import { requestHash } from '../idempotency/index.ts';
 import * as identity from '../identity/index.ts';
 import * as ledger from '../ledger/index.ts';
@@ -178,14 +179,18 @@ export async function createRefund(
         refundFen: input.amount.refund,
         now,
       });
+      // A Smart Checkout discount's share goes back to the promotion's funder, not to the payer.
+      const promo = await checkout.refundPromotionShare(trx, order.id, input.amount.refund);
+      const promoShare = promo?.share_fen ?? 0;
       await ledger.post(trx, {
         id: `jnl_ref_${refundId}`,
         kind: 'refund',
         refId: refundId,
         postings: [
           { accountId: merchant.account_id, amount: -input.amount.refund },
-          { accountId: instrument.account_id, amount: input.amount.refund },
-        ],
+          { accountId: instrument.account_id, amount: input.amount.refund - promoShare },
+          ...(promo ? [{ accountId: promo.accountId, amount: promoShare }] : []),
+        ].filter((p) => p.amount !== 0),
         now,
         onInsufficient: 'merchant_balance_insufficient',
       });
