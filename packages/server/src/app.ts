@@ -70,7 +70,7 @@ export interface AppDeps {
    * (routing, failover, redaction for foreign providers) with the model `zhifu-local`.
    */
   agent?: { completer: ChatCompleter; model: string };
-  /** The LLM gateway (docs/llm-gateway.md); with nothing configured it serves no model. */
+  /** The LLM gateway (docs/llm-gateway.md); with nothing configured it serves `zhifu-local`. */
   llm?: LlmDeps;
 }
 
