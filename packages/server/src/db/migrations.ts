@@ -560,6 +560,55 @@ const m005_compliance: Migration = {
   },
 };
 
+/**
+ * Fraud Shield feature store, issue #3 (model risk-gbdt-2): lifetime device ↔ payer pairs, the
+ * payer's quasi-cash count, and covering indexes so that every window aggregate of the snapshot
+ * statement is an index-only range scan (no table look-up per history row).
+ */
+const m010_risk_features: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('risk_device_payers')
+      .addColumn('device_id', 'varchar(128)', (c) => c.notNull())
+      .addColumn('payer_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('first_seen', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('risk_device_payers_pk', ['device_id', 'payer_id'])
+      .execute();
+    await db.schema
+      .createIndex('risk_device_payers_payer')
+      .on('risk_device_payers')
+      .columns(['payer_id', 'device_id'])
+      .execute();
+    // Existing history: every payment attempt's (device, payer) pair, first time seen.
+    await db
+      .insertInto('risk_device_payers')
+      .columns(['device_id', 'payer_id', 'first_seen'])
+      .expression(
+        db
+          .selectFrom('risk_events')
+          .select(['device_id', 'payer_id', (eb) => eb.fn.min('ts').as('first_seen')])
+          .where('type', '=', 'payment')
+          .groupBy(['device_id', 'payer_id']),
+      )
+      .execute();
+    // Not derivable from stored history (risk_events has no MCC): starts at 0.
+    await db.schema
+      .alterTable('risk_profiles')
+      .addColumn('quasi_cash', 'bigint', (c) => c.notNull().defaultTo(0))
+      .execute();
+    const covering: Record<string, string[]> = {
+      payer_id: ['payer_id', 'ts', 'refund', 'failed', 'promo', 'amount_fen', 'device_id'],
+      device_id: ['device_id', 'ts', 'refund', 'payer_id'],
+      ip: ['ip', 'ts', 'refund', 'payer_id'],
+      merchant_id: ['merchant_id', 'refund', 'ts'],
+    };
+    for (const [col, columns] of Object.entries(covering)) {
+      await db.schema.dropIndex(`risk_events_${col}_ts`).execute();
+      await db.schema.createIndex(`risk_events_${col}_cover`).on('risk_events').columns(columns).execute();
+    }
+  },
+};
+
 export const migrations: MigrationProvider = {
   async getMigrations() {
     return {
@@ -568,6 +617,7 @@ export const migrations: MigrationProvider = {
       '003_notifications': m003_notifications,
       '004_billing': m004_billing,
       '005_compliance': m005_compliance,
+      '010_risk_features': m010_risk_features,
     };
   },
 };

@@ -137,3 +137,26 @@ export function findBatch(db: Executor, mchid: string, id: string) {
 export function completeBatch(db: Executor, id: string, status: string, now: number) {
   return db.updateTable('risk_batches').set({ status, completed_at: now }).where('id', '=', id).execute();
 }
+
+/**
+ * When the merchant's order `ref` was paid: the time of the earliest successful payment event
+ * assessed with that order number (refunds assessed through the API give the refund delay).
+ */
+export async function paymentTimeOfRef(
+  db: Executor,
+  mchid: string,
+  ref: string,
+): Promise<number | undefined> {
+  const row = await db
+    .selectFrom('risk_assessments')
+    .innerJoin('risk_events', 'risk_events.id', 'risk_assessments.event_id')
+    .select('risk_events.ts')
+    .where('risk_assessments.mchid', '=', mchid)
+    .where('risk_assessments.ref', '=', ref)
+    .where('risk_assessments.kind', '=', 'payment')
+    .where('risk_events.failed', '=', 0)
+    .orderBy('risk_events.ts')
+    .limit(1)
+    .executeTakeFirst();
+  return row === undefined ? undefined : Number(row.ts);
+}
