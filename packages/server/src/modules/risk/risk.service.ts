@@ -6,6 +6,7 @@
  * Every assessment is stored with its features (for backtesting rules and retraining) and a
  * billing kind (issue #6 meters them).
  */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
@@ -693,6 +694,8 @@ export async function submitBatch(
   const inputs: ScoreInput[] = [];
   const lookups = new Map<string, Promise<unknown>>();
   for (let i = 0; i < items.length; i++) {
+    // Cached look-ups resolve as microtasks, which never yield: let the event loop run regularly.
+    if (i > 0 && i % 200 === 0) await yieldToLoop();
     const input = await eventOf(
       ctx,
       mchid,
@@ -734,10 +737,19 @@ async function runBatch(
       policy,
       inputs.map((i) => ({ e: i.e, openid: i.openid })),
     );
-    const rows = inputs.map((input, i) => packedRow(ctx, deps.model, input, packed, i, policy.thresholds));
+    // Rows are built and stored in slices with the event loop let through between them (the
+    // database calls of SQLite resolve as microtasks and would otherwise never yield).
+    const rows: RiskAssessmentsTable[] = [];
+    for (let i = 0; i < inputs.length; i++) {
+      if (i > 0 && i % 500 === 0) await yieldToLoop();
+      rows.push(packedRow(ctx, deps.model, inputs[i]!, packed, i, policy.thresholds));
+    }
     const now = ctx.clock.now();
     const done = await ctx.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < rows.length; i += 200) await repo.insertAssessments(trx, rows.slice(i, i + 200));
+      for (let i = 0; i < rows.length; i += 200) {
+        await repo.insertAssessments(trx, rows.slice(i, i + 200));
+        await yieldToLoop();
+      }
       await repo.completeBatch(trx, batch.id, 'completed', now);
       const event = await notifications.emit(ctx, trx, batch.mchid, 'risk.batch_completed', {
         batch_id: batch.id,
