@@ -602,6 +602,12 @@ const m010_risk_features: Migration = {
       ip: ['ip', 'ts', 'refund', 'payer_id'],
       merchant_id: ['merchant_id', 'refund', 'ts'],
     };
+    // A batch's results are read back in pages in item order.
+    await db.schema
+      .createIndex('risk_assessments_batch_event')
+      .on('risk_assessments')
+      .columns(['batch_id', 'event_id'])
+      .execute();
     for (const [col, columns] of Object.entries(covering)) {
       await db.schema.dropIndex(`risk_events_${col}_ts`).execute();
       await db.schema.createIndex(`risk_events_${col}_cover`).on('risk_events').columns(columns).execute();

@@ -14,12 +14,26 @@ export function findAssessment(db: Executor, mchid: string, id: string) {
     .executeTakeFirst();
 }
 
-export function assessmentsOfBatch(db: Executor, batchId: string) {
+/** One page of a batch's results in item order (keyset on event_id), without the stored features. */
+export function assessmentsOfBatch(db: Executor, batchId: string, afterEventId: string, limit: number) {
   return db
     .selectFrom('risk_assessments')
-    .selectAll()
+    .select([
+      'id',
+      'event_id',
+      'risk_score',
+      'risk_level',
+      'suggested_action',
+      'reasons_json',
+      'rules_matched_json',
+      'model_version',
+      'created_at',
+      'label',
+    ])
     .where('batch_id', '=', batchId)
+    .where('event_id', '>', afterEventId)
     .orderBy('event_id')
+    .limit(limit)
     .execute();
 }
 

@@ -494,7 +494,20 @@ export async function getAssessment(
   return rowView(r);
 }
 
-export function rowView(r: NonNullable<Awaited<ReturnType<typeof repo.findAssessment>>>) {
+export function rowView(
+  r: Pick<
+    RiskAssessmentsTable,
+    | 'id'
+    | 'risk_score'
+    | 'risk_level'
+    | 'suggested_action'
+    | 'reasons_json'
+    | 'rules_matched_json'
+    | 'model_version'
+    | 'created_at'
+    | 'label'
+  >,
+) {
   return {
     assessment_id: r.id,
     risk_score: r.risk_score,
@@ -718,10 +731,12 @@ export async function submitBatch(
     completed_at: null,
   };
   await repo.insertBatch(ctx.db, row);
-  void runBatch(ctx, deps, row, inputs).then(
-    (view) => onCompleted?.(view),
-    () => undefined,
-  );
+  // The full view (every result) is only read when someone asked to be told.
+  void runBatch(ctx, deps, row, inputs)
+    .then(async () => {
+      if (onCompleted) onCompleted(await getBatch(ctx, mchid, batchId));
+    })
+    .catch(() => undefined);
   return batchView(row);
 }
 
@@ -730,7 +745,7 @@ async function runBatch(
   deps: RiskDeps,
   batch: RiskBatchesTable,
   inputs: ScoreInput[],
-): Promise<BatchView> {
+): Promise<void> {
   try {
     const policy = await policyOf(ctx.db, batch.mchid);
     const packed = await deps.batch.score(
@@ -771,7 +786,6 @@ async function runBatch(
       return event;
     });
     deps.publish?.(batch.mchid, [done]);
-    return getBatch(ctx, batch.mchid, batch.id);
   } catch (error) {
     await repo.completeBatch(ctx.db, batch.id, 'failed', ctx.clock.now());
     throw error;
@@ -795,8 +809,16 @@ export async function getBatch(ctx: Ctx, mchid: string, id: string): Promise<Bat
   if (!b) fail('risk_batch_unknown', { field: 'batch_id', value: id, location: 'path' });
   const view = batchView(b);
   if (b.status === 'completed') {
-    const rows = await repo.assessmentsOfBatch(ctx.db, id);
-    view.results = rows.map((r) => ({ index: Number(r.event_id.split(':')[1]), ...rowView(r) }));
+    // Read in pages, letting the event loop through between them (a batch has up to 10,000 rows).
+    view.results = [];
+    let after = '';
+    for (;;) {
+      const rows = await repo.assessmentsOfBatch(ctx.db, id, after, 1_000);
+      for (const r of rows) view.results.push({ index: Number(r.event_id.split(':')[1]), ...rowView(r) });
+      if (rows.length < 1_000) break;
+      after = rows[rows.length - 1]!.event_id;
+      await yieldToLoop();
+    }
   }
   return view;
 }
