@@ -174,3 +174,8 @@ export async function paymentTimeOfRef(
     .executeTakeFirst();
   return row === undefined ? undefined : Number(row.ts);
 }
+
+/** Removes the results stored so far of a batch that failed. */
+export function deleteBatchAssessments(db: Executor, batchId: string) {
+  return db.deleteFrom('risk_assessments').where('batch_id', '=', batchId).execute();
+}
