@@ -759,12 +759,18 @@ async function runBatch(
       if (i > 0 && i % 500 === 0) await yieldToLoop();
       rows.push(packedRow(ctx, deps.model, inputs[i]!, packed, i, policy.thresholds));
     }
-    // The rows are stored in small transactions (one 10,000-row commit wrote ~20 MB to the SQLite
-    // WAL in one synchronous call and stalled the event loop for ~0.5 s). They stay invisible until
-    // the batch is marked completed, in the last transaction with the event and the usage record.
-    for (let i = 0; i < rows.length; i += 250) {
-      await ctx.db.transaction().execute((trx) => repo.insertAssessments(trx, rows.slice(i, i + 250)));
-      await yieldToLoop();
+    // The rows are stored in transactions of 500 and statements of 25, with the event loop let
+    // through after each statement: one 10,000-row commit wrote ~20 MB to the SQLite WAL in one
+    // synchronous call (~0.5 s stall), and a 250-row INSERT took 13 ms at the median. They stay
+    // invisible until the batch is marked completed, in the last transaction with the event and
+    // the usage record.
+    for (let i = 0; i < rows.length; i += 500) {
+      await ctx.db.transaction().execute(async (trx) => {
+        for (let k = i; k < Math.min(i + 500, rows.length); k += 25) {
+          await repo.insertAssessments(trx, rows.slice(k, k + 25));
+          await yieldToLoop();
+        }
+      });
     }
     const now = ctx.clock.now();
     const done = await ctx.db.transaction().execute(async (trx) => {
@@ -808,6 +814,8 @@ function batchView(b: RiskBatchesTable): BatchView {
   return view;
 }
 
+const batch_page_rows = 250;
+
 export async function getBatch(ctx: Ctx, mchid: string, id: string): Promise<BatchView> {
   const b = await repo.findBatch(ctx.db, mchid, id);
   if (!b) fail('risk_batch_unknown', { field: 'batch_id', value: id, location: 'path' });
@@ -817,9 +825,9 @@ export async function getBatch(ctx: Ctx, mchid: string, id: string): Promise<Bat
     view.results = [];
     let after = '';
     for (;;) {
-      const rows = await repo.assessmentsOfBatch(ctx.db, id, after, 1_000);
+      const rows = await repo.assessmentsOfBatch(ctx.db, id, after, batch_page_rows);
       for (const r of rows) view.results.push({ index: Number(r.event_id.split(':')[1]), ...rowView(r) });
-      if (rows.length < 1_000) break;
+      if (rows.length < batch_page_rows) break;
       after = rows[rows.length - 1]!.event_id;
       await yieldToLoop();
     }
