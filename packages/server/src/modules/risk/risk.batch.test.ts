@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DatabaseHandle, openDatabase } from '../../db/database.ts';
+import { requestHash } from '../idempotency/index.ts';
 import { SqlFeatureStore } from './feature-store.sql.ts';
 import type { RiskEvent } from './features.ts';
 import {
@@ -13,7 +14,7 @@ import {
   type PackedEvaluations,
   WorkerBatchScorer,
 } from './risk.batch.ts';
-import { type MerchantPolicy, ruleSchemaWithFeatures } from './risk.service.ts';
+import { type AssessItem, batchHash, type MerchantPolicy, ruleSchemaWithFeatures } from './risk.service.ts';
 import { default_model_path, loadRiskModel } from './risk-model.ts';
 import { compileRule } from './rules/index.ts';
 
@@ -110,5 +111,20 @@ describe('batch scoring: worker threads and the in-process scorer agree', () => 
     } finally {
       await workers.close();
     }
+  });
+});
+
+describe('batch request hash', () => {
+  it('computed item by item, equals requestHash of the whole item list', async () => {
+    const items: AssessItem[] = Array.from({ length: 450 }, (_, i) => ({
+      type: i % 3 ? 'payment' : 'refund',
+      payer: { openid: `o${i % 17}` },
+      amount: { total: i + 1, ...(i % 2 ? { currency: 'CNY' } : {}) },
+      device_fingerprint: `d${i}`,
+      ip: '203.0.113.9',
+      ...(i % 5 ? {} : { mcc: '5411', out_trade_no: `T-${i}` }),
+    }));
+    expect(await batchHash(items)).toBe(requestHash('RISK_BATCH', items));
+    expect(await batchHash([])).toBe(requestHash('RISK_BATCH', []));
   });
 });

@@ -6,6 +6,7 @@
  * Every assessment is stored with its features (for backtesting rules and retraining) and a
  * billing kind (issue #6 meters them).
  */
+import { createHash } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
@@ -23,6 +24,7 @@ import {
 } from '../../lib/limits.ts';
 import * as billing from '../billing/index.ts';
 import {
+  canonicalJson,
   claimIdempotencyKey,
   findIdempotencyKey,
   idempotencyKeyReused,
@@ -725,7 +727,7 @@ export async function submitBatch(
     mchid,
     status: 'processing',
     items: items.length,
-    request_hash: requestHash('RISK_BATCH', items),
+    request_hash: await batchHash(items),
     created_at: now,
     deadline_at: now + risk_batch_window_ms,
     completed_at: null,
@@ -738,6 +740,20 @@ export async function submitBatch(
     })
     .catch(() => undefined);
   return batchView(row);
+}
+
+/**
+ * requestHash('RISK_BATCH', items), computed item by item with the event loop let through every 200
+ * items (the canonical JSON of 10,000 items in one go stalled the loop for 0.1–0.3 s).
+ */
+export async function batchHash(items: AssessItem[]): Promise<string> {
+  const hash = createHash('sha256').update('RISK_BATCH\n[');
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0 && i % 200 === 0) await yieldToLoop();
+    if (i > 0) hash.update(',');
+    hash.update(canonicalJson(items[i]));
+  }
+  return hash.update(']').digest('hex');
 }
 
 async function runBatch(
