@@ -2,9 +2,9 @@
  * The feature store on the platform database (SQLite or PostgreSQL). A snapshot is ONE statement:
  * a UNION ALL of the window aggregates over `risk_events` (each an index-only range scan of a
  * covering index, migration 010), the payer's and the merchant's profile rows, the payer's
- * first-seen rows and the device's first-seen time and lifetime payer count. The text never
- * changes, so SQLite reuses one prepared statement (db/database.ts caches them) and PostgreSQL
- * answers in one round trip. The definitions are those of the in-memory store (feature-store.ts);
+ * first-seen rows and instrument count, and the device's first-seen time and lifetime payer
+ * count. The text never changes, so SQLite reuses one prepared statement (db/database.ts caches
+ * them) and PostgreSQL answers in one round trip. The definitions are those of the in-memory store (feature-store.ts);
  * a parity test holds them equal. `record` runs inside the caller's transaction, so the history
  * commits with the payment or refund it describes.
  */
