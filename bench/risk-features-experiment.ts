@@ -1,4 +1,8 @@
 /**
+ * Historical note: these six candidates were adopted in model 2 (risk-gbdt-2.0.0) and are now part
+ * of the shipped featurizer (features.ts), so the default is `none` (the shipped features alone);
+ * naming candidates again appends duplicates of shipped features.
+ *
  * Experiment behind the feature suggestions of docs/benchmarks.md (## Fraud Shield), not a
  * benchmark: does the model catch more of the shifted traffic's fraud with a few payer- and
  * device-level features the featurizer does not have yet? Replays both presets like train.ts
@@ -11,7 +15,7 @@
  *   node --import tsx bench/risk-features-experiment.ts
  *   RISK_FEATURES=payer_mean_amount_log RISK_BENCH_EXTRA_SEEDS=101,102 node --import tsx bench/risk-features-experiment.ts
  *
- * RISK_FEATURES: comma-separated candidates (default: all; `none` for the baseline);
+ * RISK_FEATURES: comma-separated candidates (default: `none`);
  * RISK_BENCH_EXTRA_SEEDS and RISK_BENCH_GBDT as in bench/risk-quality.bench.ts.
  */
 import {
@@ -57,7 +61,7 @@ const candidates = [
   'refund_delay_hours',
 ] as const;
 
-const requested = process.env.RISK_FEATURES ?? candidates.join(',');
+const requested = process.env.RISK_FEATURES ?? 'none';
 const use =
   requested === 'none'
     ? []

@@ -3,8 +3,10 @@
  * simulated traffic (the simulator's trainingPreset) and evaluates on another seed's traffic whose
  * fraud patterns are parameterised differently (shiftedPreset), in one run:
  *
- * - the deployed pipeline (trainRiskModel with the defaults of `npm run train:risk`: isolation
- *   forest → GBDT over the features + anomaly score → Platt), scored by the risk model as deployed;
+ * - the deployed pipeline (trainRiskModel with the data and parameters of `npm run train:risk`,
+ *   `shipped_training` in train.ts: the training preset plus default-parameter worlds of other
+ *   seeds; isolation forest → GBDT over the features + anomaly score → Platt), scored by the risk
+ *   model as deployed;
  * - a logistic-regression baseline on the same replayed features (standardised inside
  *   trainLogistic), trained on the same rows as the GBDT (the oldest 80% of the training traffic);
  * - rules only: the hand-written rule set of bench/risk-rules.ts, score = Σ weights of matched rules;
@@ -15,8 +17,8 @@
  *
  * Environment (for tuning experiments; the default run evaluates exactly what train:risk ships):
  * RISK_BENCH_GBDT='{"trees":300,...}' (GBDT parameter overrides) and RISK_BENCH_EXTRA_SEEDS=101,102
- * (extra training traffic: the simulator's default parameters with these seeds, appended after the
- * training preset) add a "candidate" row trained with them.
+ * (instead of the shipped extra seeds: the simulator's default parameters with these seeds, appended
+ * after the training preset) add a "candidate" row trained with them.
  */
 import { defaultParams, mergeParams, shiftedPreset, simulateAll, trainingPreset } from '@zhifu/simulator';
 import { featureNames } from '../packages/server/src/modules/risk/features.ts';
@@ -25,7 +27,13 @@ import { anomalyScore } from '../packages/server/src/modules/risk/model/isolatio
 import { predictLogisticRaw, trainLogistic } from '../packages/server/src/modules/risk/model/logistic.ts';
 import { auprc, operatingPointAtFpr, rocAuc } from '../packages/server/src/modules/risk/model/metrics.ts';
 import { riskModelOf } from '../packages/server/src/modules/risk/risk-model.ts';
-import { type Dataset, replay, trainRiskModel } from '../packages/server/src/modules/risk/train.ts';
+import {
+  concatDatasets,
+  type Dataset,
+  replay,
+  shipped_training,
+  trainRiskModel,
+} from '../packages/server/src/modules/risk/train.ts';
 import { fixed, loadAverage, machineLines, metStatus, table } from './risk-machine.ts';
 import { compileRiskBenchRules, riskBenchRules } from './risk-rules.ts';
 
@@ -53,15 +61,25 @@ log();
 // ---------------------------------------------------------------------------------------------
 // Data: replay both presets through the in-memory feature store (the featurizer of online scoring).
 
-const train = replay(simulateAll(trainingPreset));
+// The training traffic of `npm run train:risk`: the training preset, then the extra worlds of the
+// simulator's default parameters (shipped_training.extraSeeds), each replayed on its own.
+const trainingPart = replay(simulateAll(trainingPreset));
+const extraParts = shipped_training.extraSeeds.map((seed) =>
+  replay(simulateAll(mergeParams(defaultParams, { seed }))),
+);
+const train = concatDatasets([trainingPart, ...extraParts]);
 const test = replay(simulateAll(shiftedPreset));
 const count = (y: Uint8Array) => y.reduce((a, b) => a + b, 0);
 const patternNames = [...new Set(test.patterns.filter((p): p is string => p !== null))].sort();
 const patternCounts = (d: Dataset) =>
   patternNames.map((p) => `${p} ${d.patterns.filter((q) => q === p).length}`).join(', ');
 log(
-  `train: trainingPreset (seed ${trainingPreset.seed}, ${trainingPreset.days} days from ${new Date(trainingPreset.startMs).toISOString().slice(0, 10)}): ${train.X.length} events, ${count(train.y)} fraud`,
+  `train: trainingPreset (seed ${trainingPreset.seed}, ${trainingPreset.days} days from ${new Date(trainingPreset.startMs).toISOString().slice(0, 10)}): ${trainingPart.X.length} events, ${count(trainingPart.y)} fraud`,
 );
+log(
+  `       + default parameters, seeds ${shipped_training.extraSeeds.join(', ')}: ${extraParts.map((p) => `${p.X.length} events, ${count(p.y)} fraud`).join('; ')}`,
+);
+log(`       = ${train.X.length} events, ${count(train.y)} fraud`);
 log(`       ${patternCounts(train)}`);
 log(
   `test:  shiftedPreset (seed ${shiftedPreset.seed}, ${shiftedPreset.days} days from ${new Date(shiftedPreset.startMs).toISOString().slice(0, 10)}, every fraud pattern re-parameterised): ${test.X.length} events, ${count(test.y)} fraud`,
@@ -85,12 +103,13 @@ const timed = <T>(fn: () => T): [T, number] => {
   return [value, (performance.now() - t0) / 1000];
 };
 
-// The deployed pipeline, exactly as `npm run train:risk` trains it (seed 42).
+// The deployed pipeline, exactly as `npm run train:risk` trains it (same data, parameters, seed).
 const [artifact, modelSeconds] = timed(() =>
   trainRiskModel(train, {
     version: 'bench',
     createdAt: new Date(trainingPreset.startMs).toISOString(),
-    seed: 42,
+    seed: shipped_training.seed,
+    gbdt: shipped_training.gbdt,
   }),
 );
 const model = riskModelOf(artifact);
@@ -145,22 +164,16 @@ rows.push({
 // Optional candidate with tuning overrides.
 let candidateNote = '';
 if (candidate) {
-  const parts = [
-    train,
+  const data = concatDatasets([
+    trainingPart,
     ...extraSeeds.map((seed) => replay(simulateAll(mergeParams(defaultParams, { seed })))),
-  ];
-  const data: Dataset = {
-    X: parts.flatMap((p) => p.X),
-    y: Uint8Array.from(parts.flatMap((p) => Array.from(p.y))),
-    patterns: parts.flatMap((p) => p.patterns),
-    events: [],
-  };
+  ]);
   const [cand, candSeconds] = timed(() =>
     trainRiskModel(data, {
       version: 'bench-candidate',
       createdAt: new Date(trainingPreset.startMs).toISOString(),
       seed: 42,
-      ...(gbdtOverrides ? { gbdt: gbdtOverrides } : {}),
+      gbdt: gbdtOverrides ?? shipped_training.gbdt,
     }),
   );
   const candModel = riskModelOf(cand);

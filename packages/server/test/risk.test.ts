@@ -171,6 +171,31 @@ describe.each(dialects)('AI Fraud Shield over HTTP (%s)', (dialect) => {
     expect((await assess(item())).json().suggested_action).not.toBe('block');
   });
 
+  it('a refund assessed with the order number of an assessed payment gets the refund delay', async () => {
+    const features = async (id: string) =>
+      JSON.parse(
+        (
+          await t.ctx.db
+            .selectFrom('risk_assessments')
+            .select('features_json')
+            .where('id', '=', id)
+            .executeTakeFirstOrThrow()
+        ).features_json,
+      ) as Record<string, number>;
+    const paid = (await assess(item({ out_trade_no: 'RD-1' }))).json();
+    const refund = (
+      await assess(
+        item({ type: 'refund', out_trade_no: 'RD-1', amount: { total: 2_500, original_total: 2_500 } }),
+      )
+    ).json();
+    const unknown = (await assess(item({ type: 'refund', out_trade_no: 'RD-none' }))).json();
+    const f = await features(refund.assessment_id);
+    expect(f.refund_delay_hours).toBeGreaterThanOrEqual(0);
+    expect(f.refund_share_of_payment).toBe(1);
+    expect((await features(unknown.assessment_id)).refund_delay_hours).toBe(-1);
+    expect((await features(paid.assessment_id)).refund_delay_hours).toBe(-1);
+  });
+
   it('batch: 202, then all results within the 2-second window, billed as batch', async () => {
     const items = Array.from({ length: 60 }, (_, i) =>
       item({ amount: { total: 100 + i }, out_trade_no: `B-${i}` }),

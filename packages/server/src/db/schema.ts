@@ -191,6 +191,13 @@ export interface RiskProfilesTable {
   m2_log: number;
   hour_sin: number;
   hour_cos: number;
+  quasi_cash: number;
+}
+
+export interface RiskDevicePayersTable {
+  device_id: string;
+  payer_id: string;
+  first_seen: number;
 }
 
 export interface RiskSeenTable {
@@ -623,6 +630,7 @@ export interface Database {
   risk_events: RiskEventsTable;
   risk_profiles: RiskProfilesTable;
   risk_seen: RiskSeenTable;
+  risk_device_payers: RiskDevicePayersTable;
   risk_devices: { device_id: string; first_seen: number };
   risk_assessments: RiskAssessmentsTable;
   risk_rules: RiskRulesTable;

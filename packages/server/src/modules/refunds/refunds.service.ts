@@ -291,6 +291,7 @@ export async function refundEvent(
     payer_created_ts: payer.created_at,
     promotion_id: null,
     refund_of_amount_fen: order.amount_total,
+    refund_of_ts: paidFrom?.ts ?? null,
   };
 }
 

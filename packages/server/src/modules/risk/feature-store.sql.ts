@@ -1,12 +1,14 @@
 /**
- * The feature store on the platform database (SQLite or PostgreSQL). Window aggregates are computed
- * by the database over `risk_events` (key, ts) index ranges, with the same definitions as the
- * in-memory store (a parity test holds them equal) — on SQLite outside transactions they are kept
- * in memory and caught up from the database instead (feature-store.windows.ts); profiles and first-seen times are one row each.
- * `record` runs inside the caller's transaction, so the history commits with the payment or refund
- * it describes.
+ * The feature store on the platform database (SQLite or PostgreSQL). A snapshot is ONE statement:
+ * a UNION ALL of the window aggregates over `risk_events` (each an index-only range scan of a
+ * covering index, migration 010), the payer's and the merchant's profile rows, the payer's
+ * first-seen rows and instrument count, and the device's first-seen time and lifetime payer
+ * count. The text never changes, so SQLite reuses one prepared statement (db/database.ts caches
+ * them) and PostgreSQL answers in one round trip. The definitions are those of the in-memory store (feature-store.ts);
+ * a parity test holds them equal. `record` runs inside the caller's transaction, so the history
+ * commits with the payment or refund it describes.
  */
-import { sql } from 'kysely';
+import { CompiledQuery, PostgresAdapter, sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
 import {
   day_ms,
@@ -20,24 +22,94 @@ import {
   seenKeys,
   updateProfile,
 } from './feature-store.ts';
-import { cachedWindows } from './feature-store.windows.ts';
-import { hourOfDay, type RiskEvent, type Snapshot, type WindowStats } from './features.ts';
+import { hourOfDay, type RiskEvent, type Snapshot } from './features.ts';
 
-interface Aggregate extends WindowStats {
-  fail1h: number;
-  promo24h: number;
-  refunds24h: number;
-  devices24h: number;
-  payers24h: number;
+/** One row of the snapshot statement: a tag and up to ten numbers (meaning by tag, see below). */
+export interface SnapshotRow {
+  k: string;
+  c0: number | null;
+  c1: number | null;
+  c2: number | null;
+  c3: number | null;
+  c4: number | null;
+  c5: number | null;
+  c6: number | null;
+  c7: number | null;
+  c8: number | null;
+  c9: number | null;
 }
 
-const windows = (a: WindowStats): WindowStats => ({
-  c1m: a.c1m,
-  c1h: a.c1h,
-  c24h: a.c24h,
-  s1h: a.s1h,
-  s24h: a.s24h,
-});
+/**
+ * The snapshot statement. Tags of its rows: p = payer window (24 h), d = device window, n = the
+ * payer's instruments ever, i = IP window, m = merchant window (1 h), P / M = payer / merchant
+ * profile, device / ip / instrument / region = the payer's first use. `{name}` marks a parameter.
+ */
+const snapshot_sql = `select 'p' as k,
+  cast(coalesce(sum(case when refund = 0 and ts > {m} then 1 else 0 end), 0) as double precision) as c0,
+  cast(coalesce(sum(case when refund = 0 and ts > {h} then 1 else 0 end), 0) as double precision) as c1,
+  cast(coalesce(sum(case when refund = 0 then 1 else 0 end), 0) as double precision) as c2,
+  cast(coalesce(sum(case when refund = 0 and ts > {h} then amount_fen else 0 end), 0) as double precision) as c3,
+  cast(coalesce(sum(case when refund = 0 then amount_fen else 0 end), 0) as double precision) as c4,
+  cast(coalesce(sum(case when refund = 0 and failed = 1 and ts > {h} then 1 else 0 end), 0) as double precision) as c5,
+  cast(coalesce(sum(case when refund = 0 then promo else 0 end), 0) as double precision) as c6,
+  cast(coalesce(sum(refund), 0) as double precision) as c7,
+  cast(count(distinct case when refund = 0 then device_id end) as double precision) as c8,
+  cast((select count(*) from risk_device_payers where payer_id = {payer}) as double precision) as c9
+from risk_events where payer_id = {payer} and ts > {d}
+union all
+select 'd',
+  cast(coalesce(sum(case when refund = 0 and ts > {m} then 1 else 0 end), 0) as double precision),
+  cast(coalesce(sum(case when refund = 0 and ts > {h} then 1 else 0 end), 0) as double precision),
+  cast(coalesce(sum(case when refund = 0 then 1 else 0 end), 0) as double precision),
+  cast(count(distinct case when refund = 0 then payer_id end) as double precision),
+  cast((select first_seen from risk_devices where device_id = {device}) as double precision),
+  cast((select count(*) from risk_device_payers where device_id = {device}) as double precision),
+  null, null, null, null
+from risk_events where device_id = {device} and ts > {d}
+union all
+select 'n', cast(count(*) as double precision), null, null, null, null, null, null, null, null, null
+from risk_seen where payer_id = {payer} and kind = 'instrument'
+union all
+select 'i',
+  cast(coalesce(sum(case when refund = 0 and ts > {m} then 1 else 0 end), 0) as double precision),
+  cast(coalesce(sum(case when refund = 0 and ts > {h} then 1 else 0 end), 0) as double precision),
+  cast(count(distinct case when refund = 0 then payer_id end) as double precision),
+  null, null, null, null, null, null, null
+from risk_events where ip = {ip} and ts > {d}
+union all
+select 'm',
+  cast(coalesce(sum(case when ts > {m} then 1 else 0 end), 0) as double precision),
+  cast(count(*) as double precision),
+  null, null, null, null, null, null, null, null
+from risk_events where merchant_id = {merchant} and refund = 0 and ts > {h}
+union all
+select case when kind = 'payer' then 'P' else 'M' end,
+  cast(payments as double precision), cast(refunds as double precision), mean_log, m2_log, hour_sin,
+  hour_cos, cast(quasi_cash as double precision), null, null, null
+from risk_profiles
+where (kind = 'payer' and "key" = {payer}) or (kind = 'merchant' and "key" = {merchant})
+union all
+select kind, cast(first_seen as double precision), null, null, null, null, null, null, null, null, null
+from risk_seen
+where payer_id = {payer} and ((kind = 'device' and value = {device})
+  or (kind = 'ip' and value = {ip}) or (kind = 'instrument' and value = {instrument})
+  or (kind = 'region' and value = {region}))`;
+
+type Token = 'm' | 'h' | 'd' | 'payer' | 'device' | 'ip' | 'merchant' | 'instrument' | 'region';
+
+/** The statement with the dialect's placeholders, and the parameter each one stands for. */
+function placeholders(style: (i: number) => string): { text: string; order: Token[] } {
+  const order: Token[] = [];
+  const text = snapshot_sql.replace(/\{(\w+)\}/g, (_, name: string) => {
+    order.push(name as Token);
+    return style(order.length);
+  });
+  return { text, order };
+}
+const sqlite_text = placeholders(() => '?');
+const postgres_text = placeholders((i) => `$${i}`);
+
+const n = (x: unknown) => Number(x ?? 0);
 
 export class SqlFeatureStore implements FeatureStore {
   constructor(private readonly db: Executor) {}
@@ -47,127 +119,30 @@ export class SqlFeatureStore implements FeatureStore {
     return new SqlFeatureStore(trx);
   }
 
-  /**
-   * Window aggregates computed by the database over the (key, ts) index range — the same
-   * definitions as windowStats/payerStats/distinctPayers in feature-store.ts, which the parity test
-   * holds them to. Aggregating in SQL keeps a busy key's history off the JS heap and the wire.
-   */
-  private async aggregate(
-    column: 'payer_id' | 'device_id' | 'ip' | 'merchant_id',
-    value: string,
-    now: number,
-    window: number,
-  ): Promise<Aggregate> {
-    const m = now - minute_ms;
-    const h = now - hour_ms;
-    const pay = sql`refund = 0`;
-    const row = await this.db
-      .selectFrom('risk_events')
-      .select([
-        sql<number>`coalesce(sum(case when ${pay} and ts > ${m} then 1 else 0 end), 0)`.as('c1m'),
-        sql<number>`coalesce(sum(case when ${pay} and ts > ${h} then 1 else 0 end), 0)`.as('c1h'),
-        sql<number>`coalesce(sum(case when ${pay} then 1 else 0 end), 0)`.as('c24h'),
-        sql<number>`coalesce(sum(case when ${pay} and ts > ${h} then amount_fen else 0 end), 0)`.as('s1h'),
-        sql<number>`coalesce(sum(case when ${pay} then amount_fen else 0 end), 0)`.as('s24h'),
-        sql<number>`coalesce(sum(case when ${pay} and failed = 1 and ts > ${h} then 1 else 0 end), 0)`.as(
-          'fail1h',
-        ),
-        sql<number>`coalesce(sum(case when ${pay} then promo else 0 end), 0)`.as('promo24h'),
-        sql<number>`coalesce(sum(refund), 0)`.as('refunds24h'),
-        sql<number>`count(distinct case when ${pay} then device_id end)`.as('devices24h'),
-        sql<number>`count(distinct case when ${pay} then payer_id end)`.as('payers24h'),
-      ])
-      .where(column, '=', value)
-      .where('ts', '>', now - window)
-      .executeTakeFirstOrThrow();
-    const n = (x: unknown) => Number(x ?? 0);
-    return {
-      c1m: n(row.c1m),
-      c1h: n(row.c1h),
-      c24h: n(row.c24h),
-      s1h: n(row.s1h),
-      s24h: n(row.s24h),
-      fail1h: n(row.fail1h),
-      promo24h: n(row.promo24h),
-      refunds24h: n(row.refunds24h),
-      devices24h: n(row.devices24h),
-      payers24h: n(row.payers24h),
-    };
+  async snapshot(e: RiskEvent): Promise<Snapshot> {
+    const { rows } = await this.db.executeQuery(this.snapshotQuery(e));
+    return snapshotOf(rows);
   }
 
-  async snapshot(e: RiskEvent): Promise<Snapshot> {
-    const now = e.ts;
-    const seen = seenKeys(e);
-    const [held, profiles, seenRows, device] = await Promise.all([
-      cachedWindows(this.db, e),
-      this.db
-        .selectFrom('risk_profiles')
-        .selectAll()
-        .where((eb) =>
-          eb.or([
-            eb.and([eb('kind', '=', 'payer'), eb('key', '=', e.payer_id)]),
-            eb.and([eb('kind', '=', 'merchant'), eb('key', '=', e.merchant_id)]),
-          ]),
-        )
-        .execute(),
-      this.db
-        .selectFrom('risk_seen')
-        .select(['kind', 'value', 'first_seen'])
-        .where('payer_id', '=', e.payer_id)
-        .where((eb) => eb.or(seen.map(([k, v]) => eb.and([eb('kind', '=', k), eb('value', '=', v)]))))
-        .execute(),
-      this.db
-        .selectFrom('risk_devices')
-        .select('first_seen')
-        .where('device_id', '=', e.device_id)
-        .executeTakeFirst(),
-    ]);
-    const [payerAgg, deviceAgg, ipAgg, merchantAgg] = held
-      ? [held.payer, held.device, held.ip, held.merchant]
-      : await Promise.all([
-          this.aggregate('payer_id', e.payer_id, now, day_ms),
-          this.aggregate('device_id', e.device_id, now, day_ms),
-          this.aggregate('ip', e.ip, now, day_ms),
-          this.aggregate('merchant_id', e.merchant_id, now, hour_ms),
-        ]);
-    const payer = profiles.find((p) => p.kind === 'payer');
-    const merchant = profiles.find((p) => p.kind === 'merchant');
-    const firstSeen = (kind: string) => seenRows.find((r) => r.kind === kind)?.first_seen ?? null;
-    return {
-      payer: {
-        ...windows(payerAgg),
-        fail1h: payerAgg.fail1h,
-        devices24h: payerAgg.devices24h,
-        promo24h: payerAgg.promo24h,
-        refunds24h: payerAgg.refunds24h,
-      },
-      device: {
-        ...windows(deviceAgg),
-        payers24h: deviceAgg.payers24h,
-        firstSeenTs: device?.first_seen ?? null,
-      },
-      ip: { ...windows(ipAgg), payers24h: ipAgg.payers24h },
-      merchant: windows(merchantAgg),
-      profile: payer
-        ? {
-            payments: payer.payments,
-            refunds: payer.refunds,
-            meanLog: payer.mean_log,
-            m2Log: payer.m2_log,
-            hourSin: payer.hour_sin,
-            hourCos: payer.hour_cos,
-          }
-        : emptyProfile(),
-      merchantProfile: merchant
-        ? { payments: merchant.payments, refunds: merchant.refunds }
-        : { payments: 0, refunds: 0 },
-      seen: {
-        device: firstSeen('device'),
-        ip: firstSeen('ip'),
-        instrument: firstSeen('instrument'),
-        region: firstSeen('region'),
-      },
+  /** The snapshot statement for `e`, for this database's dialect (text compiled once per dialect). */
+  snapshotQuery(e: RiskEvent): CompiledQuery<SnapshotRow> {
+    const { text, order } =
+      this.db.getExecutor().adapter instanceof PostgresAdapter ? postgres_text : sqlite_text;
+    const values: Record<Token, string | number> = {
+      m: e.ts - minute_ms,
+      h: e.ts - hour_ms,
+      d: e.ts - day_ms,
+      payer: e.payer_id,
+      device: e.device_id,
+      ip: e.ip,
+      merchant: e.merchant_id,
+      instrument: e.instrument_id,
+      region: `${e.ip_country}:${e.ip_region}`,
     };
+    return CompiledQuery.raw(
+      text,
+      order.map((t) => values[t]),
+    ) as CompiledQuery<SnapshotRow>;
   }
 
   async record(e: RiskEvent, outcome: Outcome): Promise<void> {
@@ -178,14 +153,40 @@ export class SqlFeatureStore implements FeatureStore {
       .execute();
     const payer = await this.profile('payer', e.payer_id);
     await this.saveProfile('payer', e.payer_id, updateProfile(payer, e, outcome, hourOfDay(e.ts)));
-    const merchant = await this.profile('merchant', e.merchant_id);
-    if (e.type === 'refund') merchant.refunds++;
-    else if (outcome === 'success') merchant.payments++;
-    await this.saveProfile('merchant', e.merchant_id, merchant);
+    // The merchant's counters are incremented in place (no read needed).
+    const refunds = e.type === 'refund' ? 1 : 0;
+    const payments = e.type === 'payment' && outcome === 'success' ? 1 : 0;
+    await this.db
+      .insertInto('risk_profiles')
+      .values({
+        kind: 'merchant',
+        key: e.merchant_id,
+        payments,
+        refunds,
+        mean_log: 0,
+        m2_log: 0,
+        hour_sin: 0,
+        hour_cos: 0,
+        quasi_cash: 0,
+      })
+      .onConflict((oc) =>
+        oc.columns(['kind', 'key']).doUpdateSet({
+          payments: sql`risk_profiles.payments + ${payments}`,
+          refunds: sql`risk_profiles.refunds + ${refunds}`,
+        }),
+      )
+      .execute();
     if (outcome === 'success' || e.type === 'refund') {
       await this.db
         .insertInto('risk_seen')
         .values(seenKeys(e).map(([kind, value]) => ({ payer_id: e.payer_id, kind, value, first_seen: e.ts })))
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+    }
+    if (e.type === 'payment') {
+      await this.db
+        .insertInto('risk_device_payers')
+        .values({ device_id: e.device_id, payer_id: e.payer_id, first_seen: e.ts })
         .onConflict((oc) => oc.doNothing())
         .execute();
     }
@@ -205,12 +206,13 @@ export class SqlFeatureStore implements FeatureStore {
       .executeTakeFirst();
     return p
       ? {
-          payments: p.payments,
-          refunds: p.refunds,
+          payments: Number(p.payments),
+          refunds: Number(p.refunds),
           meanLog: p.mean_log,
           m2Log: p.m2_log,
           hourSin: p.hour_sin,
           hourCos: p.hour_cos,
+          quasiCash: Number(p.quasi_cash),
         }
       : emptyProfile();
   }
@@ -223,6 +225,7 @@ export class SqlFeatureStore implements FeatureStore {
       m2_log: p.m2Log,
       hour_sin: p.hourSin,
       hour_cos: p.hourCos,
+      quasi_cash: p.quasiCash,
     };
     await this.db
       .insertInto('risk_profiles')
@@ -230,4 +233,88 @@ export class SqlFeatureStore implements FeatureStore {
       .onConflict((oc) => oc.columns(['kind', 'key']).doUpdateSet(values))
       .execute();
   }
+}
+
+/** Reads the rows of the snapshot statement (a tag and up to ten numbers each). */
+export function snapshotOf(rows: readonly SnapshotRow[]): Snapshot {
+  const s: Snapshot = {
+    payer: {
+      c1m: 0,
+      c1h: 0,
+      c24h: 0,
+      s1h: 0,
+      s24h: 0,
+      fail1h: 0,
+      devices24h: 0,
+      promo24h: 0,
+      refunds24h: 0,
+      devicesEver: 0,
+      instrumentsEver: 0,
+    },
+    device: { c1m: 0, c1h: 0, c24h: 0, payers24h: 0, firstSeenTs: null, payersEver: 0 },
+    ip: { c1m: 0, c1h: 0, payers24h: 0 },
+    merchant: { c1m: 0, c1h: 0 },
+    profile: emptyProfile(),
+    merchantProfile: { payments: 0, refunds: 0 },
+    seen: { device: null, ip: null, instrument: null, region: null },
+  };
+  for (const r of rows) {
+    switch (r.k) {
+      case 'p':
+        s.payer = {
+          c1m: n(r.c0),
+          c1h: n(r.c1),
+          c24h: n(r.c2),
+          s1h: n(r.c3),
+          s24h: n(r.c4),
+          fail1h: n(r.c5),
+          promo24h: n(r.c6),
+          refunds24h: n(r.c7),
+          devices24h: n(r.c8),
+          devicesEver: n(r.c9),
+          instrumentsEver: s.payer.instrumentsEver,
+        };
+        break;
+      case 'd':
+        s.device = {
+          c1m: n(r.c0),
+          c1h: n(r.c1),
+          c24h: n(r.c2),
+          payers24h: n(r.c3),
+          firstSeenTs: r.c4 === null ? null : n(r.c4),
+          payersEver: n(r.c5),
+        };
+        break;
+      case 'n':
+        s.payer.instrumentsEver = n(r.c0);
+        break;
+      case 'i':
+        s.ip = { c1m: n(r.c0), c1h: n(r.c1), payers24h: n(r.c2) };
+        break;
+      case 'm':
+        s.merchant = { c1m: n(r.c0), c1h: n(r.c1) };
+        break;
+      case 'P':
+        s.profile = {
+          payments: n(r.c0),
+          refunds: n(r.c1),
+          meanLog: n(r.c2),
+          m2Log: n(r.c3),
+          hourSin: n(r.c4),
+          hourCos: n(r.c5),
+          quasiCash: n(r.c6),
+        };
+        break;
+      case 'M':
+        s.merchantProfile = { payments: n(r.c0), refunds: n(r.c1) };
+        break;
+      case 'device':
+      case 'ip':
+      case 'instrument':
+      case 'region':
+        s.seen[r.k] = n(r.c0);
+        break;
+    }
+  }
+  return s;
 }

@@ -35,6 +35,7 @@ function traffic(n: number, start: number): { e: RiskEvent; outcome: Outcome }[]
         payer_created_ts: start - 10 * 86_400_000,
         promotion_id: rnd() < 0.2 ? 'promo1' : null,
         refund_of_amount_fen: refund ? 60_000 : null,
+        refund_of_ts: refund ? ts - Math.floor(rnd() * 48 * 3_600_000) : null,
       },
       outcome: rnd() < 0.1 ? 'declined' : 'success',
     });
@@ -92,5 +93,66 @@ describe.each(dialects)('feature store on %s', (dialect) => {
     const farm = at(t0 + 50_000, { payer_id: 'other', device_id: base.device_id });
     expect(featureRecord(featurize(farm, await store.snapshot(farm))).device_payers_24h).toBe(1);
     expect(featureNames.length).toBe(featurize(farm, await store.snapshot(farm)).length);
+  });
+
+  it('lifetime device and payer links, the usual ticket, quasi-cash share and refund delay', async () => {
+    const store = new MemoryFeatureStore();
+    const sql = new SqlFeatureStore(t.ctx.db);
+    const t0 = Date.UTC(2026, 10, 20);
+    const base = {
+      ...traffic(1, t0)[0]!.e,
+      payer_id: 'life-p1',
+      device_id: 'life-d1',
+      merchant_id: 'life-m',
+    };
+    const at = (k: number, over: Partial<RiskEvent> = {}): RiskEvent => ({
+      ...base,
+      id: `life${k}`,
+      ts: t0 + k * 3 * 86_400_000,
+      type: 'payment',
+      refund_of_amount_fen: null,
+      refund_of_ts: null,
+      ...over,
+    });
+    // Day 0: p1 pays 100 fen at a grocery; day 3: p1 pays 10,000 fen at quasi-cash (6051) from a
+    // second device with a second instrument; day 4.5: p1's declined attempt with a third
+    // instrument; day 6: a declined attempt by p2 on d1 (the device's payers count attempts).
+    const history: [RiskEvent, Outcome][] = [
+      [at(0, { amount_fen: 100, mcc: '5411' }), 'success'],
+      [at(1, { amount_fen: 10_000, mcc: '6051', device_id: 'life-d2', instrument_id: 'life-i2' }), 'success'],
+      [at(1.5, { amount_fen: 10_000, instrument_id: 'life-i3' }), 'declined'],
+      [at(2, { payer_id: 'life-p2' }), 'declined'],
+    ];
+    for (const [e, outcome] of history) {
+      await store.record(e, outcome);
+      await t.ctx.db.transaction().execute((trx) => sql.within(trx).record(e, outcome));
+    }
+    const refund = at(3, { type: 'refund', refund_of_amount_fen: 10_000, refund_of_ts: at(1).ts });
+    const payment = at(3, { id: 'life-pay' });
+    for (const e of [refund, payment]) {
+      const a = featureRecord(featurize(e, await store.snapshot(e)));
+      expect(featureRecord(featurize(e, await sql.snapshot(e)))).toEqual(a);
+      expect(a.device_payers_ever).toBe(2);
+      expect(a.payer_devices_ever).toBe(2);
+      expect(a.payer_payments).toBe(2);
+      expect(a.payer_mean_amount_log).toBeCloseTo((Math.log1p(100) + Math.log1p(10_000)) / 2, 12);
+      expect(a.payer_quasi_cash_share).toBe(0.5);
+      // Instruments of successful payments only (the declined one with life-i3 does not count).
+      expect(a.payer_instruments_ever).toBe(2);
+      // Two successful payments over max(1, account age in days).
+      expect(a.payer_payments_per_age_day).toBeCloseTo(2 / ((e.ts - e.payer_created_ts) / 86_400_000), 12);
+    }
+    expect(featureRecord(featurize(refund, await store.snapshot(refund))).refund_delay_hours).toBe(6 * 24);
+    expect(featureRecord(featurize(payment, await store.snapshot(payment))).refund_delay_hours).toBe(-1);
+    // Unknown payer and device: nothing ever seen; the usual ticket is this amount.
+    const fresh = at(3, { payer_id: 'life-p9', device_id: 'life-d9', amount_fen: 5_000 });
+    const f = featureRecord(featurize(fresh, await sql.snapshot(fresh)));
+    expect([
+      f.device_payers_ever,
+      f.payer_devices_ever,
+      f.payer_quasi_cash_share,
+      f.payer_instruments_ever,
+    ]).toEqual([0, 0, 0, 0]);
+    expect(f.payer_mean_amount_log).toBeCloseTo(Math.log1p(5_000), 12);
   });
 });

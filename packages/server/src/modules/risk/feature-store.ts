@@ -3,7 +3,7 @@
  * benchmarks). The database implementation is in feature-store.sql.ts. Both fetch the raw history
  * rows of the windows and aggregate them with the same functions below, so the vectors match.
  */
-import { hourOfDay, type RiskEvent, type Snapshot, type WindowStats } from './features.ts';
+import { hourOfDay, quasi_cash_mccs, type RiskEvent, type Snapshot, type WindowStats } from './features.ts';
 
 export type Outcome = 'success' | 'declined';
 
@@ -44,7 +44,12 @@ export function windowStats(rows: readonly HistoryRow[], now: number): WindowSta
   return s;
 }
 
-export function payerStats(rows: readonly HistoryRow[], now: number): Snapshot['payer'] {
+export function payerStats(
+  rows: readonly HistoryRow[],
+  now: number,
+  devicesEver: number,
+  instrumentsEver: number,
+): Snapshot['payer'] {
   let fail1h = 0;
   let promo24h = 0;
   let refunds24h = 0;
@@ -59,7 +64,15 @@ export function payerStats(rows: readonly HistoryRow[], now: number): Snapshot['
     promo24h += r.promo;
     if (r.failed && r.ts > now - hour_ms) fail1h++;
   }
-  return { ...windowStats(rows, now), fail1h, devices24h: devices.size, promo24h, refunds24h };
+  return {
+    ...windowStats(rows, now),
+    fail1h,
+    devices24h: devices.size,
+    promo24h,
+    refunds24h,
+    devicesEver,
+    instrumentsEver,
+  };
 }
 
 export function distinctPayers(rows: readonly HistoryRow[], now: number): number {
@@ -75,6 +88,7 @@ export interface Profile {
   m2Log: number;
   hourSin: number;
   hourCos: number;
+  quasiCash: number;
 }
 
 export const emptyProfile = (): Profile => ({
@@ -84,6 +98,7 @@ export const emptyProfile = (): Profile => ({
   m2Log: 0,
   hourSin: 0,
   hourCos: 0,
+  quasiCash: 0,
 });
 
 /** Welford update of the payer's log-amount mean/variance and hour-of-day vector. */
@@ -102,6 +117,7 @@ export function updateProfile(p: Profile, e: RiskEvent, outcome: Outcome, hour: 
     m2Log: p.m2Log + delta * (x - meanLog),
     hourSin: p.hourSin + Math.sin(angle),
     hourCos: p.hourCos + Math.cos(angle),
+    quasiCash: p.quasiCash + (quasi_cash_mccs.has(e.mcc) ? 1 : 0),
   };
 }
 
@@ -135,6 +151,11 @@ export class MemoryFeatureStore implements FeatureStore {
   private readonly merchantProfiles = new Map<string, { payments: number; refunds: number }>();
   private readonly seen = new Map<string, number>();
   private readonly deviceFirstSeen = new Map<string, number>();
+  /** Distinct payers per device and devices per payer, over every payment attempt ever. */
+  private readonly devicePayers = new Map<string, Set<string>>();
+  private readonly payerDevices = new Map<string, Set<string>>();
+  /** Distinct instruments per payer among the first-seen facts. */
+  private readonly payerInstruments = new Map<string, number>();
 
   snapshot(e: RiskEvent): Promise<Snapshot> {
     return Promise.resolve(this.snapshotSync(e));
@@ -149,15 +170,26 @@ export class MemoryFeatureStore implements FeatureStore {
     const [device, ip, instrument, region] = seenKeys(e).map(
       ([k, v]) => this.seen.get(`${e.payer_id}\n${k}\n${v}`) ?? null,
     );
+    const d = windowStats(deviceRows, now);
+    const ipw = windowStats(ipRows, now);
+    const mw = windowStats(merchantRows, now);
     return {
-      payer: payerStats(payerRows, now),
+      payer: payerStats(
+        payerRows,
+        now,
+        this.payerDevices.get(e.payer_id)?.size ?? 0,
+        this.payerInstruments.get(e.payer_id) ?? 0,
+      ),
       device: {
-        ...windowStats(deviceRows, now),
+        c1m: d.c1m,
+        c1h: d.c1h,
+        c24h: d.c24h,
         payers24h: distinctPayers(deviceRows, now),
         firstSeenTs: this.deviceFirstSeen.get(e.device_id) ?? null,
+        payersEver: this.devicePayers.get(e.device_id)?.size ?? 0,
       },
-      ip: { ...windowStats(ipRows, now), payers24h: distinctPayers(ipRows, now) },
-      merchant: windowStats(merchantRows, now),
+      ip: { c1m: ipw.c1m, c1h: ipw.c1h, payers24h: distinctPayers(ipRows, now) },
+      merchant: { c1m: mw.c1m, c1h: mw.c1h },
       profile: this.profiles.get(e.payer_id) ?? emptyProfile(),
       merchantProfile: this.merchantProfiles.get(e.merchant_id) ?? { payments: 0, refunds: 0 },
       seen: {
@@ -181,6 +213,8 @@ export class MemoryFeatureStore implements FeatureStore {
       this.push(this.byDevice, e.device_id, row);
       this.push(this.byIp, e.ip, row);
       this.push(this.byMerchant, e.merchant_id, row);
+      addTo(this.devicePayers, e.device_id, e.payer_id);
+      addTo(this.payerDevices, e.payer_id, e.device_id);
     }
     this.profiles.set(
       e.payer_id,
@@ -193,7 +227,10 @@ export class MemoryFeatureStore implements FeatureStore {
     if (outcome === 'success' || e.type === 'refund') {
       for (const [k, v] of seenKeys(e)) {
         const key = `${e.payer_id}\n${k}\n${v}`;
-        if (!this.seen.has(key)) this.seen.set(key, e.ts);
+        if (this.seen.has(key)) continue;
+        this.seen.set(key, e.ts);
+        if (k === 'instrument')
+          this.payerInstruments.set(e.payer_id, (this.payerInstruments.get(e.payer_id) ?? 0) + 1);
       }
     }
     if (!this.deviceFirstSeen.has(e.device_id)) this.deviceFirstSeen.set(e.device_id, e.ts);
@@ -214,4 +251,10 @@ export class MemoryFeatureStore implements FeatureStore {
     if (drop > 0) rows.splice(0, drop);
     return rows;
   }
+}
+
+function addTo(map: Map<string, Set<string>>, key: string, value: string): void {
+  const set = map.get(key);
+  if (set) set.add(value);
+  else map.set(key, new Set([value]));
 }

@@ -25,6 +25,8 @@ export interface RiskEvent {
   promotion_id: string | null;
   /** For refunds: the amount of the payment being refunded. */
   refund_of_amount_fen?: number | null;
+  /** For refunds: when the refunded payment was made (epoch ms; unknown: null). */
+  refund_of_ts?: number | null;
 }
 
 export interface WindowStats {
@@ -36,11 +38,31 @@ export interface WindowStats {
 }
 
 export interface Snapshot {
-  payer: WindowStats & { fail1h: number; devices24h: number; promo24h: number; refunds24h: number };
-  device: WindowStats & { payers24h: number; firstSeenTs: number | null };
-  ip: WindowStats & { payers24h: number };
-  merchant: WindowStats;
-  /** Running profile of the payer's past successful payments (Welford on log amount, hour vector). */
+  payer: WindowStats & {
+    fail1h: number;
+    devices24h: number;
+    promo24h: number;
+    refunds24h: number;
+    /** Distinct devices the payer ever attempted a payment from. */
+    devicesEver: number;
+    /** Distinct instruments the payer ever paid (successfully) or was refunded with. */
+    instrumentsEver: number;
+  };
+  device: {
+    c1m: number;
+    c1h: number;
+    c24h: number;
+    payers24h: number;
+    firstSeenTs: number | null;
+    /** Distinct payers that ever attempted a payment from this device. */
+    payersEver: number;
+  };
+  ip: { c1m: number; c1h: number; payers24h: number };
+  merchant: { c1m: number; c1h: number };
+  /**
+   * Running profile of the payer's past successful payments (Welford on log amount, hour vector,
+   * quasi-cash count).
+   */
   profile: {
     payments: number;
     refunds: number;
@@ -48,6 +70,7 @@ export interface Snapshot {
     m2Log: number;
     hourSin: number;
     hourCos: number;
+    quasiCash: number;
   };
   merchantProfile: { payments: number; refunds: number };
   /** When this payer first used this device / IP / instrument / region (null: never before). */
@@ -93,6 +116,13 @@ export const featureNames = [
   'account_age_days',
   'instrument_age_days',
   'has_promotion',
+  'payer_mean_amount_log',
+  'payer_payments_per_age_day',
+  'device_payers_ever',
+  'payer_devices_ever',
+  'payer_quasi_cash_share',
+  'refund_delay_hours',
+  'payer_instruments_ever',
 ] as const;
 
 export type FeatureName = (typeof featureNames)[number];
@@ -111,6 +141,9 @@ const mcc_risk: Record<string, number> = {
   '5812': 0.1,
   '5411': 0.05,
 };
+
+/** Quasi-cash and gambling categories (payer_quasi_cash_share). */
+export const quasi_cash_mccs: ReadonlySet<string> = new Set(['6051', '7995']);
 
 const day_ms = 86_400_000;
 const china_offset_ms = 8 * 3600 * 1000;
@@ -176,14 +209,22 @@ export function featurize(
   out[i++] = (e.ts - e.payer_created_ts) / day_ms;
   out[i++] = (e.ts - e.instrument_created_ts) / day_ms;
   out[i++] = e.promotion_id ? 1 : 0;
+  out[i++] = p.payments > 0 ? p.meanLog : logAmount;
+  out[i++] = p.payments / Math.max(1, (e.ts - e.payer_created_ts) / day_ms);
+  out[i++] = s.device.payersEver;
+  out[i++] = s.payer.devicesEver;
+  out[i++] = p.payments > 0 ? p.quasiCash / p.payments : 0;
+  out[i++] =
+    e.type === 'refund' && e.refund_of_ts !== undefined && e.refund_of_ts !== null
+      ? (e.ts - e.refund_of_ts) / 3_600_000
+      : -1;
+  out[i++] = s.payer.instrumentsEver;
   return out;
 }
 
 /** Named view of a vector, for reasons, stored history and rules. */
 export function featureRecord(vector: ArrayLike<number>): Record<FeatureName, number> {
   const record = {} as Record<FeatureName, number>;
-  featureNames.forEach((name, i) => {
-    record[name] = vector[i]!;
-  });
+  for (let i = 0; i < featureNames.length; i++) record[featureNames[i]!] = vector[i]!;
   return record;
 }

@@ -14,7 +14,7 @@ import {
   riskLevel,
   riskScoreFromProbability,
 } from './model/calibration.ts';
-import { contributions, type GbdtModel, parseGbdtModel, predictRaw } from './model/gbdt.ts';
+import { type GbdtModel, parseGbdtModel, predictRawWithContributions } from './model/gbdt.ts';
 import { anomalyScore, type IsolationForestModel } from './model/isolation-forest.ts';
 
 export type Action = 'approve' | 'review' | 'block';
@@ -68,19 +68,22 @@ export function riskModelOf(artifact: RiskModelArtifact): RiskModel {
     );
   }
   const gbdt = parseGbdtModel(artifact.gbdt);
+  // Scratch buffers reused by every call (scoring is synchronous): no per-call typed arrays.
   const input = new Float64Array(feature_count + 1);
+  const contrib = new Float64Array(feature_count + 1);
   return {
     version: artifact.version,
     score(vector) {
       withAnomaly(artifact.isolation_forest, vector, input);
-      const raw = predictRaw(gbdt, input);
+      // One walk of the trees gives the raw score and the reason contributions.
+      const raw = predictRawWithContributions(gbdt, input, contrib);
       const probability = calibrate(artifact.calibration, raw);
-      const contrib = contributions(gbdt, input);
       const reasons: ModelScore['reasons'] = [];
-      contrib.forEach((c, i) => {
+      for (let i = 0; i < contrib.length; i++) {
+        const c = contrib[i]!;
         if (c > 0)
           reasons.push({ feature: model_features[i]!, value: round(input[i]!), contribution: round(c) });
-      });
+      }
       reasons.sort((a, b) => b.contribution - a.contribution);
       return {
         score: riskScoreFromProbability(probability),

@@ -1,9 +1,13 @@
 /**
- * Batch scoring off the main event loop (issue #3 §5, §7): a batch of up to 10,000 events is split
- * across worker threads, each with its own database connection (SQLite WAL readers or a small
- * PostgreSQL pool) and its own copy of the model, so the event loop keeps serving requests while
- * a batch is scored. The in-process scorer exists for in-memory databases and yields to the event
- * loop between chunks.
+ * Batch scoring off the main event loop (issue #3 §5, §7): a batch of up to 10,000 events is cut
+ * into jobs of `job_items` events, handed to worker threads as they become free (two jobs in flight
+ * per worker, so a worker the OS deschedules does not hold the batch back), each worker with its
+ * own database connection (SQLite WAL readers or a small PostgreSQL pool) and its own copy of the
+ * model. The main thread only ever handles one job at a time: it posts a job's events and receives
+ * its results packed as two transferred byte arrays (scores, actions) and three JSON strings per
+ * event (reasons, matched rules, features) — exactly what the stored assessment rows need, so no
+ * object graph of evaluations is ever cloned or rebuilt on the main thread. The in-process scorer
+ * exists for in-memory databases and yields to the event loop between chunks.
  */
 import { availableParallelism } from 'node:os';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
@@ -12,7 +16,7 @@ import type { Db } from '../../db/database.ts';
 import { SqlFeatureStore } from './feature-store.sql.ts';
 import { featurize, type RiskEvent } from './features.ts';
 import { type Evaluation, evaluate, type MerchantPolicy } from './risk.service.ts';
-import type { RiskModel, Thresholds } from './risk-model.ts';
+import type { Action, RiskModel, Thresholds } from './risk-model.ts';
 
 export interface BatchItem {
   e: RiskEvent;
@@ -26,9 +30,34 @@ export interface PortablePolicy {
   lists: Record<string, (string | number)[]>;
 }
 
+export const actions: readonly Action[] = ['approve', 'review', 'block'];
+
+/**
+ * Evaluations of a batch in the form they cross threads and are stored: item i has score
+ * `scores[i]`, action `actions[actions[i]]`, and JSON texts `text[3i]` (reasons), `text[3i + 1]`
+ * (matched rules) and `text[3i + 2]` (features and context, as stored for backtests).
+ */
+export interface PackedEvaluations {
+  scores: Uint8Array;
+  actions: Uint8Array;
+  text: string[];
+}
+
 export interface BatchScorer {
-  score(policy: MerchantPolicy, items: BatchItem[]): Promise<Evaluation[]>;
+  score(policy: MerchantPolicy, items: BatchItem[]): Promise<PackedEvaluations>;
   close(): Promise<void>;
+}
+
+/** Packs evaluations (the worker side, and the in-process scorer). */
+export function pack(evaluations: readonly Evaluation[]): PackedEvaluations {
+  const n = evaluations.length;
+  const out: PackedEvaluations = { scores: new Uint8Array(n), actions: new Uint8Array(n), text: [] };
+  evaluations.forEach((ev, i) => {
+    out.scores[i] = ev.riskScore;
+    out.actions[i] = actions.indexOf(ev.action);
+    out.text.push(JSON.stringify(ev.reasons), JSON.stringify(ev.matched), JSON.stringify(ev.context));
+  });
+  return out;
 }
 
 const chunk_items = 32;
@@ -40,13 +69,13 @@ export class InProcessBatchScorer implements BatchScorer {
     private readonly model: RiskModel,
   ) {}
 
-  async score(policy: MerchantPolicy, items: BatchItem[]): Promise<Evaluation[]> {
+  async score(policy: MerchantPolicy, items: BatchItem[]): Promise<PackedEvaluations> {
     const out: Evaluation[] = [];
     for (let i = 0; i < items.length; i += chunk_items) {
       await yieldToLoop();
       out.push(...(await scoreSlice(this.db, this.model, policy, items.slice(i, i + chunk_items))));
     }
-    return out;
+    return pack(out);
   }
 
   async close(): Promise<void> {}
@@ -65,17 +94,51 @@ register();
 await import(${JSON.stringify(new URL('./risk.worker.ts', import.meta.url).href)});
 `;
 
-interface Pending {
-  results: Evaluation[];
-  resolve: (value: Evaluation[]) => void;
+/** Events per job: small enough that posting a job or taking its results stalls the loop < 1 ms. */
+export const job_items = 200;
+/** Jobs in flight per worker: one being scored, one queued, so a worker never waits for the loop. */
+const jobs_per_worker = 2;
+
+/** Main thread → worker. `policy` comes with the first job of a batch a worker sees. */
+export interface JobMessage {
+  job: number;
+  batch: number;
+  policy?: PortablePolicy;
+  items: BatchItem[];
+}
+/** Worker → main thread. */
+export interface JobReply {
+  job: number;
+  scores?: Uint8Array;
+  actions?: Uint8Array;
+  text?: string[];
+  error?: string;
+}
+
+interface Run {
+  batch: number;
+  items: BatchItem[];
+  policy: PortablePolicy;
+  next: number;
+  remaining: number;
+  out: PackedEvaluations;
+  resolve: (value: PackedEvaluations) => void;
   reject: (error: Error) => void;
+  /** Workers that hold this batch's policy (told to drop it at the end). */
+  told: Set<Slot>;
+}
+
+interface Slot {
+  worker: Worker;
+  inFlight: Map<number, { run: Run; start: number; count: number }>;
 }
 
 /** Scores in worker threads (risk.worker.ts); each worker opens its own connection to `databaseUrl`. */
 export class WorkerBatchScorer implements BatchScorer {
-  private readonly workers: Worker[] = [];
-  private readonly pending = new Map<number, Pending>();
-  private next = 1;
+  private readonly slots: Slot[] = [];
+  private readonly runs: Run[] = [];
+  private nextJob = 1;
+  private nextBatch = 1;
   private failure: Error | undefined;
   private closing = false;
 
@@ -87,54 +150,101 @@ export class WorkerBatchScorer implements BatchScorer {
       const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`), {
         workerData: { databaseUrl: options.databaseUrl, modelPath: options.modelPath },
       });
-      worker.on('message', (m: { id: number; part?: Evaluation[]; done?: boolean; error?: string }) => {
-        const p = this.pending.get(m.id);
-        if (!p) return;
-        if (m.error !== undefined) {
-          this.pending.delete(m.id);
-          p.reject(new Error(`batch worker: ${m.error}`));
-          return;
-        }
-        for (const e of m.part ?? []) p.results.push(e);
-        if (m.done) {
-          this.pending.delete(m.id);
-          p.resolve(p.results);
-        }
-      });
+      const slot: Slot = { worker, inFlight: new Map() };
+      worker.on('message', (m: JobReply) => this.onReply(slot, m));
       // A worker that fails or exits fails what it was doing and every later batch (no silent hang).
       const broken = (error: Error) => {
         this.failure = error;
-        for (const p of this.pending.values()) p.reject(error);
-        this.pending.clear();
+        for (const run of this.runs.splice(0)) run.reject(error);
+        for (const s of this.slots) s.inFlight.clear();
       };
       worker.on('error', broken);
       worker.on('exit', (code) => {
         if (!this.closing) broken(new Error(`batch worker exited with code ${code}`));
       });
       worker.unref();
-      this.workers.push(worker);
+      this.slots.push(slot);
     }
   }
 
-  async score(policy: MerchantPolicy, items: BatchItem[]): Promise<Evaluation[]> {
-    if (this.failure) throw this.failure;
-    const share = Math.ceil(items.length / this.workers.length);
-    const parts = this.workers
-      .map((worker, i) => ({ worker, slice: items.slice(i * share, (i + 1) * share) }))
-      .filter((p) => p.slice.length > 0)
-      .map(({ worker, slice }) => {
-        const id = this.next++;
-        return new Promise<Evaluation[]>((resolve, reject) => {
-          this.pending.set(id, { results: [], resolve, reject });
-          worker.postMessage({ id, policy: portable(policy), items: slice });
-        });
+  score(policy: MerchantPolicy, items: BatchItem[]): Promise<PackedEvaluations> {
+    if (this.failure) return Promise.reject(this.failure);
+    const n = items.length;
+    const out: PackedEvaluations = {
+      scores: new Uint8Array(n),
+      actions: new Uint8Array(n),
+      text: new Array<string>(3 * n),
+    };
+    if (n === 0) return Promise.resolve(out);
+    return new Promise((resolve, reject) => {
+      this.runs.push({
+        batch: this.nextBatch++,
+        items,
+        policy: portable(policy),
+        next: 0,
+        remaining: n,
+        out,
+        resolve,
+        reject,
+        told: new Set(),
       });
-    return (await Promise.all(parts)).flat();
+      this.pump();
+    });
+  }
+
+  /** Hands out jobs to every slot with room, oldest batch first. */
+  private pump(): void {
+    for (const slot of this.slots) {
+      while (slot.inFlight.size < jobs_per_worker) {
+        const run = this.runs.find((r) => r.next < r.items.length);
+        if (!run) return;
+        const start = run.next;
+        const count = Math.min(job_items, run.items.length - start);
+        run.next += count;
+        const job = this.nextJob++;
+        slot.inFlight.set(job, { run, start, count });
+        const message: JobMessage = { job, batch: run.batch, items: run.items.slice(start, start + count) };
+        if (!run.told.has(slot)) {
+          message.policy = run.policy;
+          run.told.add(slot);
+        }
+        slot.worker.postMessage(message);
+      }
+    }
+  }
+
+  private onReply(slot: Slot, m: JobReply): void {
+    const job = slot.inFlight.get(m.job);
+    if (!job) return;
+    slot.inFlight.delete(m.job);
+    const { run, start, count } = job;
+    if (m.error !== undefined) {
+      this.finish(run);
+      run.reject(new Error(`batch worker: ${m.error}`));
+      return;
+    }
+    run.out.scores.set(m.scores!, start);
+    run.out.actions.set(m.actions!, start);
+    const text = m.text!;
+    for (let i = 0; i < 3 * count; i++) run.out.text[3 * start + i] = text[i]!;
+    run.remaining -= count;
+    if (run.remaining === 0) {
+      this.finish(run);
+      run.resolve(run.out);
+    }
+    this.pump();
+  }
+
+  private finish(run: Run): void {
+    const k = this.runs.indexOf(run);
+    if (k >= 0) this.runs.splice(k, 1);
+    run.next = run.items.length;
+    for (const slot of run.told) slot.worker.postMessage({ drop: run.batch });
   }
 
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }
 

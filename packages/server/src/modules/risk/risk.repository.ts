@@ -14,12 +14,26 @@ export function findAssessment(db: Executor, mchid: string, id: string) {
     .executeTakeFirst();
 }
 
-export function assessmentsOfBatch(db: Executor, batchId: string) {
+/** One page of a batch's results in item order (keyset on event_id), without the stored features. */
+export function assessmentsOfBatch(db: Executor, batchId: string, afterEventId: string, limit: number) {
   return db
     .selectFrom('risk_assessments')
-    .selectAll()
+    .select([
+      'id',
+      'event_id',
+      'risk_score',
+      'risk_level',
+      'suggested_action',
+      'reasons_json',
+      'rules_matched_json',
+      'model_version',
+      'created_at',
+      'label',
+    ])
     .where('batch_id', '=', batchId)
+    .where('event_id', '>', afterEventId)
     .orderBy('event_id')
+    .limit(limit)
     .execute();
 }
 
@@ -136,4 +150,32 @@ export function findBatch(db: Executor, mchid: string, id: string) {
 
 export function completeBatch(db: Executor, id: string, status: string, now: number) {
   return db.updateTable('risk_batches').set({ status, completed_at: now }).where('id', '=', id).execute();
+}
+
+/**
+ * When the merchant's order `ref` was paid: the time of the earliest successful payment event
+ * assessed with that order number (refunds assessed through the API give the refund delay).
+ */
+export async function paymentTimeOfRef(
+  db: Executor,
+  mchid: string,
+  ref: string,
+): Promise<number | undefined> {
+  const row = await db
+    .selectFrom('risk_assessments')
+    .innerJoin('risk_events', 'risk_events.id', 'risk_assessments.event_id')
+    .select('risk_events.ts')
+    .where('risk_assessments.mchid', '=', mchid)
+    .where('risk_assessments.ref', '=', ref)
+    .where('risk_assessments.kind', '=', 'payment')
+    .where('risk_events.failed', '=', 0)
+    .orderBy('risk_events.ts')
+    .limit(1)
+    .executeTakeFirst();
+  return row === undefined ? undefined : Number(row.ts);
+}
+
+/** Removes the results stored so far of a batch that failed. */
+export function deleteBatchAssessments(db: Executor, batchId: string) {
+  return db.deleteFrom('risk_assessments').where('batch_id', '=', batchId).execute();
 }

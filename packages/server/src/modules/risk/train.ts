@@ -13,7 +13,7 @@ import { trainIsolationForest } from './model/isolation-forest.ts';
 import { model_features, type RiskModelArtifact, withAnomaly } from './risk-model.ts';
 
 /** The fields of a simulator event the pipeline needs (see packages/simulator). */
-export interface LabelledEvent extends Omit<RiskEvent, 'refund_of_amount_fen'> {
+export interface LabelledEvent extends Omit<RiskEvent, 'refund_of_amount_fen' | 'refund_of_ts'> {
   refund_of: string | null;
   outcome: 'success' | 'declined';
   label: 'legit' | 'fraud';
@@ -30,23 +30,49 @@ export interface Dataset {
 /** Replays events through a fresh in-memory feature store: vector of each event before it happens. */
 export function replay(events: readonly LabelledEvent[]): Dataset {
   const store = new MemoryFeatureStore();
-  const amounts = new Map<string, number>();
+  const payments = new Map<string, { amount: number; ts: number }>();
   const X: Float64Array[] = [];
   const y = new Uint8Array(events.length);
   const patterns: (string | null)[] = [];
   events.forEach((ev, i) => {
+    const paid = ev.refund_of ? payments.get(ev.refund_of) : undefined;
     const e: RiskEvent = {
       ...ev,
-      refund_of_amount_fen: ev.refund_of ? (amounts.get(ev.refund_of) ?? null) : null,
+      refund_of_amount_fen: paid?.amount ?? null,
+      refund_of_ts: paid?.ts ?? null,
     };
     X.push(featurize(e, store.snapshotSync(e)));
     y[i] = ev.label === 'fraud' ? 1 : 0;
     patterns.push(ev.pattern);
     store.recordSync(e, ev.outcome, hourOfDay(e.ts));
-    if (ev.type === 'payment') amounts.set(ev.id, ev.amount_fen);
+    if (ev.type === 'payment') payments.set(ev.id, { amount: ev.amount_fen, ts: ev.ts });
   });
   return { X, y, patterns, events: [...events] };
 }
+
+/** Concatenates replayed data sets in order (each replayed on its own: separate worlds). */
+export function concatDatasets(parts: readonly Dataset[]): Dataset {
+  return {
+    X: parts.flatMap((p) => p.X),
+    y: Uint8Array.from(parts.flatMap((p) => Array.from(p.y))),
+    patterns: parts.flatMap((p) => p.patterns),
+    events: parts.flatMap((p) => p.events),
+  };
+}
+
+/**
+ * What `npm run train:risk` trains on and with (and bench:risk-quality evaluates): the simulator's
+ * training preset, then `extraSeeds` more worlds of the simulator's default parameters, each
+ * replayed on its own and appended in this order (the newest 20% — the end of the last world — is
+ * the calibration split); GBDT parameters `gbdt` over defaultGbdtParams. None of this traffic is
+ * the evaluation preset's (shiftedPreset, seed 20250401).
+ */
+export const shipped_training = {
+  version: 'risk-gbdt-2.0.0',
+  extraSeeds: [101, 102] as readonly number[],
+  gbdt: { trees: 400, learningRate: 0.04 } as Partial<GbdtParams>,
+  seed: 42,
+};
 
 export const defaultGbdtParams: GbdtParams = {
   trees: 160,

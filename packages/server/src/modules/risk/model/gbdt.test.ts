@@ -12,6 +12,7 @@ import {
   parseGbdtModel,
   predictProba,
   predictRaw,
+  predictRawWithContributions,
   quantileBinEdges,
   topContributions,
   trainGbdt,
@@ -144,6 +145,15 @@ describe('contributions (Saabas)', () => {
       const sum = c.reduce((a, b) => a + b, 0);
       expect(Math.abs(sum - (predictRaw(model, row) - model.baseScore))).toBeLessThan(1e-9);
     }
+  });
+
+  it('predictRawWithContributions gives exactly predictRaw and contributions in one walk', () => {
+    const out = new Float64Array(model.featureNames.length).fill(7);
+    for (const row of test.X.slice(0, 500)) {
+      expect(predictRawWithContributions(model, row, out)).toBe(predictRaw(model, row));
+      expect(Array.from(out)).toEqual(Array.from(contributions(model, row)));
+    }
+    expect(() => predictRawWithContributions(model, test.X[0]!, new Float64Array(2))).toThrow(RangeError);
   });
 
   it('name a true signal feature as the top reason for obvious positives', () => {

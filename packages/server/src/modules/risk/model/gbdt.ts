@@ -786,6 +786,39 @@ export function contributions(model: GbdtModel, row: ArrayLike<number>): Float64
   return out;
 }
 
+/**
+ * predictRaw and contributions in one walk of the trees (the online path needs both): fills `out`
+ * (length nFeatures, zeroed here) with the Saabas contributions and returns the raw score, equal to
+ * predictRaw(model, row) (same summation order). Does not allocate.
+ */
+export function predictRawWithContributions(
+  model: GbdtModel,
+  row: ArrayLike<number>,
+  out: Float64Array,
+): number {
+  const c = compiled(model);
+  checkRow(c, row);
+  if (out.length !== c.nFeatures)
+    throw new RangeError(`out has ${out.length} slots, model has ${c.nFeatures}`);
+  out.fill(0);
+  const { roots, feature, threshold, left, right, missing, value } = c;
+  let sum = c.baseScore;
+  for (let t = 0; t < roots.length; t++) {
+    let nd = roots[t]!;
+    let f = feature[nd]!;
+    while (f >= 0) {
+      const x = row[f] as number;
+      const thr = threshold[nd]!;
+      const next = x <= thr ? left[nd]! : x > thr ? right[nd]! : missing[nd]!;
+      out[f] = out[f]! + (value[next]! - value[nd]!);
+      nd = next;
+      f = feature[nd]!;
+    }
+    sum += value[nd]!;
+  }
+  return sum;
+}
+
 export interface FeatureContribution {
   feature: string;
   index: number;

@@ -37,6 +37,7 @@ export {
   parseGbdtModel,
   predictProba,
   predictRaw,
+  predictRawWithContributions,
   topContributions,
   trainGbdt,
 } from './gbdt.ts';
