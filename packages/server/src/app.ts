@@ -70,6 +70,8 @@ export interface AppDeps {
    * (routing, failover, redaction for foreign providers) with the model `zhifu-local`.
    */
   agent?: { completer: ChatCompleter; model: string };
+  /** The model the agent asks the gateway for (ZHIFU_AGENT_MODEL; default `zhifu-local`). */
+  agentModel?: string;
   /** The LLM gateway (docs/llm-gateway.md); with nothing configured it serves `zhifu-local`. */
   llm?: LlmDeps;
 }
@@ -229,7 +231,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.sandbox ?? true) walletRoutes(app, ctx);
   const conversationDeps: ConversationDeps = {
     completer: deps.agent ? () => deps.agent!.completer : (mchid) => llm.completer(mchid),
-    model: deps.agent?.model ?? zhifu_local_model,
+    model: deps.agent?.model ?? deps.agentModel ?? zhifu_local_model,
     payments: paymentDeps,
     nonces,
   };

@@ -12,6 +12,7 @@ import {
   type RoutingStrategy,
   routing_strategies,
 } from './modules/llm/index.ts';
+import { zhifu_local_model } from './modules/llm/local/index.ts';
 
 export interface Config {
   /** TCP port (PORT, default 8080). */
@@ -57,6 +58,11 @@ export interface Config {
   readonly llmProviders: ProviderConfig[];
   /** Ordering of providers of equal priority: latency, cost or priority (ZHIFU_LLM_ROUTING, default latency). */
   readonly llmRouting: RoutingStrategy;
+  /**
+   * The model the conversation agent asks the gateway for (ZHIFU_AGENT_MODEL, default
+   * `zhifu-local`); it must be served by a configured provider.
+   */
+  readonly agentModel: string;
   /** Log level (ZHIFU_LOG_LEVEL, default info). */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -122,6 +128,13 @@ function operatorToken(env: Env): string | undefined {
   return raw;
 }
 
+function agentModel(env: Env, providers: readonly ProviderConfig[]): string {
+  const model = env.ZHIFU_AGENT_MODEL || zhifu_local_model;
+  if (model !== zhifu_local_model && !providers.some((p) => p.models.includes(model)))
+    throw new ConfigError(`ZHIFU_AGENT_MODEL: no configured LLM provider serves the model "${model}"`);
+  return model;
+}
+
 function llmProviders(env: Env): ProviderConfig[] {
   const inline = env.ZHIFU_LLM_PROVIDERS;
   const file = env.ZHIFU_LLM_PROVIDERS_FILE;
@@ -155,6 +168,7 @@ export function loadConfig(env: Env = process.env): Config {
   const host = env.ZHIFU_HOST || '127.0.0.1';
   const dataDir = resolve(env.ZHIFU_DATA_DIR || './data');
   const databaseUrl = env.ZHIFU_DATABASE_URL || `sqlite:${resolve(dataDir, 'zhifu.db')}`;
+  const providers = llmProviders(env);
   if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(databaseUrl)) {
     throw new ConfigError(`ZHIFU_DATABASE_URL must start with sqlite: or postgres://, got "${databaseUrl}"`);
   }
@@ -183,8 +197,9 @@ export function loadConfig(env: Env = process.env): Config {
     checkoutExploration: rate(env, 'ZHIFU_CHECKOUT_EXPLORATION', 0.05),
     masterKey: masterKey(env, databaseUrl),
     masterKeyId: env.ZHIFU_MASTER_KEY_ID || 'k1',
-    llmProviders: llmProviders(env),
+    llmProviders: providers,
     llmRouting: oneOf(env, 'ZHIFU_LLM_ROUTING', routing_strategies, 'latency'),
+    agentModel: agentModel(env, providers),
     logLevel: oneOf(
       env,
       'ZHIFU_LOG_LEVEL',

@@ -32,6 +32,7 @@ async function main(): Promise<void> {
     operatorToken: config.operatorToken,
     auditSampleRate: config.auditSampleRate,
     llm: { providers: config.llmProviders, strategy: config.llmRouting },
+    agentModel: config.agentModel,
     checkout: { explorationShare: config.checkoutExploration },
     logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel,
   });

@@ -57,5 +57,15 @@ describe('providers configuration', () => {
       /ZHIFU_LLM_PROVIDERS: provider 0/,
     );
     expect(() => loadConfig({ ZHIFU_LLM_ROUTING: 'random' })).toThrow(/ZHIFU_LLM_ROUTING/);
+    expect(loadConfig({}).agentModel).toBe('zhifu-local');
+    const served = deepseek.models[0]!;
+    expect(
+      loadConfig({
+        ZHIFU_LLM_PROVIDERS: JSON.stringify([deepseek]),
+        DEEPSEEK_API_KEY: 'sk-1',
+        ZHIFU_AGENT_MODEL: served,
+      }).agentModel,
+    ).toBe(served);
+    expect(() => loadConfig({ ZHIFU_AGENT_MODEL: 'gpt-unknown' })).toThrow(/ZHIFU_AGENT_MODEL/);
   });
 });
