@@ -1,5 +1,5 @@
 /**
- * Child-process plumbing shared by the benches (payments, notify): pinning (this process on CPU 0,
+ * Child-process plumbing shared by the benches (payments, notify, risk): pinning (this process on CPU 0,
  * servers on CPU 1 with taskset), starting a child and waiting for its ready line, stopping it,
  * temporary directories — all children killed and directories removed on exit, errors and Ctrl-C.
  */

@@ -18,13 +18,10 @@
  * Environment: RISK_BENCH_HTTP_S (5, measured seconds per HTTP run), RISK_BENCH_CONCURRENCY (32),
  * RISK_BENCH_PIN (1: pin this process to CPU 0 and the HTTP servers to CPU 1 with taskset).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import { hmacAuthorization } from '@zhifu/sdk';
 import { defaultParams, mergeParams, type SimEvent, simulateAll } from '@zhifu/simulator';
@@ -56,12 +53,11 @@ import {
   submitBatch,
 } from '../packages/server/src/modules/risk/risk.service.ts';
 import { default_model_path, loadRiskModel } from '../packages/server/src/modules/risk/risk-model.ts';
+import { freePort, pinSelf, startChild, stopChild, tmpDir } from './children.ts';
 import { closedLoop, HttpClient, int, type LoadResult, ms, pct, percentile, rate } from './load.ts';
-import { freePort } from './ports.ts';
 import { loadAverage, machineLines, metStatus, table } from './risk-machine.ts';
 import { riskBenchRules } from './risk-rules.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const log = (line = '') => process.stdout.write(`${line}\n`);
 const envNumber = (name: string, fallback: number) => {
   const value = Number(process.env[name] ?? fallback);
@@ -70,30 +66,6 @@ const envNumber = (name: string, fallback: number) => {
 };
 const httpSeconds = envNumber('RISK_BENCH_HTTP_S', 5);
 const concurrency = Math.round(envNumber('RISK_BENCH_CONCURRENCY', 32));
-
-// ---------------------------------------------------------------------------------------------
-// Cleanup: child processes and temporary directories, on success, on errors and on Ctrl-C.
-
-const children = new Set<ChildProcess>();
-const tmpDirs: string[] = [];
-function cleanup(): void {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-  for (const dir of tmpDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-}
-process.on('exit', cleanup);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    cleanup();
-    process.exit(130);
-  });
-}
-function tmpDir(prefix: string): string {
-  const dir = mkdtempSync(join(os.tmpdir(), prefix));
-  tmpDirs.push(dir);
-  return dir;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Statistics.
@@ -459,69 +431,7 @@ log();
 // ---------------------------------------------------------------------------------------------
 // 3. HTTP.
 
-let pinned = false;
-if (process.env.RISK_BENCH_PIN !== '0' && os.cpus().length >= 2) {
-  try {
-    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
-    pinned = true;
-  } catch {
-    pinned = false;
-  }
-}
-
-interface Child {
-  process: ChildProcess;
-  pid: number;
-  stdout: () => string;
-}
-async function startChild(name: string, args: string[], env: Record<string, string>, ready: string) {
-  const command = pinned ? 'taskset' : process.execPath;
-  const argv = pinned ? ['-c', '1', process.execPath, ...args] : args;
-  const child = spawn(command, argv, {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  return new Promise<Child>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${name} did not print "${ready}" within 60 s:\n${stdout}\n${stderr}`));
-    }, 60_000);
-    const check = () => {
-      if (!stdout.includes(ready)) return;
-      clearTimeout(timer);
-      child.stdout?.off('data', check);
-      resolve({ process: child, pid: child.pid!, stdout: () => stdout });
-    };
-    child.stdout?.on('data', check);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited (code ${code}, signal ${signal}):\n${stderr}`));
-    });
-  });
-}
-async function stopChild(child: Child): Promise<void> {
-  const p = child.process;
-  if (p.exitCode === null && p.signalCode === null) {
-    const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
-    p.kill('SIGTERM');
-    const timer = setTimeout(() => p.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  children.delete(p);
-}
+const pinned = pinSelf('RISK_BENCH_PIN');
 
 const timing = { warmupMs: 1000, windowMs: 1000, windows: Math.round(httpSeconds) };
 const tsx = ['--import', 'tsx'];
