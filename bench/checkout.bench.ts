@@ -38,7 +38,7 @@ import {
 } from '../packages/server/src/modules/checkout/checkout.service.ts';
 import { rankInstruments } from '../packages/server/src/modules/checkout/ranking.ts';
 import { createMerchant } from '../packages/server/src/modules/merchants/index.ts';
-import { HttpClient } from './load.ts';
+import { HttpClient, percentile } from './load.ts';
 import { machineLines, table } from './risk-machine.ts';
 
 const log = (line = '') => process.stdout.write(`${line}\n`);
@@ -47,10 +47,7 @@ const httpN = Number(process.env.CHECKOUT_BENCH_HTTP_N ?? 2000);
 
 const windows = 5;
 
-function pctl(samples: number[], p: number): number {
-  const s = Float64Array.from(samples).sort();
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-}
+const pctl = (samples: number[], p: number) => percentile(Float64Array.from(samples).sort(), p);
 
 /**
  * p50 and p99 per window of consecutive samples, then the median over the windows: one burst of

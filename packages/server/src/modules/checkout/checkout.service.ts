@@ -66,23 +66,14 @@ export function newModel(): LinUcb {
 interface State {
   model: LinUcb;
   health: ChannelHealth;
-  /** appid → mchid and openid → payer: bindings never change once written, so they are cached. */
-  apps: Map<string, string>;
-  payers: Map<string, { user_id: string; appid: string }>;
   /** A merchant's promotions in force, for `promotion_cache_ms` or until one is created or redeemed. */
   promotions: Map<string, { rows: CheckoutPromotionsTable[]; until: number }>;
 }
 
-/** Entries per lookup cache before it is cleared (memory bound; a miss costs one query). */
-const lookup_cache_max = 100_000;
+/** Merchants whose promotions are cached before the cache is cleared (memory bound). */
+const promotion_cache_merchants_max = 100_000;
 /** How long a merchant's promotions in force are reused between changes made by this process. */
 const promotion_cache_ms = 1_000;
-
-function remember<K, V>(map: Map<K, V>, key: K, value: V): V {
-  if (map.size >= lookup_cache_max) map.clear();
-  map.set(key, value);
-  return value;
-}
 
 const states = new WeakMap<Db, Promise<State>>();
 
@@ -108,21 +99,7 @@ async function load(ctx: Ctx): Promise<State> {
   const rows = await repo.recentAuthorizations(ctx.db, now - channel_window_ms, channel_reload_rows_max);
   for (const a of rows.reverse())
     health.record(a.bank_type, a.instrument_id, a.succeeded === 1, a.latency_ms, Number(a.at));
-  return { model, health, apps: new Map(), payers: new Map(), promotions: new Map() };
-}
-
-async function appMchid(ctx: Ctx, state: State, appid: string): Promise<string | undefined> {
-  const hit = state.apps.get(appid);
-  if (hit !== undefined) return hit;
-  const app = await merchants.findApp(ctx.db, appid);
-  return app ? remember(state.apps, appid, app.mchid) : undefined;
-}
-
-async function payerOf(ctx: Ctx, state: State, openid: string) {
-  const hit = state.payers.get(openid);
-  if (hit !== undefined) return hit;
-  const who = await identity.resolveOpenid(ctx.db, openid);
-  return who ? remember(state.payers, openid, { user_id: who.user_id, appid: who.appid }) : undefined;
+  return { model, health, promotions: new Map() };
 }
 
 async function promotionsInForce(ctx: Ctx, state: State, mchid: string, now: number) {
@@ -131,7 +108,8 @@ async function promotionsInForce(ctx: Ctx, state: State, mchid: string, now: num
     return hit.rows.filter((p) => Number(p.starts_at) <= now && now < Number(p.ends_at));
   const rows = await repo.activePromotions(ctx.db, mchid, now, promotions_active_max);
   // A promotion that starts within the cache's second is offered from the next read on.
-  remember(state.promotions, mchid, { rows, until: now + promotion_cache_ms });
+  if (state.promotions.size >= promotion_cache_merchants_max) state.promotions.clear();
+  state.promotions.set(mchid, { rows, until: now + promotion_cache_ms });
   return rows;
 }
 
@@ -212,9 +190,10 @@ export async function rank(
   req: RankRequest,
 ): Promise<RankResponse> {
   const state = await stateOf(ctx);
-  if ((await appMchid(ctx, state, req.appid)) !== mchid)
+  // appid and OpenID bindings never change: their repositories memoise them (lib/row-cache.ts).
+  if ((await merchants.findApp(ctx.db, req.appid))?.mchid !== mchid)
     fail('appid_not_bound_to_mchid', { field: '/appid', value: req.appid, location: 'body' });
-  const who = await payerOf(ctx, state, req.payer.openid);
+  const who = await identity.resolveOpenid(ctx.db, req.payer.openid);
   if (!who || who.appid !== req.appid)
     fail('openid_not_of_appid', { field: '/payer/openid', value: req.payer.openid, location: 'body' });
   const instruments = await wallet.instrumentsOf(ctx.db, who.user_id);

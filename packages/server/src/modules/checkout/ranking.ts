@@ -4,6 +4,7 @@
  * instruments. No I/O: the service, the benchmarks and the tests call the same function.
  */
 import { yuan } from '../../lib/money.ts';
+import type { InstrumentView } from '../wallet/index.ts';
 import {
   type ArmContext,
   featurize,
@@ -13,15 +14,8 @@ import {
 import { type Choice, choose, type LinUcb } from './bandit/linucb.ts';
 import type { ChannelStats } from './channels.ts';
 
-export interface RankInstrument {
-  id: string;
-  kind: InstrumentKind;
-  bank_type: string;
-  display_name: string;
-  last4: string | null;
-  available_fen: number;
-  per_txn_limit_fen: number | null;
-}
+/** What the ranking reads of an instrument: the wallet's view of it (balance or remaining limit). */
+export type RankInstrument = InstrumentView;
 
 export interface PromotionOffer {
   id: string;

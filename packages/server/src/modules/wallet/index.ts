@@ -1,4 +1,4 @@
-export { sandboxPayers } from './fixtures.ts';
+export { type InstrumentKind, sandboxPayers } from './fixtures.ts';
 export {
   type Authorization,
   authorize,

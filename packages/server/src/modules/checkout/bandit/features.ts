@@ -3,7 +3,9 @@
  * per (transaction, payer history, instrument, channel health, promotion). Every feature is scaled
  * to about 0…1 so that one exploration width fits all of them.
  */
-export type InstrumentKind = 'balance' | 'debit_card' | 'credit_card' | 'credit_line';
+import type { InstrumentKind } from '../../wallet/index.ts';
+
+export type { InstrumentKind };
 
 /** What the payer's history says about one instrument (from the request's feature vector). */
 export interface InstrumentHistory {
