@@ -363,16 +363,24 @@ export class DecisionTimers {
     this.waiters.delete(orderId);
   }
 
-  wait(orderId: string, ms: number): Promise<void> {
+  /** Resolves true when the decision settles within `ms`, false when the wait times out. */
+  wait(orderId: string, ms: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, Math.max(0, ms));
-      timer.unref();
-      const list = this.waiters.get(orderId) ?? [];
-      list.push(() => {
+      const wake = () => {
         clearTimeout(timer);
-        resolve();
-      });
-      this.waiters.set(orderId, list);
+        resolve(true);
+      };
+      const timer = setTimeout(
+        () => {
+          const list = this.waiters.get(orderId)?.filter((w) => w !== wake) ?? [];
+          if (list.length > 0) this.waiters.set(orderId, list);
+          else this.waiters.delete(orderId);
+          resolve(false);
+        },
+        Math.max(0, ms),
+      );
+      timer.unref();
+      this.waiters.set(orderId, [...(this.waiters.get(orderId) ?? []), wake]);
     });
   }
 
@@ -382,6 +390,7 @@ export class DecisionTimers {
   }
 }
 
-export async function applyDeadline(ctx: Ctx, deps: DecisionDeps, orderId: string): Promise<void> {
-  await apply(ctx, deps, orderId, 'pending', 'manual_review', 'deadline', null);
+/** Puts a still-pending payment whose deadline has passed in manual review; false if it did nothing. */
+export function applyDeadline(ctx: Ctx, deps: DecisionDeps, orderId: string): Promise<boolean> {
+  return apply(ctx, deps, orderId, 'pending', 'manual_review', 'deadline', null);
 }

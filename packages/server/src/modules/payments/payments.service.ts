@@ -647,7 +647,15 @@ export async function payVerified(
   if (!captureNow && mode === 'realtime') {
     // The payer's confirmation waits for the merchant (at most the deadline plus a margin).
     deps.decisions.timers.schedule(order.id, deadline - ctx.clock.now());
-    await deps.decisions.timers.wait(order.id, deadline - ctx.clock.now() + 50);
+    const settled = await deps.decisions.timers.wait(order.id, deadline - ctx.clock.now() + 50);
+    // The deadline timer may still be applying (a slow database) or may have fired a hair early:
+    // the payer's answer does not wait for it. Applying is guarded by state and clock, so at most
+    // one of the timer, the sweeper and this call moves the payment.
+    if (!settled) {
+      const left = deadline - ctx.clock.now();
+      if (left > 0) await new Promise((r) => setTimeout(r, left));
+      await decisions.applyDeadline(ctx, deps.decisions, order.id);
+    }
   }
   const final = captureNow ? result.o : ((await repo.findById(ctx.db, order.id)) ?? result.o);
   const d = captureNow ? undefined : await repo.decisionOf(ctx.db, order.id);
