@@ -37,7 +37,12 @@ import {
 } from './modules/payments/index.ts';
 import { paymentRoutes } from './modules/payments/payments.routes.ts';
 import { refundRoutes } from './modules/refunds/refunds.routes.ts';
-import { InProcessBatchScorer, loadRiskModel, type RiskDeps } from './modules/risk/index.ts';
+import {
+  InProcessBatchScorer,
+  loadRiskModel,
+  pruneWindowCounts,
+  type RiskDeps,
+} from './modules/risk/index.ts';
 import { riskRoutes } from './modules/risk/risk.routes.ts';
 import { walletRoutes } from './modules/wallet/wallet.routes.ts';
 import { installHttp, requestId } from './transport/http/http.ts';
@@ -197,14 +202,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
   app.decorate('zhifu', { hub, callbacks, timers, llm, tick });
   let sweeper: NodeJS.Timeout | undefined;
+  let pruner: NodeJS.Timeout | undefined;
   if (deps.background ?? true) {
     sweeper = setInterval(() => void sweepDecisions(ctx, decisionDeps).catch((e) => app.log.error(e)), 100);
     sweeper.unref();
+    pruner = setInterval(
+      () => void pruneWindowCounts(ctx.db, ctx.clock.now()).catch((e) => app.log.error(e)),
+      60_000,
+    );
+    pruner.unref();
     callbacks.start();
     hub.start();
   }
   app.addHook('onClose', async () => {
     if (sweeper) clearInterval(sweeper);
+    if (pruner) clearInterval(pruner);
     callbacks.stop();
     hub?.stop();
     timers.clear();

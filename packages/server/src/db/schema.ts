@@ -194,6 +194,15 @@ export interface RiskProfilesTable {
   quasi_cash: number;
 }
 
+/** Payment attempts per key per second (`span` s) or minute (m); `bucket` = floor(ts / span). */
+export interface RiskWindowCountsTable {
+  kind: string;
+  key: string;
+  span: string;
+  bucket: number;
+  n: number;
+}
+
 export interface RiskDevicePayersTable {
   device_id: string;
   payer_id: string;
@@ -631,6 +640,7 @@ export interface Database {
   risk_profiles: RiskProfilesTable;
   risk_seen: RiskSeenTable;
   risk_device_payers: RiskDevicePayersTable;
+  risk_window_counts: RiskWindowCountsTable;
   risk_devices: { device_id: string; first_seen: number };
   risk_assessments: RiskAssessmentsTable;
   risk_rules: RiskRulesTable;

@@ -3,7 +3,9 @@
  * a UNION ALL of the window aggregates over `risk_events` (each an index-only range scan of a
  * covering index, migration 010), the payer's and the merchant's profile rows, the payer's
  * first-seen rows and instrument count, and the device's first-seen time and lifetime payer
- * count. The text never changes, so SQLite reuses one prepared statement (db/database.ts caches
+ * count. The merchant's windows come from per-second and per-minute counters
+ * (`risk_window_counts`, migration 011) plus at most one second of raw history, because a busy
+ * merchant's hour holds far more events than any payer's day. The text never changes, so SQLite reuses one prepared statement (db/database.ts caches
  * them) and PostgreSQL answers in one round trip. The definitions are those of the in-memory store (feature-store.ts);
  * a parity test holds them equal. `record` runs inside the caller's transaction, so the history
  * commits with the payment or refund it describes.
@@ -78,10 +80,17 @@ select 'i',
 from risk_events where ip = {ip} and ts > {d}
 union all
 select 'm',
-  cast(coalesce(sum(case when ts > {m} then 1 else 0 end), 0) as double precision),
-  cast(count(*) as double precision),
+  cast((select coalesce(sum(n), 0) from risk_window_counts
+      where kind = 'merchant' and "key" = {merchant} and span = 's' and bucket > {m_s})
+    + (select count(*) from risk_events
+      where merchant_id = {merchant} and refund = 0 and ts > {m} and ts < {m_s_end}) as double precision),
+  cast((select coalesce(sum(n), 0) from risk_window_counts
+      where kind = 'merchant' and "key" = {merchant} and span = 'm' and bucket > {h_m})
+    + (select coalesce(sum(n), 0) from risk_window_counts
+      where kind = 'merchant' and "key" = {merchant} and span = 's' and bucket > {h_s} and bucket < {h_s_lim})
+    + (select count(*) from risk_events
+      where merchant_id = {merchant} and refund = 0 and ts > {h} and ts < {h_s_end}) as double precision),
   null, null, null, null, null, null, null, null
-from risk_events where merchant_id = {merchant} and refund = 0 and ts > {h}
 union all
 select case when kind = 'payer' then 'P' else 'M' end,
   cast(payments as double precision), cast(refunds as double precision), mean_log, m2_log, hour_sin,
@@ -95,7 +104,22 @@ where payer_id = {payer} and ((kind = 'device' and value = {device})
   or (kind = 'ip' and value = {ip}) or (kind = 'instrument' and value = {instrument})
   or (kind = 'region' and value = {region}))`;
 
-type Token = 'm' | 'h' | 'd' | 'payer' | 'device' | 'ip' | 'merchant' | 'instrument' | 'region';
+type Token =
+  | 'm'
+  | 'h'
+  | 'd'
+  | 'm_s'
+  | 'm_s_end'
+  | 'h_m'
+  | 'h_s'
+  | 'h_s_lim'
+  | 'h_s_end'
+  | 'payer'
+  | 'device'
+  | 'ip'
+  | 'merchant'
+  | 'instrument'
+  | 'region';
 
 /** The statement with the dialect's placeholders, and the parameter each one stands for. */
 function placeholders(style: (i: number) => string): { text: string; order: Token[] } {
@@ -128,10 +152,13 @@ export class SqlFeatureStore implements FeatureStore {
   snapshotQuery(e: RiskEvent): CompiledQuery<SnapshotRow> {
     const { text, order } =
       this.db.getExecutor().adapter instanceof PostgresAdapter ? postgres_text : sqlite_text;
+    const m = e.ts - minute_ms;
+    const h = e.ts - hour_ms;
     const values: Record<Token, string | number> = {
-      m: e.ts - minute_ms,
-      h: e.ts - hour_ms,
+      m,
+      h,
       d: e.ts - day_ms,
+      ...merchantWindowBounds(m, h),
       payer: e.payer_id,
       device: e.device_id,
       ip: e.ip,
@@ -151,6 +178,22 @@ export class SqlFeatureStore implements FeatureStore {
       .insertInto('risk_events')
       .values({ id: e.id, type: e.type, merchant_id: e.merchant_id, ip: e.ip, ...row })
       .execute();
+    if (row.refund === 0) {
+      const bucket = (span: 's' | 'm') => ({
+        kind: 'merchant',
+        key: e.merchant_id,
+        span,
+        bucket: Math.floor(e.ts / span_ms[span]),
+        n: 1,
+      });
+      await this.db
+        .insertInto('risk_window_counts')
+        .values([bucket('s'), bucket('m')])
+        .onConflict((oc) =>
+          oc.columns(['kind', 'key', 'span', 'bucket']).doUpdateSet({ n: sql`risk_window_counts.n + 1` }),
+        )
+        .execute();
+    }
     const payer = await this.profile('payer', e.payer_id);
     await this.saveProfile('payer', e.payer_id, updateProfile(payer, e, outcome, hourOfDay(e.ts)));
     // The merchant's counters are incremented in place (no read needed).
@@ -233,6 +276,46 @@ export class SqlFeatureStore implements FeatureStore {
       .onConflict((oc) => oc.columns(['kind', 'key']).doUpdateSet(values))
       .execute();
   }
+}
+
+/** Bucket sizes of `risk_window_counts`. */
+const span_ms = { s: 1_000, m: minute_ms } as const;
+
+/**
+ * The merchant windows (m, now] and (h, now] from buckets, exactly: whole second buckets after
+ * the one holding m, plus the raw events of that partial second; for the hour, whole minute
+ * buckets after the one holding h, whole second buckets up to that minute's end, and the raw
+ * events of the partial second.
+ */
+function merchantWindowBounds(m: number, h: number) {
+  const mSecond = Math.floor(m / span_ms.s);
+  const hSecond = Math.floor(h / span_ms.s);
+  const hMinute = Math.floor(h / span_ms.m);
+  return {
+    m_s: mSecond,
+    m_s_end: (mSecond + 1) * span_ms.s,
+    h_m: hMinute,
+    h_s: hSecond,
+    h_s_lim: ((hMinute + 1) * span_ms.m) / span_ms.s,
+    h_s_end: (hSecond + 1) * span_ms.s,
+  };
+}
+
+/** Buckets no snapshot reads any more (kept for 10 minutes and 3 hours): deleted, returns how many. */
+export async function pruneWindowCounts(db: Executor, now: number): Promise<number> {
+  let deleted = 0n;
+  for (const [span, keep] of [
+    ['s', 10 * minute_ms],
+    ['m', 3 * hour_ms],
+  ] as const) {
+    const r = await db
+      .deleteFrom('risk_window_counts')
+      .where('span', '=', span)
+      .where('bucket', '<', Math.floor((now - keep) / span_ms[span]))
+      .executeTakeFirst();
+    deleted += r.numDeletedRows;
+  }
+  return Number(deleted);
 }
 
 /** Reads the rows of the snapshot statement (a tag and up to ten numbers each). */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dialects, openTestDb, type TestDb } from '../../../test/harness.ts';
-import { SqlFeatureStore } from './feature-store.sql.ts';
+import { pruneWindowCounts, SqlFeatureStore } from './feature-store.sql.ts';
 import { MemoryFeatureStore, type Outcome } from './feature-store.ts';
 import { featureNames, featureRecord, featurize, type RiskEvent } from './features.ts';
 
@@ -64,6 +64,46 @@ describe.each(dialects)('feature store on %s', (dialect) => {
       checked++;
     }
     expect(checked).toBe(160);
+  });
+
+  it('counts a busy merchant exactly across second, minute and hour edges, and prunes old counters', async () => {
+    const memory = new MemoryFeatureStore();
+    const sql = new SqlFeatureStore(t.ctx.db);
+    // Bursts: several payments in one millisecond, gaps of 0–3 s, one pause of 58 min, so the
+    // windows start inside second and minute buckets and on their exact edges.
+    const start = Date.UTC(2026, 10, 2, 8, 0, 0);
+    let ts = start;
+    let checked = 0;
+    let seed = 11;
+    const rnd = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let i = 0; i < 400; i++) {
+      ts += i === 200 ? 58 * 60_000 : rnd() < 0.3 ? 0 : Math.floor(rnd() * 3_000);
+      if (i % 50 === 7) ts = Math.ceil(ts / 60_000) * 60_000;
+      const [e] = traffic(1, ts).map((x) => x.e);
+      const event: RiskEvent = { ...e!, id: `burst${i}`, ts, merchant_id: 'busy-m', type: 'payment' };
+      const probe = { ...event, ts: ts + (i % 3 === 0 ? 60_000 : i % 3 === 1 ? 3_600_000 : 1) };
+      for (const at of [event, probe]) {
+        const a = await memory.snapshot(at);
+        const b = await sql.snapshot(at);
+        expect(b.merchant).toEqual(a.merchant);
+        checked++;
+      }
+      const outcome = rnd() < 0.1 ? 'declined' : 'success';
+      await memory.record(event, outcome);
+      await t.ctx.db.transaction().execute((trx) => sql.within(trx).record(event, outcome));
+    }
+    expect(checked).toBe(800);
+    const last = await sql.snapshot({ ...traffic(1, ts)[0]!.e, ts, merchant_id: 'busy-m' });
+    expect(last.merchant.c1h).toBeGreaterThan(100);
+    // Counters no window reads any more (the seconds before the pause) are pruned; the windows
+    // read the same afterwards.
+    expect(await pruneWindowCounts(t.ctx.db, ts)).toBeGreaterThan(0);
+    expect(await pruneWindowCounts(t.ctx.db, ts)).toBe(0);
+    const after = await sql.snapshot({ ...traffic(1, ts)[0]!.e, ts, merchant_id: 'busy-m' });
+    expect(after.merchant).toEqual(last.merchant);
   });
 
   it('windows, novelty and profiles move as the history grows', async () => {

@@ -1,4 +1,4 @@
-export { SqlFeatureStore } from './feature-store.sql.ts';
+export { pruneWindowCounts, SqlFeatureStore } from './feature-store.sql.ts';
 export { type FeatureStore, MemoryFeatureStore } from './feature-store.ts';
 export { featureNames, type RiskEvent } from './features.ts';
 export { type BatchScorer, InProcessBatchScorer, WorkerBatchScorer } from './risk.batch.ts';

@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Migrator } from 'kysely';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type DatabaseHandle, openDatabase } from '../src/db/database.ts';
+import { migrations } from '../src/db/migrations.ts';
+import { dialects, pgUrl } from './harness.ts';
+
+/** Migrations that carry data forward, run on a database that already holds the older tables. */
+describe.each(dialects)('migrations on %s', (dialect) => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const c of cleanups) await c();
+  });
+
+  async function openUnmigrated(): Promise<{ handle: DatabaseHandle; schema?: string }> {
+    if (dialect === 'sqlite') {
+      const dir = mkdtempSync(join(tmpdir(), 'zhifu-migrations-'));
+      cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+      const handle = await openDatabase({ url: `sqlite:${join(dir, 'm.db')}`, migrate: false });
+      cleanups.push(() => handle.close());
+      return { handle };
+    }
+    const schema = `m_${randomBytes(6).toString('hex')}`;
+    const handle = await openDatabase({ url: pgUrl, pgSchema: schema, migrate: false, pgPoolSize: 2 });
+    cleanups.push(async () => {
+      await handle.close();
+      const client = new pg.Client({ connectionString: pgUrl });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await client.end();
+    });
+    return { handle, schema };
+  }
+
+  it('011 counts the last hours of merchant payments into per-second and per-minute buckets', async () => {
+    const { handle, schema } = await openUnmigrated();
+    const migrator = new Migrator({
+      db: handle.db,
+      provider: migrations,
+      allowUnorderedMigrations: true,
+      ...(schema ? { migrationTableSchema: schema } : {}),
+    });
+    expect((await migrator.migrateTo('010_risk_features')).error).toBeUndefined();
+    const now = Date.now();
+    const base = { ip: '1.2.3.4', amount_fen: 100, failed: 0, payer_id: 'p', device_id: 'd', promo: 0 };
+    await handle.db
+      .insertInto('risk_events')
+      .values([
+        { ...base, id: 'e1', type: 'payment', merchant_id: 'm1', ts: now - 2_000, refund: 0 },
+        { ...base, id: 'e2', type: 'payment', merchant_id: 'm1', ts: now - 2_000, refund: 0 },
+        { ...base, id: 'e3', type: 'refund', merchant_id: 'm1', ts: now - 2_000, refund: 1 },
+        { ...base, id: 'e4', type: 'payment', merchant_id: 'm1', ts: now - 30 * 60_000, refund: 0 },
+        { ...base, id: 'e5', type: 'payment', merchant_id: 'm2', ts: now - 5 * 3_600_000, refund: 0 },
+      ])
+      .execute();
+    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    const rows = await handle.db
+      .selectFrom('risk_window_counts')
+      .select(['kind', 'key', 'span', 'bucket', 'n'])
+      .orderBy('span')
+      .orderBy('bucket')
+      .execute();
+    expect(rows.map((r) => ({ ...r, bucket: Number(r.bucket), n: Number(r.n) }))).toEqual([
+      { kind: 'merchant', key: 'm1', span: 'm', bucket: Math.floor((now - 30 * 60_000) / 60_000), n: 1 },
+      { kind: 'merchant', key: 'm1', span: 'm', bucket: Math.floor((now - 2_000) / 60_000), n: 2 },
+      { kind: 'merchant', key: 'm1', span: 's', bucket: Math.floor((now - 2_000) / 1_000), n: 2 },
+    ]);
+  });
+});
