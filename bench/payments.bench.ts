@@ -162,11 +162,11 @@ function rsaSignBaseline(): SyncResult {
 interface Flow {
   client: HttpClient;
   creds: Credentials;
-  openid: string;
   authorize: (method: string, url: string, body: string) => string;
 }
 
 interface Worker {
+  openid: string;
   device: string;
   sessionKey: string;
   seq: number;
@@ -181,8 +181,8 @@ function check(ok: boolean, step: string, res: HttpResponse): void {
   if (!ok) throw new Error(`${step}: HTTP ${res.status} ${res.body.slice(0, 300)}`);
 }
 
-async function login(flow: Flow, device: string): Promise<Worker> {
-  const body = JSON.stringify({ appid: flow.creds.appid, openid: flow.openid, device_fingerprint: device });
+async function login(flow: Flow, openid: string, device: string): Promise<Worker> {
+  const body = JSON.stringify({ appid: flow.creds.appid, openid, device_fingerprint: device });
   const res = await flow.client.request(
     'POST',
     '/sandbox/v1/login',
@@ -191,7 +191,7 @@ async function login(flow: Flow, device: string): Promise<Worker> {
   );
   check(res.status === 200, 'login', res);
   const { session_key } = JSON.parse(res.body) as { session_key: string };
-  return { device, sessionKey: session_key, seq: 0 };
+  return { openid, device, sessionKey: session_key, seq: 0 };
 }
 
 /** One payment: 3 HTTP requests. `seen` receives the two merchant-signed responses (probe only). */
@@ -210,7 +210,7 @@ async function payment(
     out_trade_no: outTradeNo,
     notify_url: 'https://example.com/n',
     amount: { total: 1, currency: 'CNY' },
-    payer: { openid: flow.openid },
+    payer: { openid: worker.openid },
   });
   const createPath = '/v3/pay/transactions/jsapi';
   const created = await client.request(
@@ -233,13 +233,13 @@ async function payment(
   const nonce = `${worker.device}-${worker.seq}`;
   const payBody = JSON.stringify({
     prepay_id: prepayId,
-    openid: flow.openid,
+    openid: worker.openid,
     device_fingerprint: worker.device,
     timestamp,
     nonce,
     signature: payerProof({
       target: prepayId!,
-      openid: flow.openid,
+      openid: worker.openid,
       deviceFingerprint: worker.device,
       timestamp,
       nonce,
@@ -264,41 +264,62 @@ async function payment(
 }
 
 /**
- * The demo payer is a brand-new account paying 1 fen again and again: the card-testing pattern the
- * Fraud Shield blocks (risk_score 90–98). The merchant trusts its bench payer with an allow rule;
- * every payment is still fully assessed (features, model, stored assessment), the rule only decides
- * the action. Rules are an AI feature: a new merchant without volume is not eligible, so the
- * operator grants eligibility first when the server asks for it. Returns what was done.
+ * One established sandbox payer per concurrent worker (400-day-old accounts; each worker its own
+ * payer, device and session), so that no single payer's 24 h window holds the whole run — real
+ * traffic spreads over payers. Every request still comes from 127.0.0.1, so the IP is one hot key.
+ * Paying 1 fen again and again is still the card-testing pattern the Fraud Shield blocks: the
+ * merchant trusts its bench payers with a list and an allow rule; every payment is still fully
+ * assessed (features, model, stored assessment), the rule only decides the action. Rules are an
+ * AI feature gated on volume, so the operator grants the merchant eligibility first.
  */
-async function trustBenchPayer(flow: Flow): Promise<string> {
-  const path = '/v1/risk/rules';
-  const rule = `allow if openid == '${flow.openid}'`;
-  const body = JSON.stringify({ rule });
-  const addRule = () =>
-    flow.client.request(
+async function benchPayers(flow: Flow, count: number): Promise<{ openids: string[]; note: string }> {
+  const json = (method: string, path: string, body: string, auth: string) =>
+    flow.client.request(method, path, { authorization: auth, 'content-type': 'application/json' }, body);
+  const grantBody = JSON.stringify({ granted: true, reason: 'bench:payments', operator: 'bench' });
+  const grant = await json(
+    'POST',
+    `/v1/operator/merchants/${flow.creds.mchid}/ai-eligibility`,
+    grantBody,
+    `Bearer ${operatorToken}`,
+  );
+  check(grant.status === 200, 'operator AI-eligibility grant', grant);
+  const openids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const body = JSON.stringify({
+      appid: flow.creds.appid,
+      name: `Bench Payer ${i}`,
+      external_ref: `bench-payments-${runTag}-${i}`,
+      account_age_days: 400,
+    });
+    const res = await flow.client.request(
       'POST',
-      path,
-      { authorization: flow.authorize('POST', path, body), 'content-type': 'application/json' },
+      '/sandbox/v1/payers',
+      { 'content-type': 'application/json' },
       body,
     );
-  let res = await addRule();
-  if (res.status === 404) return 'no Fraud Shield rules endpoint on this server (404): nothing to set';
-  let granted = '';
-  if (res.status === 403 && res.body.includes('AI_NOT_ELIGIBLE')) {
-    const grantPath = `/v1/operator/merchants/${flow.creds.mchid}/ai-eligibility`;
-    const grantBody = JSON.stringify({ granted: true, reason: 'bench:payments', operator: 'bench' });
-    const grant = await flow.client.request(
-      'POST',
-      grantPath,
-      { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' },
-      grantBody,
-    );
-    check(grant.status === 200, 'operator AI-eligibility grant', grant);
-    granted = ' (after an operator grant of AI eligibility: the rules API is gated on volume)';
-    res = await addRule();
+    check(res.status === 201 || res.status === 200, 'create sandbox payer', res);
+    openids.push((JSON.parse(res.body) as { openid: string }).openid);
   }
-  check(res.status === 201, 'add Fraud Shield rule', res);
-  return `merchant rule \`${rule.replace(flow.openid, '<payers[0].openid>')}\` added before the runs${granted}`;
+  const listPath = '/v1/risk/lists/bench_payers';
+  const listBody = JSON.stringify({ values: openids });
+  check(
+    (await json('PUT', listPath, listBody, flow.authorize('PUT', listPath, listBody))).status === 200,
+    'trusted payers list',
+    grant,
+  );
+  const rule = 'allow if openid in @bench_payers';
+  const ruleBody = JSON.stringify({ rule });
+  const added = await json(
+    'POST',
+    '/v1/risk/rules',
+    ruleBody,
+    flow.authorize('POST', '/v1/risk/rules', ruleBody),
+  );
+  check(added.status === 201, 'add Fraud Shield rule', added);
+  return {
+    openids,
+    note: `${count} established sandbox payers (one per worker) on the list \`bench_payers\`, merchant rule \`${rule}\` added before the runs (after an operator grant of AI eligibility)`,
+  };
 }
 
 function header(res: HttpResponse, name: string): string {
@@ -360,8 +381,6 @@ async function runScheme(scheme: Scheme): Promise<SchemeResult> {
   );
   try {
     const creds = JSON.parse(readFileSync(join(dataDir, 'demo-credentials.json'), 'utf8')) as Credentials;
-    const payer = creds.payers[0];
-    if (!payer) throw new Error('demo credentials have no payers');
     const privateKey: KeyObject = createPrivateKey(creds.merchant_private_key_pem);
     let signMs = 0;
     const authorize = (method: string, url: string, body: string): string => {
@@ -382,11 +401,12 @@ async function runScheme(scheme: Scheme): Promise<SchemeResult> {
     };
 
     const probeClient = new HttpClient('127.0.0.1', port, 1);
-    const probeFlow: Flow = { client: probeClient, creds, openid: payer.openid, authorize };
-    const fraudShield = await trustBenchPayer(probeFlow);
+    const probeFlow: Flow = { client: probeClient, creds, authorize };
+    const { openids, note: fraudShield } = await benchPayers(probeFlow, Math.max(...concurrencies));
     // One verified payment first: the responses really are signed with this scheme.
     const verifiedBy = new Set<string>();
-    await payment(probeFlow, await login(probeFlow, `bench-${runTag}-${scheme}-probe`), (step, res) => {
+    const probe = await login(probeFlow, openids[0]!, `bench-${runTag}-${scheme}-probe`);
+    await payment(probeFlow, probe, (step, res) => {
       verifiedBy.add(`${step}: ${verifyResponse(scheme, creds, res)}`);
     });
     probeClient.close();
@@ -397,10 +417,10 @@ async function runScheme(scheme: Scheme): Promise<SchemeResult> {
     let paid = 1; // the probe
     for (const concurrency of concurrencies) {
       const client = new HttpClient('127.0.0.1', port, concurrency);
-      const flow: Flow = { client, creds, openid: payer.openid, authorize };
+      const flow: Flow = { client, creds, authorize };
       const workers = await Promise.all(
         Array.from({ length: concurrency }, (_, i) =>
-          login(flow, `bench-${runTag}-${scheme}-c${concurrency}-w${i}`),
+          login(flow, openids[i]!, `bench-${runTag}-${scheme}-c${concurrency}-w${i}`),
         ),
       );
       signMs = 0;
@@ -580,9 +600,9 @@ async function main(): Promise<void> {
   const shield = schemeResults[0]?.fraudShield;
   if (shield) {
     say(
-      `- Fraud Shield: ${shield} (each scheme's fresh server). A brand-new payer paying 1 fen over and over ` +
-        'is the card-testing pattern the model blocks (risk_score 90–98); the allow rule only overrides the ' +
-        'action, so every payment is still fully assessed and its assessment stored.',
+      `- Fraud Shield: ${shield} (each scheme's fresh server). A payer paying 1 fen over and over ` +
+        'is the card-testing pattern the model blocks; the allow rule only overrides the action, so every ' +
+        'payment is still fully assessed and its assessment stored. All requests come from 127.0.0.1: one hot IP.',
     );
   }
   const rsaScheme = schemeResults.find((s) => s.scheme === 'rsa');

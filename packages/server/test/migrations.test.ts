@@ -36,7 +36,7 @@ describe.each(dialects)('migrations on %s', (dialect) => {
     return { handle, schema };
   }
 
-  it('011 counts the last hours of merchant payments into per-second and per-minute buckets', async () => {
+  it('011 counts the last hours of merchant and IP payments into per-second and per-minute buckets, and the IP payers', async () => {
     const { handle, schema } = await openUnmigrated();
     const migrator = new Migrator({
       db: handle.db,
@@ -63,11 +63,25 @@ describe.each(dialects)('migrations on %s', (dialect) => {
       .select(['kind', 'key', 'span', 'bucket', 'n'])
       .orderBy('span')
       .orderBy('bucket')
+      .orderBy('kind')
       .execute();
-    expect(rows.map((r) => ({ ...r, bucket: Number(r.bucket), n: Number(r.n) }))).toEqual([
-      { kind: 'merchant', key: 'm1', span: 'm', bucket: Math.floor((now - 30 * 60_000) / 60_000), n: 1 },
-      { kind: 'merchant', key: 'm1', span: 'm', bucket: Math.floor((now - 2_000) / 60_000), n: 2 },
-      { kind: 'merchant', key: 'm1', span: 's', bucket: Math.floor((now - 2_000) / 1_000), n: 2 },
+    const minute = (ts: number) => Math.floor(ts / 60_000);
+    const second = (ts: number) => Math.floor(ts / 1_000);
+    expect(rows.map((r) => ({ ...r, bucket: Number(r.bucket), n: Number(r.n) }))).toEqual(
+      (['merchant', 'ip'] as const)
+        .flatMap((kind) => {
+          const key = kind === 'merchant' ? 'm1' : '1.2.3.4';
+          return [
+            { kind, key, span: 'm', bucket: minute(now - 30 * 60_000), n: 1 },
+            { kind, key, span: 'm', bucket: minute(now - 2_000), n: 2 },
+            { kind, key, span: 's', bucket: second(now - 2_000), n: 2 },
+          ];
+        })
+        .sort((a, b) => a.span.localeCompare(b.span) || a.bucket - b.bucket || a.kind.localeCompare(b.kind)),
+    );
+    const pairs = await handle.db.selectFrom('risk_window_pairs').selectAll().execute();
+    expect(pairs.map((p) => ({ ...p, last_ts: Number(p.last_ts) }))).toEqual([
+      { kind: 'ip_payer', key: '1.2.3.4', other: 'p', last_ts: now - 2_000 },
     ]);
   });
 });

@@ -203,6 +203,14 @@ export interface RiskWindowCountsTable {
   n: number;
 }
 
+/** The latest payment time of each (key, other) pair, e.g. kind `ip_payer`: (IP, payer). */
+export interface RiskWindowPairsTable {
+  kind: string;
+  key: string;
+  other: string;
+  last_ts: number;
+}
+
 export interface RiskDevicePayersTable {
   device_id: string;
   payer_id: string;
@@ -641,6 +649,7 @@ export interface Database {
   risk_seen: RiskSeenTable;
   risk_device_payers: RiskDevicePayersTable;
   risk_window_counts: RiskWindowCountsTable;
+  risk_window_pairs: RiskWindowPairsTable;
   risk_devices: { device_id: string; first_seen: number };
   risk_assessments: RiskAssessmentsTable;
   risk_rules: RiskRulesTable;

@@ -3,9 +3,10 @@
  * a UNION ALL of the window aggregates over `risk_events` (each an index-only range scan of a
  * covering index, migration 010), the payer's and the merchant's profile rows, the payer's
  * first-seen rows and instrument count, and the device's first-seen time and lifetime payer
- * count. The merchant's windows come from per-second and per-minute counters
- * (`risk_window_counts`, migration 011) plus at most one second of raw history, because a busy
- * merchant's hour holds far more events than any payer's day. The text never changes, so SQLite reuses one prepared statement (db/database.ts caches
+ * count. The windows of the keys that can be hot — a merchant, an IP shared by many payers —
+ * come from per-second and per-minute counters and (IP, payer) pairs (migration 011) plus at most
+ * one second of raw history, so their cost does not grow with their volume; a payer's and a
+ * device's windows are index-only scans of their own (small) history. The text never changes, so SQLite reuses one prepared statement (db/database.ts caches
  * them) and PostgreSQL answers in one round trip. The definitions are those of the in-memory store (feature-store.ts);
  * a parity test holds them equal. `record` runs inside the caller's transaction, so the history
  * commits with the payment or refund it describes.
@@ -46,6 +47,40 @@ export interface SnapshotRow {
  * payer's instruments ever, i = IP window, m = merchant window (1 h), P / M = payer / merchant
  * profile, device / ip / instrument / region = the payer's first use. `{name}` marks a parameter.
  */
+type Token =
+  | 'm'
+  | 'h'
+  | 'd'
+  | 'm_s'
+  | 'm_s_end'
+  | 'h_m'
+  | 'h_s'
+  | 'h_s_lim'
+  | 'h_s_end'
+  | 'payer'
+  | 'device'
+  | 'ip'
+  | 'merchant'
+  | 'instrument'
+  | 'region';
+
+/**
+ * The 1-minute and 1-hour payment counts of a hot key (a merchant, an IP) from its counters,
+ * exactly: whole second buckets after the one holding m, plus the raw events of that partial
+ * second; for the hour, whole minute buckets after the one holding h, whole second buckets up to
+ * that minute's end, and the raw events of the partial second (bounds: windowBounds).
+ */
+function hotWindows(kind: string, key: Token, column: string): string {
+  const counted = (where: string) =>
+    `(select coalesce(sum(n), 0) from risk_window_counts where kind = '${kind}' and "key" = {${key}} and ${where})`;
+  const raw = (from: Token, to: Token) =>
+    `(select count(*) from risk_events where ${column} = {${key}} and refund = 0 and ts > {${from}} and ts < {${to}})`;
+  return `cast(${counted("span = 's' and bucket > {m_s}")} + ${raw('m', 'm_s_end')} as double precision),
+  cast(${counted("span = 'm' and bucket > {h_m}")}
+    + ${counted("span = 's' and bucket > {h_s} and bucket < {h_s_lim}")}
+    + ${raw('h', 'h_s_end')} as double precision)`;
+}
+
 const snapshot_sql = `select 'p' as k,
   cast(coalesce(sum(case when refund = 0 and ts > {m} then 1 else 0 end), 0) as double precision) as c0,
   cast(coalesce(sum(case when refund = 0 and ts > {h} then 1 else 0 end), 0) as double precision) as c1,
@@ -72,24 +107,12 @@ union all
 select 'n', cast(count(*) as double precision), null, null, null, null, null, null, null, null, null
 from risk_seen where payer_id = {payer} and kind = 'instrument'
 union all
-select 'i',
-  cast(coalesce(sum(case when refund = 0 and ts > {m} then 1 else 0 end), 0) as double precision),
-  cast(coalesce(sum(case when refund = 0 and ts > {h} then 1 else 0 end), 0) as double precision),
-  cast(count(distinct case when refund = 0 then payer_id end) as double precision),
+select 'i', ${hotWindows('ip', 'ip', 'ip')},
+  cast((select count(*) from risk_window_pairs
+    where kind = 'ip_payer' and "key" = {ip} and last_ts > {d}) as double precision),
   null, null, null, null, null, null, null
-from risk_events where ip = {ip} and ts > {d}
 union all
-select 'm',
-  cast((select coalesce(sum(n), 0) from risk_window_counts
-      where kind = 'merchant' and "key" = {merchant} and span = 's' and bucket > {m_s})
-    + (select count(*) from risk_events
-      where merchant_id = {merchant} and refund = 0 and ts > {m} and ts < {m_s_end}) as double precision),
-  cast((select coalesce(sum(n), 0) from risk_window_counts
-      where kind = 'merchant' and "key" = {merchant} and span = 'm' and bucket > {h_m})
-    + (select coalesce(sum(n), 0) from risk_window_counts
-      where kind = 'merchant' and "key" = {merchant} and span = 's' and bucket > {h_s} and bucket < {h_s_lim})
-    + (select count(*) from risk_events
-      where merchant_id = {merchant} and refund = 0 and ts > {h} and ts < {h_s_end}) as double precision),
+select 'm', ${hotWindows('merchant', 'merchant', 'merchant_id')},
   null, null, null, null, null, null, null, null
 union all
 select case when kind = 'payer' then 'P' else 'M' end,
@@ -103,23 +126,6 @@ from risk_seen
 where payer_id = {payer} and ((kind = 'device' and value = {device})
   or (kind = 'ip' and value = {ip}) or (kind = 'instrument' and value = {instrument})
   or (kind = 'region' and value = {region}))`;
-
-type Token =
-  | 'm'
-  | 'h'
-  | 'd'
-  | 'm_s'
-  | 'm_s_end'
-  | 'h_m'
-  | 'h_s'
-  | 'h_s_lim'
-  | 'h_s_end'
-  | 'payer'
-  | 'device'
-  | 'ip'
-  | 'merchant'
-  | 'instrument'
-  | 'region';
 
 /** The statement with the dialect's placeholders, and the parameter each one stands for. */
 function placeholders(style: (i: number) => string): { text: string; order: Token[] } {
@@ -158,7 +164,7 @@ export class SqlFeatureStore implements FeatureStore {
       m,
       h,
       d: e.ts - day_ms,
-      ...merchantWindowBounds(m, h),
+      ...windowBounds(m, h),
       payer: e.payer_id,
       device: e.device_id,
       ip: e.ip,
@@ -179,18 +185,32 @@ export class SqlFeatureStore implements FeatureStore {
       .values({ id: e.id, type: e.type, merchant_id: e.merchant_id, ip: e.ip, ...row })
       .execute();
     if (row.refund === 0) {
-      const bucket = (span: 's' | 'm') => ({
-        kind: 'merchant',
-        key: e.merchant_id,
-        span,
-        bucket: Math.floor(e.ts / span_ms[span]),
-        n: 1,
-      });
+      const second = Math.floor(e.ts / span_ms.s);
+      const minute = Math.floor(e.ts / span_ms.m);
       await this.db
         .insertInto('risk_window_counts')
-        .values([bucket('s'), bucket('m')])
+        .values(
+          (
+            [
+              ['merchant', e.merchant_id],
+              ['ip', e.ip],
+            ] as const
+          ).flatMap(([kind, key]) => [
+            { kind, key, span: 's', bucket: second, n: 1 },
+            { kind, key, span: 'm', bucket: minute, n: 1 },
+          ]),
+        )
         .onConflict((oc) =>
           oc.columns(['kind', 'key', 'span', 'bucket']).doUpdateSet({ n: sql`risk_window_counts.n + 1` }),
+        )
+        .execute();
+      await this.db
+        .insertInto('risk_window_pairs')
+        .values({ kind: 'ip_payer', key: e.ip, other: e.payer_id, last_ts: e.ts })
+        .onConflict((oc) =>
+          oc.columns(['kind', 'key', 'other']).doUpdateSet({
+            last_ts: sql`case when excluded.last_ts > risk_window_pairs.last_ts then excluded.last_ts else risk_window_pairs.last_ts end`,
+          }),
         )
         .execute();
     }
@@ -281,13 +301,8 @@ export class SqlFeatureStore implements FeatureStore {
 /** Bucket sizes of `risk_window_counts`. */
 const span_ms = { s: 1_000, m: minute_ms } as const;
 
-/**
- * The merchant windows (m, now] and (h, now] from buckets, exactly: whole second buckets after
- * the one holding m, plus the raw events of that partial second; for the hour, whole minute
- * buckets after the one holding h, whole second buckets up to that minute's end, and the raw
- * events of the partial second.
- */
-function merchantWindowBounds(m: number, h: number) {
+/** Bucket bounds of the 1-minute window (m, now] and the 1-hour window (h, now] (see hotWindows). */
+function windowBounds(m: number, h: number) {
   const mSecond = Math.floor(m / span_ms.s);
   const hSecond = Math.floor(h / span_ms.s);
   const hMinute = Math.floor(h / span_ms.m);
@@ -301,7 +316,7 @@ function merchantWindowBounds(m: number, h: number) {
   };
 }
 
-/** Buckets no snapshot reads any more (kept for 10 minutes and 3 hours): deleted, returns how many. */
+/** Counters and pairs no snapshot reads any more (kept 10 min, 3 h, 25 h): deleted, returns how many. */
 export async function pruneWindowCounts(db: Executor, now: number): Promise<number> {
   let deleted = 0n;
   for (const [span, keep] of [
@@ -315,7 +330,11 @@ export async function pruneWindowCounts(db: Executor, now: number): Promise<numb
       .executeTakeFirst();
     deleted += r.numDeletedRows;
   }
-  return Number(deleted);
+  const pairs = await db
+    .deleteFrom('risk_window_pairs')
+    .where('last_ts', '<', now - 25 * hour_ms)
+    .executeTakeFirst();
+  return Number(deleted + pairs.numDeletedRows);
 }
 
 /** Reads the rows of the snapshot statement (a tag and up to ten numbers each). */

@@ -66,7 +66,7 @@ describe.each(dialects)('feature store on %s', (dialect) => {
     expect(checked).toBe(160);
   });
 
-  it('counts a busy merchant exactly across second, minute and hour edges, and prunes old counters', async () => {
+  it('counts a busy merchant and a shared IP exactly across second, minute and hour edges, and prunes old counters', async () => {
     const memory = new MemoryFeatureStore();
     const sql = new SqlFeatureStore(t.ctx.db);
     // Bursts: several payments in one millisecond, gaps of 0–3 s, one pause of 58 min, so the
@@ -83,12 +83,21 @@ describe.each(dialects)('feature store on %s', (dialect) => {
       ts += i === 200 ? 58 * 60_000 : rnd() < 0.3 ? 0 : Math.floor(rnd() * 3_000);
       if (i % 50 === 7) ts = Math.ceil(ts / 60_000) * 60_000;
       const [e] = traffic(1, ts).map((x) => x.e);
-      const event: RiskEvent = { ...e!, id: `burst${i}`, ts, merchant_id: 'busy-m', type: 'payment' };
+      const event: RiskEvent = {
+        ...e!,
+        id: `burst${i}`,
+        ts,
+        merchant_id: 'busy-m',
+        ip: '9.9.9.9',
+        payer_id: `bp${i % 37}`,
+        type: i % 41 === 5 ? 'refund' : 'payment',
+      };
       const probe = { ...event, ts: ts + (i % 3 === 0 ? 60_000 : i % 3 === 1 ? 3_600_000 : 1) };
       for (const at of [event, probe]) {
         const a = await memory.snapshot(at);
         const b = await sql.snapshot(at);
         expect(b.merchant).toEqual(a.merchant);
+        expect(b.ip).toEqual(a.ip);
         checked++;
       }
       const outcome = rnd() < 0.1 ? 'declined' : 'success';
@@ -96,14 +105,21 @@ describe.each(dialects)('feature store on %s', (dialect) => {
       await t.ctx.db.transaction().execute((trx) => sql.within(trx).record(event, outcome));
     }
     expect(checked).toBe(800);
-    const last = await sql.snapshot({ ...traffic(1, ts)[0]!.e, ts, merchant_id: 'busy-m' });
+    const last = await sql.snapshot({ ...traffic(1, ts)[0]!.e, ts, merchant_id: 'busy-m', ip: '9.9.9.9' });
     expect(last.merchant.c1h).toBeGreaterThan(100);
+    expect(last.ip.payers24h).toBe(37);
     // Counters no window reads any more (the seconds before the pause) are pruned; the windows
     // read the same afterwards.
     expect(await pruneWindowCounts(t.ctx.db, ts)).toBeGreaterThan(0);
     expect(await pruneWindowCounts(t.ctx.db, ts)).toBe(0);
-    const after = await sql.snapshot({ ...traffic(1, ts)[0]!.e, ts, merchant_id: 'busy-m' });
+    const after = await sql.snapshot({ ...traffic(1, ts)[0]!.e, ts, merchant_id: 'busy-m', ip: '9.9.9.9' });
     expect(after.merchant).toEqual(last.merchant);
+    expect(after.ip).toEqual(last.ip);
+    // A day later the IP's payers are gone from the window and their pairs are pruned.
+    const dayLater = ts + 25 * 3_600_000 + 1;
+    expect(await pruneWindowCounts(t.ctx.db, dayLater)).toBeGreaterThan(37);
+    const empty = await sql.snapshot({ ...traffic(1, dayLater)[0]!.e, ts: dayLater, ip: '9.9.9.9' });
+    expect(empty.ip).toEqual({ c1m: 0, c1h: 0, payers24h: 0 });
   });
 
   it('windows, novelty and profiles move as the history grows', async () => {
