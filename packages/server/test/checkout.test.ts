@@ -358,6 +358,16 @@ describe.each(dialects)('Smart Checkout on %s', (dialect) => {
     ]);
     const queried = await client.queryOrderByOutTradeNo(out_trade_no);
     expect(queried.amount.payer_total).toBe(9_000);
+    // APIv3's promotion_detail: a bank-funded discount is CASH, contributed by "other".
+    expect(queried.promotion_detail).toMatchObject([
+      {
+        type: 'CASH',
+        amount: 1_000,
+        stock_id: promo.promotion_id,
+        merchant_contribute: 0,
+        other_contribute: 1_000,
+      },
+    ]);
 
     // ¥5 left of the budget: the next ranking no longer offers it and the next payment pays in full.
     const { data } = await client.listPromotions();
@@ -393,6 +403,75 @@ describe.each(dialects)('Smart Checkout on %s', (dialect) => {
       expect(await balance(t, promo.ledger_account_id)).toBe(-1_000 + share);
     }
     expect(await balance(t, `acc_${ICBC}`)).toBe(icbcBefore + 9_000);
+    expect(await audit(t.ctx.db)).toEqual({ unbalancedJournals: 0, driftedAccounts: [], belowFloor: [] });
+  });
+
+  it('applies a promotion to a held (realtime) payment: approved, the query shows it; declined, the discount and budget go back', async () => {
+    const now = t.clock.now();
+    const promo = await client.createPromotion({
+      name: '商户满100减20',
+      kind: 'amount_off',
+      eligibility: { bank_type: 'CMB_CREDIT', min_amount_fen: 10_000 },
+      discount_fen: 2_000,
+      budget_fen: 10_000,
+      funded_by: 'merchant',
+      starts_at: rfc3339(now - minute),
+      ends_at: rfc3339(now + 60 * minute),
+    });
+    const setMode = (decision_mode: string) =>
+      signedRequest(t, 'PUT', '/v1/notifications/settings', { decision_mode });
+    const review = (outTradeNo: string, decision: string) =>
+      signedRequest(t, 'POST', `/v1/payments/${outTradeNo}/review`, { decision });
+    const spent = async () =>
+      (await client.listPromotions()).data.find((p) => p.promotion_id === promo.promotion_id)!.spent_fen;
+    await setMode('realtime');
+    try {
+      for (const decision of ['approve', 'decline'] as const) {
+        const cmbBefore = await balance(t, `acc_${CMB}`);
+        const promoBefore = await balance(t, promo.ledger_account_id);
+        const spentBefore = await spent();
+        const { prepay_id, out_trade_no } = await order(12_000);
+        const held = await pay(t, prepay_id, t.merchant.payers[0]!.openid, { instrumentId: CMB });
+        expect(held.body).toMatchObject({
+          trade_state: 'USERPAYING',
+          amount: { total: 12_000, payer_total: 10_000 },
+          promotion: { promotion_id: promo.promotion_id, discount_fen: 2_000, funded_by: 'merchant' },
+        });
+        expect(await balance(t, `acc_${CMB}`)).toBe(cmbBefore - 10_000);
+        expect(await spent()).toBe(spentBefore + 2_000);
+        t.clock.advance(600);
+        await t.app.zhifu.tick();
+        expect((await review(out_trade_no, decision)).statusCode).toBe(200);
+        const queried = await client.queryOrderByOutTradeNo(out_trade_no);
+        if (decision === 'approve') {
+          expect(queried).toMatchObject({ trade_state: 'SUCCESS', amount: { payer_total: 10_000 } });
+          expect(queried.promotion_detail).toEqual([
+            {
+              coupon_id: expect.stringContaining(promo.promotion_id),
+              name: '商户满100减20',
+              scope: 'GLOBAL',
+              type: 'NOCASH',
+              amount: 2_000,
+              stock_id: promo.promotion_id,
+              wechatpay_contribute: 0,
+              merchant_contribute: 2_000,
+              other_contribute: 0,
+              currency: 'CNY',
+            },
+          ]);
+          expect(await balance(t, promo.ledger_account_id)).toBe(promoBefore - 2_000);
+          expect(await spent()).toBe(spentBefore + 2_000);
+        } else {
+          // Declined: the payer gets back what they paid, the promotion its discount and budget.
+          expect(queried.trade_state).toBe('PAYERROR');
+          expect(await balance(t, `acc_${CMB}`)).toBe(cmbBefore);
+          expect(await balance(t, promo.ledger_account_id)).toBe(promoBefore);
+          expect(await spent()).toBe(spentBefore);
+        }
+      }
+    } finally {
+      await setMode('auto');
+    }
     expect(await audit(t.ctx.db)).toEqual({ unbalancedJournals: 0, driftedAccounts: [], belowFloor: [] });
   });
 

@@ -97,6 +97,17 @@ export function redemptionOf(db: Executor, orderId: string) {
   return db.selectFrom('checkout_redemptions').selectAll().where('order_id', '=', orderId).executeTakeFirst();
 }
 
+/** Closes the redemption of a held payment that was released: its discount returned whole. */
+export async function closeRedemption(db: Executor, orderId: string): Promise<boolean> {
+  const r = await db
+    .updateTable('checkout_redemptions')
+    .set({ refunded_fen: sql`order_total_fen`, returned_fen: sql`discount_fen` })
+    .where('order_id', '=', orderId)
+    .where('refunded_fen', '=', 0)
+    .executeTakeFirst();
+  return r.numUpdatedRows === 1n;
+}
+
 export function findPromotion(db: Executor, id: string) {
   return db.selectFrom('checkout_promotions').selectAll().where('id', '=', id).executeTakeFirst();
 }

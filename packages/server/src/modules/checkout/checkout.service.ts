@@ -452,6 +452,69 @@ export async function redeemPromotion(
 }
 
 /**
+ * A held payment (realtime decisions) that is blocked or released gives its promotion back: the
+ * budget it took, and the discount, which returns to the promotion's account while the payer gets
+ * back what they paid. Returns that account and the discount, or undefined without a promotion.
+ */
+export async function releasePromotion(
+  ctx: Ctx,
+  trx: Executor,
+  orderId: string,
+  mchid: string,
+): Promise<{ accountId: string; discount_fen: number } | undefined> {
+  const r = await repo.redemptionOf(trx, orderId);
+  if (!r || !(await repo.closeRedemption(trx, orderId))) return undefined;
+  assert(await repo.spendBudget(trx, r.promotion_id, -Number(r.budget_used_fen)), 'budget give-back');
+  await forgetPromotions(ctx, mchid);
+  const promo = await repo.findPromotion(trx, r.promotion_id);
+  assert(promo, `redemption of unknown promotion ${r.promotion_id}`);
+  return { accountId: promo.account_id, discount_fen: Number(r.discount_fen) };
+}
+
+/** One item of APIv3 `promotion_detail` (reference §3.2), for a Smart Checkout promotion. */
+export interface PromotionDetail {
+  coupon_id: string;
+  name: string;
+  scope: 'GLOBAL';
+  /** NOCASH: the merchant bears the discount; CASH: a bank or the platform pre-funded it. */
+  type: 'CASH' | 'NOCASH';
+  amount: number;
+  stock_id: string;
+  wechatpay_contribute: number;
+  merchant_contribute: number;
+  other_contribute: number;
+  currency: string;
+}
+
+/** The `promotion_detail` of a paid order: its discount, if a promotion gave one. */
+export async function promotionDetail(
+  db: Executor,
+  orderId: string,
+  currency: string,
+): Promise<PromotionDetail[]> {
+  const r = await repo.redemptionOf(db, orderId);
+  if (!r || Number(r.discount_fen) === 0) return [];
+  const promo = await repo.findPromotion(db, r.promotion_id);
+  assert(promo, `redemption of unknown promotion ${r.promotion_id}`);
+  const amount = Number(r.discount_fen);
+  const merchant = promo.funded_by === 'merchant';
+  return [
+    {
+      coupon_id: `${r.promotion_id}:${orderId}`,
+      name: promo.name,
+      scope: 'GLOBAL',
+      type: merchant ? 'NOCASH' : 'CASH',
+      amount,
+      stock_id: r.promotion_id,
+      wechatpay_contribute: 0,
+      merchant_contribute: merchant ? amount : 0,
+      other_contribute: merchant ? 0 : amount,
+      currency,
+    },
+  ];
+}
+
+/**
  * A refund of a discounted order returns the discount's share to the promotion's funder, pro rata
  * and exact over several partial refunds: after refunds totalling R of an order of total T with
  * discount D, the funder has got back floor(D·R / T) (the payer the rest of each refund). Returns

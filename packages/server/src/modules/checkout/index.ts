@@ -4,9 +4,12 @@ export {
   default_checkout_options,
   forgetState,
   newModel,
+  type PromotionDetail,
+  promotionDetail,
   type Redemption,
   rankingForPayment,
   recordOutcome,
   redeemPromotion,
   refundPromotionShare,
+  releasePromotion,
 } from './checkout.service.ts';

@@ -18,6 +18,7 @@ import type { DecisionsTable } from '../../db/schema.ts';
 import { assert } from '../../lib/assert.ts';
 import { fail } from '../../lib/errors.ts';
 import * as billing from '../billing/index.ts';
+import * as checkout from '../checkout/index.ts';
 import * as compliance from '../compliance/index.ts';
 import { payerPseudonym as identityPseudonym } from '../identity/index.ts';
 import * as ledger from '../ledger/index.ts';
@@ -26,7 +27,7 @@ import type { ZhifuEvent } from '../notifications/index.ts';
 import * as notifications from '../notifications/index.ts';
 import type { OrderRow } from './payments.repository.ts';
 import * as repo from './payments.repository.ts';
-import { transactionView } from './payments.service.ts';
+import { promotionsOf, transactionView } from './payments.service.ts';
 
 export type DecisionState = 'pending' | 'approved' | 'blocked' | 'manual_review' | 'released';
 type Outcome = 'capture' | 'block' | 'manual_review' | 'release';
@@ -198,16 +199,20 @@ async function apply(
         eventType: 'TRANSACTION.SUCCESS',
         ref: o.out_trade_no,
         notifyUrl: o.notify_url,
-        resource: transactionView(paid, now),
+        resource: transactionView(paid, now, undefined, await promotionsOf(trx, paid)),
       });
     } else if (outcome === 'block' || outcome === 'release') {
+      // The payer gets back what they paid; a promotion's discount goes back to its account.
+      const promotion = await checkout.releasePromotion(ctx, trx, o.id, o.mchid);
+      const discount = promotion?.discount_fen ?? 0;
       await ledger.post(trx, {
         id: `jnl_rel_${o.id}`,
         kind: 'payment',
         refId: o.id,
         postings: [
           { accountId: d.hold_account_id, amount: -d.amount },
-          { accountId: d.instrument_account_id, amount: d.amount },
+          { accountId: d.instrument_account_id, amount: d.amount - discount },
+          ...(promotion && discount > 0 ? [{ accountId: promotion.accountId, amount: discount }] : []),
         ],
         now,
         onInsufficient: 'system_error',

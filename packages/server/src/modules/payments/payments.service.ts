@@ -5,6 +5,7 @@
  * order stays NOTPAY as APIv3 describes. `out_trade_no` is the idempotency key.
  */
 import type { Ctx } from '../../context.ts';
+import type { Executor } from '../../db/database.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
 import type { DecisionsTable } from '../../db/schema.ts';
 import { assert } from '../../lib/assert.ts';
@@ -254,12 +255,17 @@ export interface TransactionView {
   payer?: { openid: string };
   amount: { total: number; payer_total?: number; currency: string; payer_currency: string };
   scene_info?: { device_id: string };
-  promotion_detail?: [];
+  promotion_detail?: checkout.PromotionDetail[];
   /** Zhifu's field (APIv3 allows added fields): the decision of a held payment. */
   zhifu_decision?: Record<string, unknown>;
 }
 
-export function transactionView(o: OrderRow, now: number, decision?: DecisionsTable): TransactionView {
+export function transactionView(
+  o: OrderRow,
+  now: number,
+  decision?: DecisionsTable,
+  promotions: checkout.PromotionDetail[] = [],
+): TransactionView {
   const state = effectiveState(o, now);
   const view: TransactionView = {
     appid: o.appid,
@@ -280,7 +286,7 @@ export function transactionView(o: OrderRow, now: number, decision?: DecisionsTa
     view.bank_type = o.bank_type!;
     view.payer = { openid: o.paid_openid! };
     view.amount.payer_total = o.payer_total!;
-    view.promotion_detail = [];
+    view.promotion_detail = promotions;
   }
   if (o.success_time !== null) view.success_time = rfc3339(o.success_time);
   const deviceId = (JSON.parse(o.extra_json ?? '{}') as { scene_info?: { device_id?: string } }).scene_info
@@ -297,7 +303,12 @@ export async function queryByOutTradeNo(
 ): Promise<TransactionView> {
   const o = await repo.findByOutTradeNo(ctx.db, mchid, outTradeNo);
   if (!o) fail('order_unknown', { field: 'out_trade_no', value: outTradeNo, location: 'path' });
-  return transactionView(o, ctx.clock.now(), await repo.decisionOf(ctx.db, o.id));
+  return transactionView(
+    o,
+    ctx.clock.now(),
+    await repo.decisionOf(ctx.db, o.id),
+    await promotionsOf(ctx.db, o),
+  );
 }
 
 export async function queryByTransactionId(
@@ -307,7 +318,18 @@ export async function queryByTransactionId(
 ): Promise<TransactionView> {
   const o = await repo.findByTransactionId(ctx.db, mchid, transactionId);
   if (!o) fail('order_unknown', { field: 'transaction_id', value: transactionId, location: 'path' });
-  return transactionView(o, ctx.clock.now(), await repo.decisionOf(ctx.db, o.id));
+  return transactionView(
+    o,
+    ctx.clock.now(),
+    await repo.decisionOf(ctx.db, o.id),
+    await promotionsOf(ctx.db, o),
+  );
+}
+
+/** The APIv3 `promotion_detail` of an order: read only for an order paid at a discount. */
+export async function promotionsOf(db: Executor, o: OrderRow): Promise<checkout.PromotionDetail[]> {
+  if (o.payer_total === null || o.payer_total >= o.amount_total) return [];
+  return checkout.promotionDetail(db, o.id, o.currency);
 }
 
 /** Close is re-entrant (reference §3.3): closing a closed order succeeds again; a paid one cannot close. */
@@ -532,16 +554,14 @@ export async function payVerified(
     assert(o, 'order vanished');
     // Re-checked inside the transaction: the balance may have moved since the assessment.
     const auth = await wallet.authorize(trx, payer.userId, o.amount_total, chosen.instrumentId);
-    // Promotions apply to payments captured at once (a held payment's release returns the total).
-    const promotion = captureNow
-      ? await checkout.redeemPromotion(ctx, trx, {
-          mchid: o.mchid,
-          orderId: o.id,
-          amountFen: o.amount_total,
-          instrument: { kind: auth.kind, bankType: auth.bankType, accountId: auth.accountId },
-          now,
-        })
-      : undefined;
+    // The promotion applies to a held payment too; its release gives the discount back.
+    const promotion = await checkout.redeemPromotion(ctx, trx, {
+      mchid: o.mchid,
+      orderId: o.id,
+      amountFen: o.amount_total,
+      instrument: { kind: auth.kind, bankType: auth.bankType, accountId: auth.accountId },
+      now,
+    });
     const payerTotal = o.amount_total - (promotion?.discount_fen ?? 0);
     const claimed = await repo.transitionFromNotpay(trx, o.id, {
       trade_state: captureNow ? 'SUCCESS' : 'USERPAYING',
@@ -600,7 +620,7 @@ export async function payVerified(
         eventType: 'TRANSACTION.SUCCESS',
         ref: o.out_trade_no,
         notifyUrl: o.notify_url,
-        resource: transactionView(paid, now),
+        resource: transactionView(paid, now, undefined, await promotionsOf(trx, paid)),
       });
     } else {
       const review = mode === 'auto';
@@ -648,14 +668,10 @@ export async function payVerified(
     // The payer's confirmation waits for the merchant (at most the deadline plus a margin).
     deps.decisions.timers.schedule(order.id, deadline - ctx.clock.now());
     const settled = await deps.decisions.timers.wait(order.id, deadline - ctx.clock.now() + 50);
-    // The deadline timer may still be applying (a slow database) or may have fired a hair early:
-    // the payer's answer does not wait for it. Applying is guarded by state and clock, so at most
-    // one of the timer, the sweeper and this call moves the payment.
-    if (!settled) {
-      const left = deadline - ctx.clock.now();
-      if (left > 0) await new Promise((r) => setTimeout(r, left));
-      await decisions.applyDeadline(ctx, deps.decisions, order.id);
-    }
+    // The deadline timer may still be applying it (a slow database): the payer's answer does not
+    // wait for that. Applying is guarded by state and clock, so at most one of the timer, the
+    // sweeper and this call moves the payment.
+    if (!settled) await decisions.applyDeadline(ctx, deps.decisions, order.id);
   }
   const final = captureNow ? result.o : ((await repo.findById(ctx.db, order.id)) ?? result.o);
   const d = captureNow ? undefined : await repo.decisionOf(ctx.db, order.id);
