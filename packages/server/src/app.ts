@@ -63,6 +63,8 @@ export interface AppDeps {
   auditSampleRate?: number;
   /** Bearer token of the operator API (closed when absent). */
   operatorToken?: string | undefined;
+  /** Proxies whose X-Forwarded-For gives the client's address (Fastify's trustProxy; default none). */
+  trustProxy?: boolean | number | string[];
   /** Let APIv3 callbacks reach loopback addresses (operator's sandbox setting; default false). */
   callbacksAllowLoopback?: boolean;
   /**
@@ -115,6 +117,14 @@ declare module 'fastify' {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { ctx } = deps;
   const app = Fastify({
+    // A hop count trusts that many proxies, nearest first (what Fastify does with a number).
+    trustProxy:
+      typeof deps.trustProxy === 'number'
+        ? (
+            (hops: number) => (_: string, hop: number) =>
+              hop < hops
+          )(deps.trustProxy)
+        : (deps.trustProxy ?? false),
     // Logs carry the route pattern, never the raw URL: paths and queries can hold OpenIDs (PIPL).
     logger: {
       level: deps.logLevel ?? 'silent',

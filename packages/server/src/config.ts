@@ -4,6 +4,7 @@
  * docs/configuration.md documents each variable; keep the two in step.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import {
   type ProviderConfig,
@@ -63,6 +64,12 @@ export interface Config {
    * `zhifu-local`); it must be served by a configured provider.
    */
   readonly agentModel: string;
+  /**
+   * Which proxies in front of the server to believe about the client's address (X-Forwarded-For),
+   * for the Fraud Shield's IP features (ZHIFU_TRUST_PROXY: false (default), true, a hop count, or
+   * a comma-separated list of proxy addresses / CIDR ranges).
+   */
+  readonly trustProxy: boolean | number | string[];
   /** Log level (ZHIFU_LOG_LEVEL, default info). */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -89,6 +96,30 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
   if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
   throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+function trustProxy(env: Env): boolean | number | string[] {
+  const name = 'ZHIFU_TRUST_PROXY';
+  const raw = (env[name] ?? '').trim();
+  if (raw === '' || ['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  if (['true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+  if (/^\d+$/.test(raw)) return int(env, name, 1, 1, 16);
+  const entries = raw.split(',').map((e) => e.trim());
+  for (const e of entries) {
+    const [address, prefix, ...rest] = e.split('/');
+    const family = isIP(address ?? '');
+    const bits = family === 4 ? 32 : 128;
+    if (
+      family === 0 ||
+      rest.length > 0 ||
+      (prefix !== undefined && !(/^\d+$/.test(prefix) && Number(prefix) <= bits))
+    ) {
+      throw new ConfigError(
+        `${name} must be true, false, a hop count or addresses / CIDR ranges separated by commas, got "${e}"`,
+      );
+    }
+  }
+  return entries;
 }
 
 function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
@@ -200,6 +231,7 @@ export function loadConfig(env: Env = process.env): Config {
     llmProviders: providers,
     llmRouting: oneOf(env, 'ZHIFU_LLM_ROUTING', routing_strategies, 'latency'),
     agentModel: agentModel(env, providers),
+    trustProxy: trustProxy(env),
     logLevel: oneOf(
       env,
       'ZHIFU_LOG_LEVEL',

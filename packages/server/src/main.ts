@@ -29,6 +29,7 @@ async function main(): Promise<void> {
     sandbox: config.sandbox,
     risk: { model, batch },
     callbacksAllowLoopback: config.callbackAllowLoopback,
+    trustProxy: config.trustProxy,
     operatorToken: config.operatorToken,
     auditSampleRate: config.auditSampleRate,
     llm: { providers: config.llmProviders, strategy: config.llmRouting },

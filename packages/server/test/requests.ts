@@ -63,7 +63,7 @@ export async function payAs(
   t: TestApp,
   target: string,
   openid: string,
-  o: { instrumentId?: string; device?: string } = {},
+  o: { instrumentId?: string; device?: string; headers?: Record<string, string> } = {},
 ): Promise<LightMyRequestResponse> {
   const device = o.device ?? `dev-${openid}`;
   const login = await t.app.inject({
@@ -87,6 +87,7 @@ export async function payAs(
   return t.app.inject({
     method: 'POST',
     url: '/sandbox/v1/pay',
+    ...(o.headers ? { headers: o.headers } : {}),
     payload: {
       [key]: target,
       openid,
