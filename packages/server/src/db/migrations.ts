@@ -560,6 +560,158 @@ const m005_compliance: Migration = {
   },
 };
 
+const m006_checkout: Migration = {
+  async up(db: AnyDb) {
+    // One row per Smart Checkout query: what was shown (with the logged propensity of the first
+    // place) and, once a payment follows it, the outcome the bandit learned from.
+    await db.schema
+      .createTable('checkout_rankings')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('user_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('feature_version', 'varchar(32)', (c) => c.notNull())
+      .addColumn('amount_fen', 'bigint', (c) => c.notNull())
+      .addColumn('mcc', 'varchar(8)', (c) => c.notNull())
+      .addColumn('policy', 'varchar(32)', (c) => c.notNull())
+      .addColumn('exploration_share', 'double precision', (c) => c.notNull())
+      .addColumn('explored', 'integer', (c) => c.notNull())
+      .addColumn('top_instrument_id', 'varchar(64)')
+      .addColumn('propensity', 'double precision')
+      .addColumn('arms_json', 'text', (c) => c.notNull())
+      .addColumn('chosen_instrument_id', 'varchar(64)')
+      .addColumn('order_id', 'varchar(64)')
+      .addColumn('succeeded', 'integer')
+      .addColumn('reward', 'double precision')
+      .addColumn('outcome_at', 'bigint')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('checkout_rankings_outcome')
+      .on('checkout_rankings')
+      .columns(['outcome_at'])
+      .execute();
+    await db.schema
+      .createTable('checkout_promotions')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('name', 'varchar(64)', (c) => c.notNull())
+      .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+      .addColumn('bank_type', 'varchar(32)')
+      .addColumn('instrument_kind', 'varchar(16)')
+      .addColumn('min_amount_fen', 'bigint', (c) => c.notNull())
+      .addColumn('discount_fen', 'bigint', (c) => c.notNull())
+      .addColumn('instalments', 'integer')
+      .addColumn('budget_fen', 'bigint', (c) => c.notNull())
+      .addColumn('spent_fen', 'bigint', (c) => c.notNull())
+      .addColumn('funded_by', 'varchar(16)', (c) => c.notNull())
+      .addColumn('account_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('starts_at', 'bigint', (c) => c.notNull())
+      .addColumn('ends_at', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('checkout_promotions_mchid')
+      .on('checkout_promotions')
+      .columns(['mchid', 'ends_at'])
+      .execute();
+    await db.schema
+      .createTable('checkout_redemptions')
+      .addColumn('order_id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('promotion_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('discount_fen', 'bigint', (c) => c.notNull())
+      .addColumn('budget_used_fen', 'bigint', (c) => c.notNull())
+      .addColumn('order_total_fen', 'bigint', (c) => c.notNull())
+      .addColumn('refunded_fen', 'bigint', (c) => c.notNull())
+      .addColumn('returned_fen', 'bigint', (c) => c.notNull())
+      .addColumn('journal_id', 'varchar(64)')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    // Sandbox bank channels: base latency and failure rate plus a schedule of outages and spikes.
+    await db.schema
+      .createTable('checkout_channels')
+      .addColumn('bank_type', 'varchar(32)', (c) => c.primaryKey())
+      .addColumn('latency_ms', 'integer', (c) => c.notNull())
+      .addColumn('failure_rate', 'double precision', (c) => c.notNull())
+      .addColumn('schedule_json', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    // Zhifu's own sandbox authorisations: the source of the sliding-window channel health.
+    await db.schema
+      .createTable('checkout_authorizations')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('bank_type', 'varchar(32)', (c) => c.notNull())
+      .addColumn('instrument_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('succeeded', 'integer', (c) => c.notNull())
+      .addColumn('latency_ms', 'integer', (c) => c.notNull())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('checkout_authorizations_at')
+      .on('checkout_authorizations')
+      .columns(['at'])
+      .execute();
+  },
+};
+
+const m007_llm_gateway: Migration = {
+  async up(db: AnyDb) {
+    // Gateway API keys: only the SHA-256 of the key is stored; the key is shown once at creation.
+    await db.schema
+      .createTable('llm_keys')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('name', 'varchar(64)', (c) => c.notNull())
+      .addColumn('key_hash', 'varchar(64)', (c) => c.notNull().unique())
+      .addColumn('key_prefix', 'varchar(16)', (c) => c.notNull())
+      .addColumn('rpm', 'integer')
+      .addColumn('tpm', 'integer')
+      .addColumn('budget_fen_monthly', 'bigint')
+      .addColumn('models', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('revoked_at', 'bigint')
+      .execute();
+    await db.schema.createIndex('llm_keys_mchid').on('llm_keys').columns(['mchid', 'created_at']).execute();
+    // The request log: one row per gateway call (never prompts or answers).
+    await db.schema
+      .createTable('llm_requests')
+      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
+      .addColumn('key_id', 'varchar(64)', (c) => c.notNull())
+      .addColumn('model', 'varchar(128)', (c) => c.notNull())
+      .addColumn('provider', 'varchar(64)')
+      .addColumn('region', 'varchar(16)')
+      .addColumn('stream', 'integer', (c) => c.notNull())
+      .addColumn('status', 'varchar(16)', (c) => c.notNull())
+      .addColumn('error_code', 'varchar(64)')
+      .addColumn('prompt_tokens', 'integer', (c) => c.notNull())
+      .addColumn('completion_tokens', 'integer', (c) => c.notNull())
+      .addColumn('cost_ufen', 'bigint', (c) => c.notNull())
+      .addColumn('latency_ms', 'integer', (c) => c.notNull())
+      .addColumn('attempts', 'integer', (c) => c.notNull())
+      .addColumn('redacted', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex('llm_requests_mchid')
+      .on('llm_requests')
+      .columns(['mchid', 'created_at'])
+      .execute();
+    await db.schema
+      .createIndex('llm_requests_key')
+      .on('llm_requests')
+      .columns(['key_id', 'created_at'])
+      .execute();
+    // Per-merchant gateway settings: the merchant's own identifier patterns for the redaction proxy.
+    await db.schema
+      .createTable('llm_settings')
+      .addColumn('mchid', 'varchar(32)', (c) => c.primaryKey())
+      .addColumn('redaction_patterns', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+  },
+};
+
 /** Conversational payments (issue #7): threads, sealed messages, mandates, the tool-call audit. */
 const m008_conversations: Migration = {
   async up(db: AnyDb) {
@@ -700,158 +852,6 @@ const m010_risk_features: Migration = {
       await db.schema.dropIndex(`risk_events_${col}_ts`).execute();
       await db.schema.createIndex(`risk_events_${col}_cover`).on('risk_events').columns(columns).execute();
     }
-  },
-};
-
-const m007_llm_gateway: Migration = {
-  async up(db: AnyDb) {
-    // Gateway API keys: only the SHA-256 of the key is stored; the key is shown once at creation.
-    await db.schema
-      .createTable('llm_keys')
-      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
-      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
-      .addColumn('name', 'varchar(64)', (c) => c.notNull())
-      .addColumn('key_hash', 'varchar(64)', (c) => c.notNull().unique())
-      .addColumn('key_prefix', 'varchar(16)', (c) => c.notNull())
-      .addColumn('rpm', 'integer')
-      .addColumn('tpm', 'integer')
-      .addColumn('budget_fen_monthly', 'bigint')
-      .addColumn('models', 'text')
-      .addColumn('created_at', 'bigint', (c) => c.notNull())
-      .addColumn('revoked_at', 'bigint')
-      .execute();
-    await db.schema.createIndex('llm_keys_mchid').on('llm_keys').columns(['mchid', 'created_at']).execute();
-    // The request log: one row per gateway call (never prompts or answers).
-    await db.schema
-      .createTable('llm_requests')
-      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
-      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
-      .addColumn('key_id', 'varchar(64)', (c) => c.notNull())
-      .addColumn('model', 'varchar(128)', (c) => c.notNull())
-      .addColumn('provider', 'varchar(64)')
-      .addColumn('region', 'varchar(16)')
-      .addColumn('stream', 'integer', (c) => c.notNull())
-      .addColumn('status', 'varchar(16)', (c) => c.notNull())
-      .addColumn('error_code', 'varchar(64)')
-      .addColumn('prompt_tokens', 'integer', (c) => c.notNull())
-      .addColumn('completion_tokens', 'integer', (c) => c.notNull())
-      .addColumn('cost_ufen', 'bigint', (c) => c.notNull())
-      .addColumn('latency_ms', 'integer', (c) => c.notNull())
-      .addColumn('attempts', 'integer', (c) => c.notNull())
-      .addColumn('redacted', 'integer', (c) => c.notNull())
-      .addColumn('created_at', 'bigint', (c) => c.notNull())
-      .execute();
-    await db.schema
-      .createIndex('llm_requests_mchid')
-      .on('llm_requests')
-      .columns(['mchid', 'created_at'])
-      .execute();
-    await db.schema
-      .createIndex('llm_requests_key')
-      .on('llm_requests')
-      .columns(['key_id', 'created_at'])
-      .execute();
-    // Per-merchant gateway settings: the merchant's own identifier patterns for the redaction proxy.
-    await db.schema
-      .createTable('llm_settings')
-      .addColumn('mchid', 'varchar(32)', (c) => c.primaryKey())
-      .addColumn('redaction_patterns', 'text', (c) => c.notNull())
-      .addColumn('updated_at', 'bigint', (c) => c.notNull())
-      .execute();
-  },
-};
-
-const m006_checkout: Migration = {
-  async up(db: AnyDb) {
-    // One row per Smart Checkout query: what was shown (with the logged propensity of the first
-    // place) and, once a payment follows it, the outcome the bandit learned from.
-    await db.schema
-      .createTable('checkout_rankings')
-      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
-      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
-      .addColumn('user_id', 'varchar(64)', (c) => c.notNull())
-      .addColumn('feature_version', 'varchar(32)', (c) => c.notNull())
-      .addColumn('amount_fen', 'bigint', (c) => c.notNull())
-      .addColumn('mcc', 'varchar(8)', (c) => c.notNull())
-      .addColumn('policy', 'varchar(32)', (c) => c.notNull())
-      .addColumn('exploration_share', 'double precision', (c) => c.notNull())
-      .addColumn('explored', 'integer', (c) => c.notNull())
-      .addColumn('top_instrument_id', 'varchar(64)')
-      .addColumn('propensity', 'double precision')
-      .addColumn('arms_json', 'text', (c) => c.notNull())
-      .addColumn('chosen_instrument_id', 'varchar(64)')
-      .addColumn('order_id', 'varchar(64)')
-      .addColumn('succeeded', 'integer')
-      .addColumn('reward', 'double precision')
-      .addColumn('outcome_at', 'bigint')
-      .addColumn('created_at', 'bigint', (c) => c.notNull())
-      .execute();
-    await db.schema
-      .createIndex('checkout_rankings_outcome')
-      .on('checkout_rankings')
-      .columns(['outcome_at'])
-      .execute();
-    await db.schema
-      .createTable('checkout_promotions')
-      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
-      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
-      .addColumn('name', 'varchar(64)', (c) => c.notNull())
-      .addColumn('kind', 'varchar(16)', (c) => c.notNull())
-      .addColumn('bank_type', 'varchar(32)')
-      .addColumn('instrument_kind', 'varchar(16)')
-      .addColumn('min_amount_fen', 'bigint', (c) => c.notNull())
-      .addColumn('discount_fen', 'bigint', (c) => c.notNull())
-      .addColumn('instalments', 'integer')
-      .addColumn('budget_fen', 'bigint', (c) => c.notNull())
-      .addColumn('spent_fen', 'bigint', (c) => c.notNull())
-      .addColumn('funded_by', 'varchar(16)', (c) => c.notNull())
-      .addColumn('account_id', 'varchar(64)', (c) => c.notNull())
-      .addColumn('starts_at', 'bigint', (c) => c.notNull())
-      .addColumn('ends_at', 'bigint', (c) => c.notNull())
-      .addColumn('created_at', 'bigint', (c) => c.notNull())
-      .execute();
-    await db.schema
-      .createIndex('checkout_promotions_mchid')
-      .on('checkout_promotions')
-      .columns(['mchid', 'ends_at'])
-      .execute();
-    await db.schema
-      .createTable('checkout_redemptions')
-      .addColumn('order_id', 'varchar(64)', (c) => c.primaryKey())
-      .addColumn('promotion_id', 'varchar(64)', (c) => c.notNull())
-      .addColumn('mchid', 'varchar(32)', (c) => c.notNull())
-      .addColumn('discount_fen', 'bigint', (c) => c.notNull())
-      .addColumn('budget_used_fen', 'bigint', (c) => c.notNull())
-      .addColumn('order_total_fen', 'bigint', (c) => c.notNull())
-      .addColumn('refunded_fen', 'bigint', (c) => c.notNull())
-      .addColumn('returned_fen', 'bigint', (c) => c.notNull())
-      .addColumn('journal_id', 'varchar(64)')
-      .addColumn('created_at', 'bigint', (c) => c.notNull())
-      .execute();
-    // Sandbox bank channels: base latency and failure rate plus a schedule of outages and spikes.
-    await db.schema
-      .createTable('checkout_channels')
-      .addColumn('bank_type', 'varchar(32)', (c) => c.primaryKey())
-      .addColumn('latency_ms', 'integer', (c) => c.notNull())
-      .addColumn('failure_rate', 'double precision', (c) => c.notNull())
-      .addColumn('schedule_json', 'text', (c) => c.notNull())
-      .addColumn('updated_at', 'bigint', (c) => c.notNull())
-      .execute();
-    // Zhifu's own sandbox authorisations: the source of the sliding-window channel health.
-    await db.schema
-      .createTable('checkout_authorizations')
-      .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
-      .addColumn('bank_type', 'varchar(32)', (c) => c.notNull())
-      .addColumn('instrument_id', 'varchar(64)', (c) => c.notNull())
-      .addColumn('succeeded', 'integer', (c) => c.notNull())
-      .addColumn('latency_ms', 'integer', (c) => c.notNull())
-      .addColumn('at', 'bigint', (c) => c.notNull())
-      .execute();
-    await db.schema
-      .createIndex('checkout_authorizations_at')
-      .on('checkout_authorizations')
-      .columns(['at'])
-      .execute();
   },
 };
 
