@@ -137,8 +137,16 @@ const gcObserver = new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcPauses.push(e.duration);
 });
 gcObserver.observe({ entryTypes: ['gc'] });
-const zero = { commits: 0, members: 0, walSyncs: 0, checkpoints: 0, walRestarts: 0 };
-const commitsBefore = { ...(handle.groupCommit ?? zero) };
+const counters = () => {
+  const g = handle.groupCommit;
+  return {
+    commits: g?.commits ?? 0,
+    walSyncs: g?.walSyncs ?? 0,
+    checkpoints: g?.checkpoints ?? 0,
+    walRestarts: g?.walRestarts ?? 0,
+  };
+};
+const commitsBefore = counters();
 const service: number[] = [];
 for (let i = 0; i < n; i++) {
   const t0 = performance.now();
@@ -146,12 +154,13 @@ for (let i = 0; i < n; i++) {
   service.push(performance.now() - t0);
 }
 gcObserver.disconnect();
-const groupCommit = Object.fromEntries(
-  Object.entries(handle.groupCommit ?? zero).map(([k, v]) => [
-    k,
-    v - commitsBefore[k as keyof typeof commitsBefore],
-  ]),
-) as typeof commitsBefore;
+const commitsAfter = counters();
+const groupCommit = {
+  commits: commitsAfter.commits - commitsBefore.commits,
+  walSyncs: commitsAfter.walSyncs - commitsBefore.walSyncs,
+  checkpoints: commitsAfter.checkpoints - commitsBefore.checkpoints,
+  walRestarts: commitsAfter.walRestarts - commitsBefore.walRestarts,
+};
 
 // 1a'''. The same call on a synchronous=NORMAL database: nothing waits for the disk.
 const normal = await setUp('normal.db', 'NORMAL');
@@ -345,6 +354,8 @@ log(
 log(
   `group commit during them: ${groupCommit.commits} commits, ${groupCommit.walSyncs} WAL fsyncs off the event loop, ${groupCommit.checkpoints} worker checkpoints, ${groupCommit.walRestarts} WAL restarts`,
 );
+if (handle.groupCommit?.checkpointErrors.length)
+  log(`checkpoint worker failed: ${handle.groupCommit.checkpointErrors.join('; ')}`);
 log(`target rank() p99 < 2 ms: ${s.p99 < 2 ? 'MET' : 'NOT MET'} (${us(s.p99)})`);
 log();
 log(`over HTTP (127.0.0.1, keep-alive, sequential, ${httpN} requests each, interleaved):`);

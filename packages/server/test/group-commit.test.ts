@@ -7,6 +7,7 @@
  * members and every later write; checkpoints run in a worker and the WAL restarts under a
  * continuous stream of transactions (it stays bounded).
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,6 +162,31 @@ describe('SQLite group commit', () => {
     expect(stats.walRestarts).toBeGreaterThan(0);
     // Without restarts the WAL would hold every page written (≥ 3 × restart_frames).
     expect(statSync(join(dir, 'gc.db-wal')).size).toBeLessThan(2 * restart_frames * (page + 24));
+    expect(stats.checkpointErrors).toEqual([]);
+  });
+
+  it('a process with nothing else to do exits normally after closing, its checkpoint worker working (defect: exit 13 while closing; worker broken under --input-type=module)', () => {
+    const database = new URL('../src/db/database.ts', import.meta.url).href;
+    const script = `
+      import { openDatabase } from '${database}';
+      import { sql } from 'kysely';
+      const h = await openDatabase({ url: 'sqlite:${join(dir, 'child.db')}' });
+      await sql\`create table blobs (body blob)\`.execute(h.db);
+      for (let i = 0; i < 600; i++)
+        await h.db.transaction().execute((t) => sql\`insert into blobs values (\${Buffer.alloc(16384)})\`.execute(t));
+      const { checkpoints, checkpointErrors } = h.groupCommit;
+      await h.close();
+      console.log(JSON.stringify({ checkpoints, checkpointErrors, closed: true }));
+    `;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    });
+    const r = JSON.parse(out.trim().split('\n').pop()!) as {
+      checkpoints: number;
+      checkpointErrors: string[];
+    };
+    expect(r).toMatchObject({ checkpointErrors: [], closed: true });
+    expect(r.checkpoints).toBeGreaterThan(0);
   });
 });
 
@@ -219,6 +245,29 @@ describe('SQLite group commit with the WAL fsync off the event loop', () => {
     syncs[1]!.resolve();
     await Promise.all([second, third]);
     expect((await keys()).sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('keeps the WAL bounded with checkpoints on the event loop when the checkpoint worker fails', async () => {
+    for (const s of syncs) s.resolve();
+    await db.destroy();
+    const path = join(dir, 'gc.db');
+    writer = new SQLite(path);
+    writer.pragma('synchronous = NORMAL');
+    writer.pragma('wal_autocheckpoint = 0');
+    reader = new SQLite(path);
+    const failing = {
+      passive: () => Promise.reject(new Error('worker gone')),
+      close: async () => {},
+    };
+    const dialect = new GroupCommitSqliteDialect(writer, reader, async () => {}, failing);
+    db = new Kysely<Database>({ dialect });
+    await sql`create table blobs (body blob)`.execute(db);
+    const body = Buffer.alloc(4 * 4096, 7);
+    for (let i = 0; i < Math.ceil((3 * restart_frames) / 5); i++)
+      await db.transaction().execute((trx) => sql`insert into blobs (body) values (${body})`.execute(trx));
+    expect(dialect.stats.checkpointErrors).toEqual(['Error: worker gone']);
+    expect(dialect.stats.walRestarts).toBeGreaterThan(0);
+    expect(statSync(`${path}-wal`).size).toBeLessThan(2 * restart_frames * (4096 + 24));
   });
 
   it('a failed fsync fails its members and every later write', async () => {

@@ -105,6 +105,8 @@ export interface GroupCommitStats {
   checkpoints: number;
   /** Times the driver held the connection for the last copy before a WAL restart. */
   walRestarts: number;
+  /** Why the checkpoint worker failed, if it did (checkpoints then run on the event loop). */
+  checkpointErrors: string[];
 }
 
 /** Makes the WAL's committed frames durable (an fdatasync of the -wal file, off the event loop). */
@@ -131,7 +133,14 @@ export interface Checkpointer {
 }
 
 export class GroupCommitDriver implements Driver {
-  readonly stats: GroupCommitStats = { commits: 0, members: 0, walSyncs: 0, checkpoints: 0, walRestarts: 0 };
+  readonly stats: GroupCommitStats = {
+    commits: 0,
+    members: 0,
+    walSyncs: 0,
+    checkpoints: 0,
+    walRestarts: 0,
+    checkpointErrors: [],
+  };
   private readonly mutex = new Mutex();
   private readonly connection: DatabaseConnection;
   /** The open outer transaction, if any. */
@@ -155,7 +164,7 @@ export class GroupCommitDriver implements Driver {
     private readonly writer: SQLite.Database,
     private readonly reader: SQLite.Database,
     private readonly walSync?: WalSync,
-    private readonly checkpointer?: Checkpointer,
+    private checkpointer?: Checkpointer,
   ) {
     this.connection = {
       executeQuery: <R>(query: CompiledQuery) => Promise.resolve(this.run(query) as QueryResult<R>),
@@ -307,10 +316,12 @@ export class GroupCommitDriver implements Driver {
 
   /** Starts a worker checkpoint or a WAL restart when the WAL has grown enough (see the header). */
   private checkpointIfDue(): void {
-    if (!this.checkpointer || this.checkpointing || this.restarting) return;
+    if (!this.walSync || this.checkpointing || this.restarting) return;
     const r = (this.reader.pragma('wal_checkpoint(NOOP)') as { log: number; checkpointed: number }[])[0];
     if (!r || r.log < checkpoint_frames) return;
-    if (r.log >= restart_frames && r.log - r.checkpointed <= restart_backlog_frames) {
+    // Without a worker (it failed), the copy runs on the event loop, held as for a restart.
+    const inline = !this.checkpointer;
+    if (inline || (r.log >= restart_frames && r.log - r.checkpointed <= restart_backlog_frames)) {
       this.restarting = true;
       void this.restartWal();
     } else if (r.log - r.checkpointed >= checkpoint_frames || r.log >= restart_frames) {
@@ -320,10 +331,18 @@ export class GroupCommitDriver implements Driver {
 
   private async checkpoint(): Promise<void> {
     try {
-      await this.checkpointer!.passive();
+      if (this.checkpointer) await this.checkpointer.passive();
+      else this.writer.pragma('wal_checkpoint(PASSIVE)');
       this.stats.checkpoints++;
-    } catch {
-      // A failed copy is retried after a later commit; SQLite keeps the WAL meanwhile.
+    } catch (error) {
+      // SQLite keeps the WAL meanwhile. A worker that fails is replaced by copies on the event loop
+      // (the cost this file avoids, but the WAL stays bounded); a failed copy is retried later.
+      if (this.checkpointer) {
+        this.stats.checkpointErrors.push(String(error));
+        const failed = this.checkpointer;
+        this.checkpointer = undefined;
+        await failed.close().catch(() => {});
+      }
     } finally {
       this.checkpointing = undefined;
     }
@@ -363,7 +382,14 @@ export class GroupCommitDriver implements Driver {
 
 /** Kysely's SQLite dialect (compiler, adapter, introspector) on the group-commit driver. */
 export class GroupCommitSqliteDialect extends SqliteDialect {
-  readonly stats: GroupCommitStats = { commits: 0, members: 0, walSyncs: 0, checkpoints: 0, walRestarts: 0 };
+  readonly stats: GroupCommitStats = {
+    commits: 0,
+    members: 0,
+    walSyncs: 0,
+    checkpoints: 0,
+    walRestarts: 0,
+    checkpointErrors: [],
+  };
 
   constructor(
     private readonly writer: SQLite.Database,

@@ -54,6 +54,8 @@ export class WalCheckpointer {
   passive(): Promise<CheckpointResult> {
     if (this.pending) return Promise.reject(new Error('a checkpoint is already running'));
     const worker = this.start();
+    // Referenced while a checkpoint runs: a caller awaiting it keeps the process alive.
+    worker.ref();
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
       worker.postMessage('checkpoint');
@@ -65,6 +67,7 @@ export class WalCheckpointer {
     if (!worker) return;
     this.worker = undefined;
     const exited = new Promise((resolve) => worker.once('exit', resolve));
+    worker.ref();
     worker.postMessage('close');
     await exited;
   }
@@ -72,10 +75,16 @@ export class WalCheckpointer {
   private start(): Worker {
     if (this.worker) return this.worker;
     const module = createRequire(import.meta.url).resolve('better-sqlite3');
-    const worker = new Worker(worker_source, { eval: true, workerData: { path: this.path, module } });
-    // A checkpoint in flight does not keep the process alive; the database's close() ends the worker.
+    // No execArgv: the worker runs plain CommonJS whatever flags (--input-type, loaders) the process has.
+    const worker = new Worker(worker_source, {
+      eval: true,
+      execArgv: [],
+      workerData: { path: this.path, module },
+    });
+    // An idle worker does not keep the process alive; the database's close() ends it.
     worker.unref();
     worker.on('message', (m: CheckpointResult & { error?: string }) => {
+      worker.unref();
       const p = this.pending;
       this.pending = undefined;
       if (m.error !== undefined) p?.reject(new Error(`WAL checkpoint: ${m.error}`));
