@@ -5,7 +5,7 @@
  * `node --import tsx bench/checkout-phases.ts`. Env: PHASES_N (default 5000), PHASES_SYNC
  * (FULL|NORMAL, default FULL), PHASES_ASYNC=1 (FULL as the server opens it now: WAL fsync off the
  * event loop, checkpoints in a worker; PHASES_NOCKPT=1 without checkpoints), PHASES_AUTOCKPT
- * (wal_autocheckpoint pages, default SQLite's 1000).
+ * (wal_autocheckpoint pages, default SQLite's 1000), PHASES_CONC=k (then k concurrent callers).
  */
 import { randomBytes } from 'node:crypto';
 import { fdatasync, mkdtempSync, openSync, rmSync, statSync } from 'node:fs';
@@ -192,6 +192,26 @@ for (let i = 0; i < n; i++) {
   rows[rows.length - 1]!.gc = gcMs;
 }
 const wall = performance.now() - t00;
+// PHASES_CONC=k: then k concurrent callers (a server under load): throughput and latency.
+const conc = Number(process.env.PHASES_CONC ?? 0);
+if (conc > 0) {
+  const lat: number[] = [];
+  const c0 = performance.now();
+  await Promise.all(
+    Array.from({ length: conc }, async () => {
+      for (let i = 0; i < Math.ceil(n / conc); i++) {
+        const t0 = performance.now();
+        await rank(ctx, default_checkout_options, merchant.mchid, request);
+        lat.push(performance.now() - t0);
+      }
+    }),
+  );
+  const secs = (performance.now() - c0) / 1000;
+  lat.sort((a, b) => a - b);
+  console.log(
+    `concurrent ×${conc}: ${(lat.length / secs).toFixed(0)} ranks/s, p50 ${lat[lat.length >> 1]!.toFixed(3)} p99 ${lat[Math.floor(lat.length * 0.99)]!.toFixed(3)} ms; ${JSON.stringify({ commits: dialect.stats.commits, members: dialect.stats.members })}`,
+  );
+}
 const q = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
