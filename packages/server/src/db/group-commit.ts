@@ -123,6 +123,8 @@ export const checkpoint_frames = 1_024;
  * for a checkpoint, so rarely (every ~240 Smart Checkout queries of ~17 pages each).
  */
 export const restart_frames = 4_096;
+/** Checkpoint errors kept in the stats. */
+const checkpoint_errors_kept = 10;
 /** Frames left to copy below which the restart holds the connection (a short last copy). */
 const restart_backlog_frames = 64;
 
@@ -310,7 +312,12 @@ export class GroupCommitDriver implements Driver {
   private afterSync(): void {
     this.syncing = undefined;
     this.unpinReader();
-    this.checkpointIfDue();
+    try {
+      this.checkpointIfDue();
+    } catch (error) {
+      // Never let a checkpoint problem keep a durable group from being answered.
+      this.checkpointError(error);
+    }
     if (this.flushWanted && !this.inMember) this.flush();
   }
 
@@ -323,10 +330,16 @@ export class GroupCommitDriver implements Driver {
     const inline = !this.checkpointer;
     if (inline || (r.log >= restart_frames && r.log - r.checkpointed <= restart_backlog_frames)) {
       this.restarting = true;
-      void this.restartWal();
+      void this.restartWal().catch((error: unknown) => this.checkpointError(error));
     } else if (r.log - r.checkpointed >= checkpoint_frames || r.log >= restart_frames) {
       this.checkpointing = this.checkpoint();
     }
+  }
+
+  /** Keeps the first few errors for diagnostics (bounded: a repeating one must not grow memory). */
+  private checkpointError(error: unknown): void {
+    if (this.stats.checkpointErrors.length < checkpoint_errors_kept)
+      this.stats.checkpointErrors.push(String(error));
   }
 
   private async checkpoint(): Promise<void> {
@@ -338,7 +351,7 @@ export class GroupCommitDriver implements Driver {
       // SQLite keeps the WAL meanwhile. A worker that fails is replaced by copies on the event loop
       // (the cost this file avoids, but the WAL stays bounded); a failed copy is retried later.
       if (this.checkpointer) {
-        this.stats.checkpointErrors.push(String(error));
+        this.checkpointError(error);
         const failed = this.checkpointer;
         this.checkpointer = undefined;
         await failed.close().catch(() => {});
