@@ -8,6 +8,7 @@
 import { payerProof, type RankRequest, ZhifuApiError, ZhifuClient } from '@zhifu/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rfc3339 } from '../src/lib/clock.ts';
+import { forgetState, isWarm } from '../src/modules/checkout/index.ts';
 import { audit } from '../src/modules/ledger/index.ts';
 import { dialects, openTestApp, type TestApp } from './harness.ts';
 import { jsapiOrder, signedRequest } from './requests.ts';
@@ -592,6 +593,59 @@ describe.each(dialects)('Smart Checkout on %s', (dialect) => {
     const same = next.instruments.find((i) => i.instrument_id === top.instrument_id)!;
     // A success raises the estimate for this context (the prior is below 1).
     expect(same.p_complete).toBeGreaterThan(top.p_complete);
+  });
+
+  it('rebuilds the bandit when the app starts, not on the first query after a restart (defect: log replay on the request path)', async () => {
+    const request = rankRequest(t, {
+      transaction: { amount: { total: 1_500 }, mcc: '5812', scene: 'jsapi' },
+    });
+    const ranked = await client.rankInstruments(request);
+    const { prepay_id } = await order(1_500);
+    const paid = await pay(t, prepay_id, t.merchant.payers[0]!.openid, {
+      instrumentId: ranked.instruments[0]!.instrument_id,
+      rankingId: ranked.ranking_id,
+    });
+    expect(paid.status).toBe(200);
+    const learned = async () =>
+      Number(
+        (
+          await t.ctx.db
+            .selectFrom('checkout_rankings')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .where('outcome_at', 'is not', null)
+            .where('reward', 'is not', null)
+            .where('top_instrument_id', 'is not', null)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    const logged = await learned();
+    expect(logged).toBeGreaterThan(0);
+
+    // A restart: the process has no model in memory, only the log.
+    forgetState(t.ctx.db);
+    expect(isWarm(t.ctx.db)).toBe(false);
+    const { buildApp } = await import('../src/app.ts');
+    const restarted = await buildApp({ ctx: t.ctx, checkout: { explorationShare: 0 }, background: false });
+    try {
+      await restarted.ready();
+      expect(isWarm(t.ctx.db)).toBe(true);
+      // An outcome logged after the start: a query that replayed the log would learn it too.
+      const row = await t.ctx.db
+        .selectFrom('checkout_rankings')
+        .selectAll()
+        .where('id', '=', ranked.ranking_id)
+        .executeTakeFirstOrThrow();
+      await t.ctx.db
+        .insertInto('checkout_rankings')
+        .values({ ...row, id: `${row.id}x`, order_id: null, outcome_at: t.ctx.clock.now() })
+        .execute();
+      expect(await learned()).toBe(logged + 1);
+      const res = await signedRequest({ ...t, app: restarted }, 'POST', '/v1/checkout/rankings', request);
+      expect(res.statusCode).toBe(200);
+      expect((res.json() as { policy: { model_updates: number } }).policy.model_updates).toBe(logged);
+    } finally {
+      await restarted.close();
+    }
   });
 
   it('logs the propensity of an explored first place (exploration share 1 → 1/K)', async () => {

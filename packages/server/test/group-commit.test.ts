@@ -2,14 +2,22 @@
  * SQLite group commit (src/db/group-commit.ts): concurrent transactions share durable commits, a
  * failing transaction undoes only its own work, nothing is visible to reads outside transactions
  * (nor answered) before its group committed, and a unique violation seen inside a group is
- * consistent with what the caller reads next.
+ * consistent with what the caller reads next. Under synchronous=FULL the WAL's fsync runs off the
+ * event loop: nothing is answered or readable before it returned, and a failed fsync fails its
+ * members and every later write; checkpoints run in a worker and the WAL restarts under a
+ * continuous stream of transactions (it stays bounded).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type DatabaseHandle, openDatabase } from '../src/db/database.ts';
 import { isUniqueViolation } from '../src/db/errors.ts';
+import { GroupCommitSqliteDialect, restart_frames } from '../src/db/group-commit.ts';
+import type { Database } from '../src/db/schema.ts';
 
 describe('SQLite group commit', () => {
   let dir: string;
@@ -136,5 +144,137 @@ describe('SQLite group commit', () => {
     } finally {
       await other.close();
     }
+  });
+
+  it('syncs the WAL off the event loop by default (synchronous=FULL) and restarts it under a continuous stream', async () => {
+    await sql`create table blobs (id integer primary key, body blob)`.execute(handle.db);
+    const page = 4096;
+    const body = Buffer.alloc(4 * page, 7);
+    // Sequential transactions, each answered only after its fsync: ~5 pages each, 3× the restart size.
+    const n = Math.ceil((3 * restart_frames) / 5);
+    for (let i = 0; i < n; i++)
+      await handle.db
+        .transaction()
+        .execute((trx) => sql`insert into blobs (body) values (${body})`.execute(trx));
+    const stats = handle.groupCommit!;
+    expect(stats.walSyncs).toBe(stats.commits);
+    expect(stats.checkpoints).toBeGreaterThan(0);
+    expect(stats.walRestarts).toBeGreaterThan(0);
+    // Without restarts the WAL would hold every page written (≥ 3 × restart_frames).
+    expect(statSync(join(dir, 'gc.db-wal')).size).toBeLessThan(2 * restart_frames * (page + 24));
+    expect(stats.checkpointErrors).toEqual([]);
+  });
+
+  it('a process with nothing else to do exits normally after closing, its checkpoint worker working (defect: exit 13 while closing; worker broken under --input-type=module)', () => {
+    const database = new URL('../src/db/database.ts', import.meta.url).href;
+    const script = `
+      import { openDatabase } from '${database}';
+      import { sql } from 'kysely';
+      const h = await openDatabase({ url: 'sqlite:${join(dir, 'child.db')}' });
+      await sql\`create table blobs (body blob)\`.execute(h.db);
+      for (let i = 0; i < 600; i++)
+        await h.db.transaction().execute((t) => sql\`insert into blobs values (\${Buffer.alloc(16384)})\`.execute(t));
+      const { checkpoints, checkpointErrors } = h.groupCommit;
+      await h.close();
+      console.log(JSON.stringify({ checkpoints, checkpointErrors, closed: true }));
+    `;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    });
+    const r = JSON.parse(out.trim().split('\n').pop()!) as {
+      checkpoints: number;
+      checkpointErrors: string[];
+    };
+    expect(r).toMatchObject({ checkpointErrors: [], closed: true });
+    expect(r.checkpoints).toBeGreaterThan(0);
+  });
+});
+
+describe('SQLite group commit with the WAL fsync off the event loop', () => {
+  let dir: string;
+  let writer: SQLite.Database;
+  let reader: SQLite.Database;
+  let db: Kysely<Database>;
+  let syncs: { resolve: () => void; reject: (e: Error) => void }[];
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'zhifu-gc-sync-'));
+    const path = join(dir, 'gc.db');
+    await (await openDatabase({ url: `sqlite:${path}`, sqliteGroupCommit: false })).close();
+    writer = new SQLite(path);
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('synchronous = NORMAL');
+    reader = new SQLite(path);
+    syncs = [];
+    // The test decides when each fsync returns.
+    const walSync = () => new Promise<void>((resolve, reject) => syncs.push({ resolve, reject }));
+    db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(writer, reader, walSync) });
+  });
+  afterEach(async () => {
+    for (const s of syncs) s.resolve();
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const keys = async () => (await db.selectFrom('settings').select('key').execute()).map((r) => r.key);
+  const until = async (cond: () => boolean) => {
+    while (!cond()) await new Promise((r) => setImmediate(r));
+  };
+
+  it('answers and shows a commit only after its fsync returned; transactions meanwhile gather in the next group', async () => {
+    let answered = false;
+    const first = db
+      .insertInto('settings')
+      .values({ key: 'a', value: '1' })
+      .execute()
+      .then(() => {
+        answered = true;
+      });
+    await until(() => syncs.length === 1);
+    // Committed in SQLite, fsync in flight: not answered, not visible outside a transaction.
+    expect(answered).toBe(false);
+    expect(await keys()).toEqual([]);
+    const second = db.insertInto('settings').values({ key: 'b', value: '2' }).execute();
+    const third = db.insertInto('settings').values({ key: 'c', value: '3' }).execute();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(syncs).toHaveLength(1);
+    syncs[0]!.resolve();
+    await first;
+    expect(await keys()).toEqual(['a']);
+    await until(() => syncs.length === 2);
+    syncs[1]!.resolve();
+    await Promise.all([second, third]);
+    expect((await keys()).sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('keeps the WAL bounded with checkpoints on the event loop when the checkpoint worker fails', async () => {
+    for (const s of syncs) s.resolve();
+    await db.destroy();
+    const path = join(dir, 'gc.db');
+    writer = new SQLite(path);
+    writer.pragma('synchronous = NORMAL');
+    writer.pragma('wal_autocheckpoint = 0');
+    reader = new SQLite(path);
+    const failing = {
+      passive: () => Promise.reject(new Error('worker gone')),
+      close: async () => {},
+    };
+    const dialect = new GroupCommitSqliteDialect(writer, reader, async () => {}, failing);
+    db = new Kysely<Database>({ dialect });
+    await sql`create table blobs (body blob)`.execute(db);
+    const body = Buffer.alloc(4 * 4096, 7);
+    for (let i = 0; i < Math.ceil((3 * restart_frames) / 5); i++)
+      await db.transaction().execute((trx) => sql`insert into blobs (body) values (${body})`.execute(trx));
+    expect(dialect.stats.checkpointErrors).toEqual(['Error: worker gone']);
+    expect(dialect.stats.walRestarts).toBeGreaterThan(0);
+    expect(statSync(`${path}-wal`).size).toBeLessThan(2 * restart_frames * (4096 + 24));
+  });
+
+  it('a failed fsync fails its members and every later write', async () => {
+    const first = db.insertInto('settings').values({ key: 'a', value: '1' }).execute();
+    await until(() => syncs.length === 1);
+    syncs[0]!.reject(new Error('EIO: fdatasync'));
+    await expect(first).rejects.toThrow('EIO');
+    await expect(db.insertInto('settings').values({ key: 'b', value: '2' }).execute()).rejects.toThrow('EIO');
   });
 });

@@ -3,7 +3,7 @@
  * migrations. SQLite runs in WAL mode with synchronous=FULL by default: a committed payment survives
  * a power cut. A single writer connection serialises transactions; Kysely's driver queues the rest.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
@@ -11,6 +11,7 @@ import pg from 'pg';
 import { GroupCommitSqliteDialect, type GroupCommitStats } from './group-commit.ts';
 import { migrations } from './migrations.ts';
 import type { Database } from './schema.ts';
+import { WalCheckpointer } from './wal-checkpointer.ts';
 
 export type Db = Kysely<Database>;
 export type Trx = Transaction<Database>;
@@ -64,9 +65,30 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     const reader = new SQLite(path);
     reader.pragma('busy_timeout = 5000');
     reader.pragma('query_only = ON');
-    const dialect = new GroupCommitSqliteDialect(cachedStatements(sqlite), cachedStatements(reader));
+    // synchronous=FULL: the driver fsyncs the WAL after each group's COMMIT off the event loop, so
+    // the writer's own COMMIT need not (NORMAL); durability is FULL's (group-commit.ts).
+    let walSync: (() => Promise<void>) | undefined;
+    let walFd: number | undefined;
+    if ((options.sqliteSynchronous ?? 'FULL') === 'FULL') {
+      const fd = openSync(`${path}-wal`, 'r+');
+      walFd = fd;
+      walSync = () => new Promise((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
+      sqlite.pragma('synchronous = NORMAL');
+      // Checkpoints run in a worker thread, started by the driver (wal-checkpointer.ts).
+      sqlite.pragma('wal_autocheckpoint = 0');
+    }
+    const dialect = new GroupCommitSqliteDialect(
+      cachedStatements(sqlite),
+      cachedStatements(reader),
+      walSync,
+      walSync ? new WalCheckpointer(path) : undefined,
+    );
     const db = new Kysely<Database>({ dialect });
-    return { db, dialect: 'sqlite', close: () => db.destroy(), groupCommit: dialect.stats };
+    const close = async () => {
+      await db.destroy();
+      if (walFd !== undefined) closeSync(walFd);
+    };
+    return { db, dialect: 'sqlite', close, groupCommit: dialect.stats };
   }
   const schema = options.pgSchema;
   if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad schema ${schema}`);

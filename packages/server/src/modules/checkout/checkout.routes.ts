@@ -16,6 +16,8 @@ export function checkoutRoutes(
 ): void {
   const mchid = (req: { merchant?: { keys: { mchid: string } } }) => req.merchant!.keys.mchid;
   const gate = billing.aiGate(ctx);
+  // The bandit is rebuilt from the logged outcomes at start, not by the first query after it.
+  app.addHook('onReady', () => checkout.warm(ctx));
 
   app.post<{ Body: checkout.RankRequest }>(
     '/v1/checkout/rankings',

@@ -9,9 +9,10 @@
  * the propensity of the one shown first, so any other policy can be evaluated offline by inverse
  * propensity. The query and its 0.01 CNY metering commit together.
  *
- * The model and the channel windows are in memory per database and rebuilt from the logged rows on
- * first use (the rows are the source of truth). One process serves a database; several processes
- * would each learn from their own outcomes plus the log at start (docs/checkout.md).
+ * The model and the channel windows are in memory per database and rebuilt from the logged rows when
+ * the app starts (`warm`, from checkoutRoutes' onReady hook), so no query pays for replaying up to
+ * 200,000 outcomes; the rows are the source of truth. One process serves a database; several
+ * processes would each learn from their own outcomes plus the log at start (docs/checkout.md).
  */
 import type { Ctx } from '../../context.ts';
 import type { Db, Executor } from '../../db/database.ts';
@@ -77,15 +78,38 @@ const promotion_cache_ms = 1_000;
 
 const states = new WeakMap<Db, Promise<State>>();
 
+/** Databases whose model and windows are loaded (for `isWarm`). */
+const warm_dbs = new WeakSet<Db>();
+
 /** The model and channel windows of a database, rebuilt from its log on first use. */
 function stateOf(ctx: Ctx): Promise<State> {
   let s = states.get(ctx.db);
   if (!s) {
-    s = load(ctx);
-    states.set(ctx.db, s);
-    s.catch(() => states.delete(ctx.db));
+    const loading = load(ctx);
+    s = loading;
+    states.set(ctx.db, loading);
+    loading.then(
+      () => {
+        if (states.get(ctx.db) === loading) warm_dbs.add(ctx.db);
+      },
+      () => states.delete(ctx.db),
+    );
   }
   return s;
+}
+
+/**
+ * Rebuilds the model and channel windows before the first query (the app's onReady hook): the
+ * replay of up to `model_replay_rows_max` outcomes is a one-time stall that belongs to the start,
+ * not to a payer's checkout.
+ */
+export async function warm(ctx: Ctx): Promise<void> {
+  await stateOf(ctx);
+}
+
+/** Whether the model and windows of a database are in memory (no query will replay the log). */
+export function isWarm(db: Db): boolean {
+  return warm_dbs.has(db);
 }
 
 async function load(ctx: Ctx): Promise<State> {
@@ -853,6 +877,7 @@ export async function listChannels(ctx: Ctx): Promise<{ data: ChannelView[] }> {
 /** For tests and ops: forget the in-memory model and windows of a database (they reload from the log). */
 export function forgetState(db: Db): void {
   states.delete(db);
+  warm_dbs.delete(db);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ export {
   type CheckoutOptions,
   default_checkout_options,
   forgetState,
+  isWarm,
   newModel,
   type PromotionDetail,
   promotionDetail,
@@ -12,4 +13,5 @@ export {
   redeemPromotion,
   refundPromotionShare,
   releasePromotion,
+  warm,
 } from './checkout.service.ts';
