@@ -70,9 +70,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
     let walSync: (() => Promise<void>) | undefined;
     let walFd: number | undefined;
     if ((options.sqliteSynchronous ?? 'FULL') === 'FULL') {
-      const fd = openSync(`${path}-wal`, 'r+');
-      walFd = fd;
-      walSync = () => new Promise((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
+      // Opened at the first sync: a new database has no WAL file before its first COMMIT.
+      walSync = () =>
+        new Promise((resolve, reject) => {
+          walFd ??= openSync(`${path}-wal`, 'r+');
+          fdatasync(walFd, (e) => (e ? reject(e) : resolve()));
+        });
       sqlite.pragma('synchronous = NORMAL');
       // Checkpoints run in a worker thread, started by the driver (wal-checkpointer.ts).
       sqlite.pragma('wal_autocheckpoint = 0');
