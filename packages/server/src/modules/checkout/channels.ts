@@ -18,7 +18,7 @@ import {
   channel_min_samples,
   channel_window_ms,
   channel_window_size,
-} from './checkout.limits.ts';
+} from '../../lib/limits.ts';
 
 export interface ChannelStats {
   /** Outcomes in the window. */

@@ -4,8 +4,12 @@
  * schema (checkFeatureVersion), so a request in another version is refused for its version, not
  * for its fields. Unknown fields are refused at every level.
  */
-import { amount_fen_max } from '../../lib/limits.ts';
-import { channel_latency_ms_max, channel_schedule_max, history_instruments_max } from './checkout.limits.ts';
+import {
+  amount_fen_max,
+  channel_latency_ms_max,
+  channel_schedule_max,
+  history_instruments_max,
+} from '../../lib/limits.ts';
 
 const str = (maxLength: number, extra: object = {}) =>
   ({ type: 'string', minLength: 1, maxLength, ...extra }) as const;

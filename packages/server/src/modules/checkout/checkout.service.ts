@@ -22,6 +22,12 @@ import { parseRfc3339, rfc3339 } from '../../lib/clock.ts';
 import { fail } from '../../lib/errors.ts';
 import type { Ids } from '../../lib/ids.ts';
 import { prefixed } from '../../lib/ids.ts';
+import {
+  channel_reload_rows_max,
+  channel_window_ms,
+  model_replay_rows_max,
+  promotions_active_max,
+} from '../../lib/limits.ts';
 import * as billing from '../billing/index.ts';
 import * as identity from '../identity/index.ts';
 import * as ledger from '../ledger/index.ts';
@@ -36,12 +42,6 @@ import {
   effectiveChannel,
   simulateAuthorization,
 } from './channels.ts';
-import {
-  channel_reload_rows_max,
-  channel_window_ms,
-  model_replay_rows_max,
-  promotions_active_max,
-} from './checkout.limits.ts';
 import * as repo from './checkout.repository.ts';
 import { bestPromotion, type PromotionOffer, type RankedInstrument, rankInstruments } from './ranking.ts';
 
