@@ -7,28 +7,18 @@
  * event loop, checkpoints in a worker; PHASES_NOCKPT=1 without checkpoints), PHASES_AUTOCKPT
  * (wal_autocheckpoint pages, default SQLite's 1000), PHASES_CONC=k (then k concurrent callers).
  */
-import { randomBytes } from 'node:crypto';
 import { fdatasync, mkdtempSync, openSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import SQLite from 'better-sqlite3';
 import { Kysely } from 'kysely';
-import { type Ctx, dataKeys } from '../packages/server/src/context.ts';
 import { openDatabase } from '../packages/server/src/db/database.ts';
 import { GroupCommitSqliteDialect } from '../packages/server/src/db/group-commit.ts';
 import type { Database } from '../packages/server/src/db/schema.ts';
 import { WalCheckpointer } from '../packages/server/src/db/wal-checkpointer.ts';
-import { rfc3339, systemClock } from '../packages/server/src/lib/clock.ts';
-import { cryptoIds } from '../packages/server/src/lib/ids.ts';
-import { insertGrantForFixture } from '../packages/server/src/modules/billing/index.ts';
-import {
-  createPromotion,
-  default_checkout_options,
-  type RankRequest,
-  rank,
-} from '../packages/server/src/modules/checkout/checkout.service.ts';
-import { createMerchant } from '../packages/server/src/modules/merchants/index.ts';
+import { default_checkout_options, rank } from '../packages/server/src/modules/checkout/checkout.service.ts';
+import { checkoutFixture } from './checkout-fixture.ts';
 import { loadAverage } from './risk-machine.ts';
 
 const n = Number(process.env.PHASES_N ?? 5000);
@@ -126,47 +116,7 @@ new PerformanceObserver((l) => {
   for (const e of l.getEntries()) gcMs += e.duration;
 }).observe({ entryTypes: ['gc'] });
 
-const ctx: Ctx = {
-  db,
-  dialect: 'sqlite',
-  clock: systemClock,
-  ids: cryptoIds,
-  publicUrl: 'http://127.0.0.1:0',
-  keys: dataKeys('bench', randomBytes(16)),
-};
-const merchant = await createMerchant(ctx, { name: 'Bench Store' });
-await insertGrantForFixture(ctx.db, merchant.mchid, 'bench', Date.now());
-const now = Date.now();
-for (const [bank, off] of [
-  ['ICBC_DEBIT', 1_000],
-  ['CMB_CREDIT', 2_000],
-] as const)
-  await createPromotion(ctx, merchant.mchid, {
-    name: `${bank} promo`,
-    kind: 'amount_off',
-    eligibility: { bank_type: bank, min_amount_fen: 5_000 },
-    discount_fen: off,
-    budget_fen: 100_000_000,
-    funded_by: 'bank',
-    starts_at: rfc3339(now - 60_000),
-    ends_at: rfc3339(now + 86_400_000),
-  });
-const request: RankRequest = {
-  feature_version: 'checkout.v1',
-  appid: merchant.appid,
-  transaction: { amount: { total: 12_800, currency: 'CNY' }, mcc: '5411', scene: 'jsapi' },
-  payer: { openid: merchant.payers[0]!.openid },
-  history: {
-    window_days: 90,
-    payments: 20,
-    last_instrument_id: 'ins_zhangwei_icbc_debit',
-    instruments: [
-      { instrument_id: 'ins_zhangwei_icbc_debit', uses: 12, failures: 1, last_used_days_ago: 2 },
-      { instrument_id: 'ins_zhangwei_balance', uses: 6, failures: 0, last_used_days_ago: 9 },
-    ],
-  },
-  client: { network_latency_ms: 80 },
-};
+const { ctx, merchant, request } = await checkoutFixture(db);
 for (let i = 0; i < 300; i++) await rank(ctx, default_checkout_options, merchant.mchid, request);
 interface Row {
   total: number;

@@ -16,7 +16,6 @@
  * Environment: CHECKOUT_BENCH_N (in-process calls, default 5000), CHECKOUT_BENCH_HTTP_N (2000),
  * CHECKOUT_BENCH_MEMORY=1 (an in-memory SQLite database instead of a file: takes the disk out).
  */
-import { randomBytes } from 'node:crypto';
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,23 +23,18 @@ import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { hmacAuthorization } from '@zhifu/sdk';
 import Fastify from 'fastify';
 import { buildApp } from '../packages/server/src/app.ts';
-import { type Ctx, dataKeys } from '../packages/server/src/context.ts';
 import { openDatabase } from '../packages/server/src/db/database.ts';
-import { rfc3339, systemClock } from '../packages/server/src/lib/clock.ts';
-import { cryptoIds } from '../packages/server/src/lib/ids.ts';
-import { insertGrantForFixture, meter } from '../packages/server/src/modules/billing/index.ts';
+import { meter } from '../packages/server/src/modules/billing/index.ts';
 import { prior } from '../packages/server/src/modules/checkout/bandit/features.ts';
 import { choose, LinUcb } from '../packages/server/src/modules/checkout/bandit/linucb.ts';
 import { ChannelHealth } from '../packages/server/src/modules/checkout/channels.ts';
 import {
-  createPromotion,
   default_checkout_options,
   newModel,
-  type RankRequest,
   rank,
 } from '../packages/server/src/modules/checkout/checkout.service.ts';
 import { rankInstruments } from '../packages/server/src/modules/checkout/ranking.ts';
-import { createMerchant } from '../packages/server/src/modules/merchants/index.ts';
+import { checkoutFixture } from './checkout-fixture.ts';
 import { HttpClient, percentile } from './load.ts';
 import { machineLines, table } from './risk-machine.ts';
 
@@ -84,50 +78,9 @@ async function setUp(file: string, sync: 'FULL' | 'NORMAL') {
     url: process.env.CHECKOUT_BENCH_MEMORY ? 'sqlite::memory:' : `sqlite:${join(dir, file)}`,
     sqliteSynchronous: sync,
   });
-  const ctx: Ctx = {
-    db: handle.db,
-    dialect: 'sqlite',
-    clock: systemClock,
-    ids: cryptoIds,
-    publicUrl: 'http://127.0.0.1:0',
-    keys: dataKeys('bench', randomBytes(16)),
-  };
-  const merchant = await createMerchant(ctx, { name: 'Bench Store' });
-  await insertGrantForFixture(ctx.db, merchant.mchid, 'bench', Date.now());
-  for (const [bank, off] of [
-    ['ICBC_DEBIT', 1_000],
-    ['CMB_CREDIT', 2_000],
-  ] as const)
-    await createPromotion(ctx, merchant.mchid, {
-      name: `${bank} promo`,
-      kind: 'amount_off',
-      eligibility: { bank_type: bank, min_amount_fen: 5_000 },
-      discount_fen: off,
-      budget_fen: 100_000_000,
-      funded_by: 'bank',
-      starts_at: rfc3339(now - 60_000),
-      ends_at: rfc3339(now + 86_400_000),
-    });
-  return { handle, ctx, merchant };
+  return { handle, ...(await checkoutFixture(handle.db)) };
 }
-const { handle, ctx, merchant } = await setUp('bench.db', 'FULL');
-const rankRequestOf = (m: typeof merchant): RankRequest => ({
-  feature_version: 'checkout.v1',
-  appid: m.appid,
-  transaction: { amount: { total: 12_800, currency: 'CNY' }, mcc: '5411', scene: 'jsapi' },
-  payer: { openid: m.payers[0]!.openid },
-  history: {
-    window_days: 90,
-    payments: 20,
-    last_instrument_id: 'ins_zhangwei_icbc_debit',
-    instruments: [
-      { instrument_id: 'ins_zhangwei_icbc_debit', uses: 12, failures: 1, last_used_days_ago: 2 },
-      { instrument_id: 'ins_zhangwei_balance', uses: 6, failures: 0, last_used_days_ago: 9 },
-    ],
-  },
-  client: { network_latency_ms: 80 },
-});
-const request = rankRequestOf(merchant);
+const { handle, ctx, merchant, request } = await setUp('bench.db', 'FULL');
 
 // 1a. The service call, on the server's configuration; GC pauses observed meanwhile.
 const options = default_checkout_options;
@@ -164,7 +117,7 @@ const groupCommit = {
 
 // 1a'''. The same call on a synchronous=NORMAL database: nothing waits for the disk.
 const normal = await setUp('normal.db', 'NORMAL');
-const normalRequest = rankRequestOf(normal.merchant);
+const normalRequest = normal.request;
 for (let i = 0; i < 300; i++) await rank(normal.ctx, options, normal.merchant.mchid, normalRequest);
 const serviceNormal: number[] = [];
 for (let i = 0; i < n; i++) {

@@ -134,15 +134,17 @@ export interface Checkpointer {
   close(): Promise<void>;
 }
 
+const emptyStats = (): GroupCommitStats => ({
+  commits: 0,
+  members: 0,
+  walSyncs: 0,
+  checkpoints: 0,
+  walRestarts: 0,
+  checkpointErrors: [],
+});
+
 export class GroupCommitDriver implements Driver {
-  readonly stats: GroupCommitStats = {
-    commits: 0,
-    members: 0,
-    walSyncs: 0,
-    checkpoints: 0,
-    walRestarts: 0,
-    checkpointErrors: [],
-  };
+  readonly stats: GroupCommitStats = emptyStats();
   private readonly mutex = new Mutex();
   private readonly connection: DatabaseConnection;
   /** The open outer transaction, if any. */
@@ -395,14 +397,7 @@ export class GroupCommitDriver implements Driver {
 
 /** Kysely's SQLite dialect (compiler, adapter, introspector) on the group-commit driver. */
 export class GroupCommitSqliteDialect extends SqliteDialect {
-  readonly stats: GroupCommitStats = {
-    commits: 0,
-    members: 0,
-    walSyncs: 0,
-    checkpoints: 0,
-    walRestarts: 0,
-    checkpointErrors: [],
-  };
+  readonly stats: GroupCommitStats = emptyStats();
 
   constructor(
     private readonly writer: SQLite.Database,
