@@ -18,7 +18,9 @@
  * Environment (for tuning experiments; the default run evaluates exactly what train:risk ships):
  * RISK_BENCH_GBDT='{"trees":300,...}' (GBDT parameter overrides) and RISK_BENCH_EXTRA_SEEDS=101,102
  * (instead of the shipped extra seeds: the simulator's default parameters with these seeds, appended
- * after the training preset) add a "candidate" row trained with them.
+ * after the training preset) add a "candidate" row trained with them. RISK_BENCH_TEST_SEED=n
+ * evaluates on the shifted preset's parameters with seed n instead of its own: a world of the same
+ * drift that no tuning has seen.
  */
 import { defaultParams, mergeParams, shiftedPreset, simulateAll, trainingPreset } from '@zhifu/simulator';
 import { featureNames } from '../packages/server/src/modules/risk/features.ts';
@@ -53,6 +55,11 @@ const extraSeeds = (process.env.RISK_BENCH_EXTRA_SEEDS ?? '')
     return seed;
   });
 const candidate = gbdtOverrides !== undefined || extraSeeds.length > 0;
+/** The held-out world: the shifted preset, or the same parameters with a seed never tuned on. */
+const testSeed = process.env.RISK_BENCH_TEST_SEED;
+if (testSeed !== undefined && !/^\d+$/.test(testSeed))
+  throw new Error(`RISK_BENCH_TEST_SEED: not an integer: ${testSeed}`);
+const testPreset = testSeed === undefined ? shiftedPreset : { ...shiftedPreset, seed: Number(testSeed) };
 
 log('# bench:risk-quality: Fraud Shield detection quality under drift');
 for (const line of machineLines()) log(line);
@@ -68,7 +75,7 @@ const extraParts = shipped_training.extraSeeds.map((seed) =>
   replay(simulateAll(mergeParams(defaultParams, { seed }))),
 );
 const train = concatDatasets([trainingPart, ...extraParts]);
-const test = replay(simulateAll(shiftedPreset));
+const test = replay(simulateAll(testPreset));
 const count = (y: Uint8Array) => y.reduce((a, b) => a + b, 0);
 const patternNames = [...new Set(test.patterns.filter((p): p is string => p !== null))].sort();
 const patternCounts = (d: Dataset) =>
@@ -82,7 +89,7 @@ log(
 log(`       = ${train.X.length} events, ${count(train.y)} fraud`);
 log(`       ${patternCounts(train)}`);
 log(
-  `test:  shiftedPreset (seed ${shiftedPreset.seed}, ${shiftedPreset.days} days from ${new Date(shiftedPreset.startMs).toISOString().slice(0, 10)}, every fraud pattern re-parameterised): ${test.X.length} events, ${count(test.y)} fraud`,
+  `test:  shiftedPreset (seed ${testPreset.seed}${testSeed === undefined ? '' : ', RISK_BENCH_TEST_SEED'}, ${testPreset.days} days from ${new Date(testPreset.startMs).toISOString().slice(0, 10)}, every fraud pattern re-parameterised): ${test.X.length} events, ${count(test.y)} fraud`,
 );
 log(`       ${patternCounts(test)}`);
 log(`(simulated and replayed in ${elapsed()})`);
