@@ -29,6 +29,7 @@ import {
   type DatabaseConnection,
   type Driver,
   type QueryResult,
+  RawNode,
   SelectQueryNode,
   SqliteDialect,
 } from 'kysely';
@@ -159,10 +160,23 @@ export class GroupCommitDriver implements Driver {
   private run(query: CompiledQuery): QueryResult<unknown> {
     // With no group open the writer holds exactly the committed data, and its page cache is warm
     // (the reader's is dropped whenever the writer commits).
-    if (!this.inMember && SelectQueryNode.is(query.query))
-      return execute(this.group ? this.reader : this.writer, query);
+    if (!this.inMember && this.isRead(query)) return execute(this.group ? this.reader : this.writer, query);
     if (!this.inMember) this.join();
     return execute(this.writer, query);
+  }
+
+  /**
+   * A query that only reads: a Kysely select, or raw SQL (CompiledQuery.raw, sql`...`) that SQLite
+   * itself reports as returning rows without writing. Raw reads used to be taken for writes: the
+   * Fraud Shield's one-statement feature snapshot opened a group (BEGIN IMMEDIATE, i.e. the
+   * database's write lock) for every assessment, and batch workers contended for that lock with
+   * the main thread's writes.
+   */
+  private isRead(query: CompiledQuery): boolean {
+    if (SelectQueryNode.is(query.query)) return true;
+    if (!RawNode.is(query.query)) return false;
+    const stmt = this.writer.prepare(query.sql);
+    return stmt.reader && stmt.readonly;
   }
 
   private async *stream<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
