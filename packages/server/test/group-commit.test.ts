@@ -148,6 +148,26 @@ describe('SQLite group commit', () => {
     expect(await count()).toBe(2);
   });
 
+  it('a write waits for another connection’s write lock without blocking the event loop', async () => {
+    const other = new SQLite(join(dir, 'gc.db'));
+    other.exec('begin immediate');
+    let released = false;
+    // Released from a timer: if the write blocked the thread in SQLite's busy handler, the timer
+    // could not run and the write would fail with SQLITE_BUSY after the busy timeout.
+    setTimeout(() => {
+      other.exec('rollback');
+      released = true;
+    }, 50);
+    try {
+      await handle.db.insertInto('settings').values(setting('after-lock')).execute();
+      expect(released).toBe(true);
+      expect(await count()).toBe(1);
+    } finally {
+      if (!released) other.exec('rollback');
+      other.close();
+    }
+  });
+
   it('a plain write is durable (committed) when its await returns', async () => {
     await handle.db.insertInto('settings').values(setting('plain')).execute();
     const other = await openDatabase({

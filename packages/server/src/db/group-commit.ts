@@ -78,6 +78,9 @@ export interface GroupCommitStats {
   members: number;
 }
 
+/** How long a write waits for another connection's write lock before failing (SQLITE_BUSY). */
+const write_lock_wait_ms = 5_000;
+
 export class GroupCommitDriver implements Driver {
   readonly stats: GroupCommitStats = { commits: 0, members: 0 };
   private readonly mutex = new Mutex();
@@ -95,8 +98,10 @@ export class GroupCommitDriver implements Driver {
     private readonly writer: SQLite.Database,
     private readonly reader: SQLite.Database,
   ) {
+    // Waits for the write lock happen in beginImmediate, off the event loop.
+    writer.pragma('busy_timeout = 0');
     this.connection = {
-      executeQuery: <R>(query: CompiledQuery) => Promise.resolve(this.run(query) as QueryResult<R>),
+      executeQuery: async <R>(query: CompiledQuery) => (await this.run(query)) as QueryResult<R>,
       streamQuery: <R>(query: CompiledQuery) => this.stream<R>(query),
     };
   }
@@ -110,7 +115,7 @@ export class GroupCommitDriver implements Driver {
   }
 
   async beginTransaction(): Promise<void> {
-    this.join();
+    await this.join();
     this.writer.prepare('savepoint zhifu_member').run();
     this.inMember = true;
   }
@@ -157,11 +162,11 @@ export class GroupCommitDriver implements Driver {
     this.writer.close();
   }
 
-  private run(query: CompiledQuery): QueryResult<unknown> {
+  private async run(query: CompiledQuery): Promise<QueryResult<unknown>> {
     // With no group open the writer holds exactly the committed data, and its page cache is warm
     // (the reader's is dropped whenever the writer commits).
     if (!this.inMember && this.isRead(query)) return execute(this.group ? this.reader : this.writer, query);
-    if (!this.inMember) this.join();
+    if (!this.inMember) await this.join();
     return execute(this.writer, query);
   }
 
@@ -187,9 +192,9 @@ export class GroupCommitDriver implements Driver {
   }
 
   /** Opens a group if none is open and records that the current lease depends on it. */
-  private join(): void {
+  private async join(): Promise<void> {
     if (!this.group) {
-      this.writer.prepare('begin immediate').run();
+      await this.beginImmediate();
       let resolve!: () => void;
       let reject!: (error: unknown) => void;
       const promise = new Promise<void>((res, rej) => {
@@ -201,6 +206,25 @@ export class GroupCommitDriver implements Driver {
       setImmediate(() => this.flush());
     }
     this.leaseGroups.add(this.group);
+  }
+
+  /**
+   * BEGIN IMMEDIATE without blocking the event loop while another connection holds the write lock
+   * (the Fraud Shield's batch workers store results through their own connections): the writer's
+   * busy timeout is 0, and a busy attempt is retried after 1 ms, up to `write_lock_wait_ms`.
+   * SQLite's own busy handler sleeps on this thread, 1, 2, 5, 10… ms, overshooting the holder.
+   */
+  private async beginImmediate(): Promise<void> {
+    const deadline = performance.now() + write_lock_wait_ms;
+    for (;;) {
+      try {
+        this.writer.prepare('begin immediate').run();
+        return;
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'SQLITE_BUSY' || performance.now() > deadline) throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
   }
 
   private flush(): void {
