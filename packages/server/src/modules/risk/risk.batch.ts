@@ -201,12 +201,6 @@ await import(${JSON.stringify(new URL('./risk.worker.ts', import.meta.url).href)
 
 /** Events per job: small enough that posting a job or taking its results stalls the loop < 1 ms. */
 export const job_items = 200;
-/**
- * The nice value of the worker threads (Linux; 0 keeps the process's): the event loop gets a core
- * first when both want one, and the workers still take every idle cycle. 5 gives a worker about a
- * third of the CPU share of the main thread when they compete.
- */
-export const batch_worker_niceness = 5;
 /** Jobs in flight per worker: one being scored, one queued, so a worker never waits for the loop. */
 const jobs_per_worker = 2;
 
@@ -265,7 +259,7 @@ export class WorkerBatchScorer implements BatchScorer {
   private failure: Error | undefined;
   private closing = false;
 
-  constructor(options: { databaseUrl: string; modelPath: string; threads?: number; niceness?: number }) {
+  constructor(options: { databaseUrl: string; modelPath: string; threads?: number }) {
     const threads = options.threads ?? Math.max(1, Math.min(4, availableParallelism()));
     // The workers take turns storing (risk.worker.ts).
     const writeLock = new SharedArrayBuffer(4);
@@ -273,12 +267,7 @@ export class WorkerBatchScorer implements BatchScorer {
       // Node 20 ignores `--import` in a worker's execArgv, so each worker starts from a tiny ES
       // module that registers tsx's loader and then imports the TypeScript worker.
       const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`), {
-        workerData: {
-          databaseUrl: options.databaseUrl,
-          modelPath: options.modelPath,
-          writeLock,
-          niceness: options.niceness ?? batch_worker_niceness,
-        },
+        workerData: { databaseUrl: options.databaseUrl, modelPath: options.modelPath, writeLock },
       });
       const slot: Slot = { worker, inFlight: new Map() };
       worker.on('message', (m: JobReply) => this.onReply(slot, m));

@@ -10,7 +10,6 @@
  * waiting for its turn goes on scoring its other job; when its turn comes it writes every job that
  * queued up meanwhile in one transaction (up to `store_rows_max` rows), i.e. one fsync for them.
  */
-import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openDatabase } from '../../db/database.ts';
 import type { RiskAssessmentsTable } from '../../db/schema.ts';
@@ -32,17 +31,13 @@ import { type MerchantPolicy, ruleSchemaWithFeatures } from './risk.service.ts';
 import { loadRiskModel } from './risk-model.ts';
 import { compileRule } from './rules/index.ts';
 
-const { databaseUrl, modelPath, writeLock, niceness } = workerData as {
+const { databaseUrl, modelPath, writeLock } = workerData as {
   databaseUrl: string;
   modelPath: string;
-  niceness: number;
   /** One Int32 shared by the scorer's workers: 1 while one of them is storing. */
   writeLock: SharedArrayBuffer;
 };
 const lock = new Int32Array(writeLock);
-// Batch scoring is background work: on Linux, where the nice value is a thread's own, the worker
-// lowers its priority so that the event loop (answering requests) wins a core when both want one.
-if (process.platform === 'linux' && niceness > 0) setPriority(0, niceness);
 const handle = await openDatabase({ url: databaseUrl, pgPoolSize: 2, migrate: false });
 const model = loadRiskModel(modelPath);
 
