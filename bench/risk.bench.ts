@@ -387,6 +387,11 @@ const apiItems: AssessItem[] = batchEvents.map((e, i) => ({
   device_fingerprint: e.device_id,
   ip: e.ip,
 }));
+// Warm-up, not measured: one 500-item batch through submitBatch, as the scorers were warmed up above
+// (the first batch of a process otherwise also pays for compiling validation, hashing and read-back).
+await new Promise<BatchView>((resolve) => {
+  void submitBatch(ctx, { model, batch: workers }, merchant.mchid, apiItems.slice(0, 500), resolve);
+});
 let submitAcceptedMs = Number.NaN;
 let submitCompletedMs = Number.NaN;
 /**
@@ -503,12 +508,16 @@ log(
 );
 log();
 const workerRun = batchRuns[1]!;
+const storeRun = batchRuns[2]!;
 const submitRun = batchRuns[4]!;
 log(
   `target: event-loop delay max < 20 ms while the workers score → ${ms(workerRun.max)}  ${metStatus(workerRun.max < 20)}`,
 );
 log(
   `target: scored within the 2 s batch window → ${ms(workerRun.wallMs)}  ${metStatus(workerRun.wallMs < 2000)}`,
+);
+log(
+  `the same for scoreAndStore (what the batch endpoint runs: results stay in the workers): loop delay max ${ms(storeRun.max)} ${metStatus(storeRun.max < 20)}; ${ms(storeRun.wallMs)} ${metStatus(storeRun.wallMs < 2000)}`,
 );
 log(
   `end to end (submitBatch): loop delay max ${ms(submitRun.max)} ${metStatus(submitRun.max < 20)}; completed in ${ms(submitRun.wallMs)} ${metStatus(submitRun.wallMs < 2000)}`,
