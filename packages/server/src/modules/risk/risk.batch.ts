@@ -272,6 +272,9 @@ export class WorkerBatchScorer implements BatchScorer {
       const slot: Slot = { worker, inFlight: new Map() };
       worker.on('message', (m: JobReply) => this.onReply(slot, m));
       // A worker that fails or exits fails what it was doing and every later batch (no silent hang).
+      // Its batches are rejected at once: a job still running in another worker may then store
+      // rows after the caller's clean-up; they belong to a failed batch, so they are never shown
+      // or billed.
       const broken = (error: Error) => {
         this.failure = error;
         for (const run of this.runs.splice(0)) run.reject(error);
