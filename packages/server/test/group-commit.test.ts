@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, sql } from 'kysely';
+import { CompiledQuery, Kysely, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type DatabaseHandle, openDatabase } from '../src/db/database.ts';
 import { isUniqueViolation } from '../src/db/errors.ts';
@@ -128,6 +128,50 @@ describe('SQLite group commit', () => {
       );
     await first;
     expect(await second).toBe('winner visible');
+  });
+
+  it('raw SQL that only reads takes no write lock (the feature snapshot opened a group per assessment)', async () => {
+    await handle.db.insertInto('settings').values(setting('raw')).execute();
+    // Another connection holds the database's write lock, as a batch worker storing results does.
+    const other = new SQLite(join(dir, 'gc.db'));
+    other.exec('begin immediate');
+    try {
+      const commits = handle.groupCommit!.commits;
+      const viaSql = await sql<{ n: number }>`select count(*) as n from settings`.execute(handle.db);
+      const viaRaw = await handle.db.executeQuery<{ key: string }>(
+        CompiledQuery.raw('select key from settings where key = ?', ['raw']),
+      );
+      expect([viaSql.rows[0]!.n, viaRaw.rows]).toEqual([1, [{ key: 'raw' }]]);
+      expect(handle.groupCommit!.commits).toBe(commits);
+    } finally {
+      other.exec('rollback');
+      other.close();
+    }
+    // Raw SQL that writes still runs in a group and commits.
+    const commits = handle.groupCommit!.commits;
+    await sql`insert into settings (key, value) values (${'raw-write'}, ${'v'})`.execute(handle.db);
+    expect(handle.groupCommit!.commits).toBe(commits + 1);
+    expect(await count()).toBe(2);
+  });
+
+  it('a write waits for another connection’s write lock without blocking the event loop', async () => {
+    const other = new SQLite(join(dir, 'gc.db'));
+    other.exec('begin immediate');
+    let released = false;
+    // Released from a timer: if the write blocked the thread in SQLite's busy handler, the timer
+    // could not run and the write would fail with SQLITE_BUSY after the busy timeout.
+    setTimeout(() => {
+      other.exec('rollback');
+      released = true;
+    }, 50);
+    try {
+      await handle.db.insertInto('settings').values(setting('after-lock')).execute();
+      expect(released).toBe(true);
+      expect(await count()).toBe(1);
+    } finally {
+      if (!released) other.exec('rollback');
+      other.close();
+    }
   });
 
   it('a plain write is durable (committed) when its await returns', async () => {

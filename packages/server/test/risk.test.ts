@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BatchScorer } from '../src/modules/risk/index.ts';
 import { dialects, openTestApp, type TestApp } from './harness.ts';
 import { jsapiOrder, payAs, rowCount, signedRequest } from './requests.ts';
 
@@ -314,6 +315,67 @@ describe('batch scoring in worker threads (the server default)', () => {
       await app.close();
       await handle.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.each(dialects)('batch storage semantics (%s)', (dialect) => {
+  it('a batch that fails while storing shows no result, is marked failed, and bills and announces nothing', async () => {
+    const { InProcessBatchScorer, loadRiskModel } = await import('../src/modules/risk/index.ts');
+    const model = loadRiskModel();
+    let inner: InstanceType<typeof InProcessBatchScorer> | undefined;
+    let storedBeforeFailure = 0;
+    // A scorer that stores the first half of the batch for real, then fails (a disk or worker error).
+    const failing: BatchScorer = {
+      score: (policy, items) => inner!.score(policy, items),
+      async scoreAndStore(policy, target, items) {
+        const half = await inner!.scoreAndStore(policy, target, items.slice(0, items.length >> 1));
+        storedBeforeFailure = half.stored;
+        throw new Error('disk full');
+      },
+      close: async () => {},
+    };
+    const t = await openTestApp(dialect, { app: { risk: { model, batch: failing } } });
+    inner = new InProcessBatchScorer(t.ctx.db, model);
+    try {
+      const items = Array.from({ length: 120 }, (_, i) => ({
+        type: 'payment',
+        payer: { openid: t.merchant.payers[0]!.openid },
+        amount: { total: 100 + i },
+        device_fingerprint: 'phone-a',
+        ip: '203.0.113.7',
+      }));
+      const res = await signedRequest(t, 'POST', '/v1/risk/assessments/batch', { items });
+      expect(res.statusCode).toBe(202);
+      let view = res.json();
+      for (let k = 0; k < 200 && view.status === 'processing'; k++) {
+        await new Promise((r) => setTimeout(r, 10));
+        view = (await signedRequest(t, 'GET', `/v1/risk/batches/${view.batch_id}`)).json();
+      }
+      expect(storedBeforeFailure).toBe(60);
+      expect(view.status).toBe('failed');
+      expect(view.results).toBeUndefined();
+      const rows = await t.ctx.db
+        .selectFrom('risk_assessments')
+        .select('id')
+        .where('batch_id', '=', view.batch_id)
+        .execute();
+      expect(rows).toHaveLength(0);
+      const usage = await t.ctx.db
+        .selectFrom('usage_records')
+        .select('usage_key')
+        .where('usage_key', '=', `risk_batch:${view.batch_id}`)
+        .execute();
+      expect(usage).toHaveLength(0);
+      const events = await t.ctx.db
+        .selectFrom('events')
+        .select('id')
+        .where('mchid', '=', t.merchant.mchid)
+        .where('type', '=', 'risk.batch_completed')
+        .execute();
+      expect(events).toHaveLength(0);
+    } finally {
+      await t.close();
     }
   });
 });

@@ -53,6 +53,7 @@ import {
   type DatabaseConnection,
   type Driver,
   type QueryResult,
+  RawNode,
   SelectQueryNode,
   SqliteDialect,
 } from 'kysely';
@@ -108,6 +109,9 @@ export interface GroupCommitStats {
   /** Why the checkpoint worker failed, if it did (checkpoints then run on the event loop). */
   checkpointErrors: string[];
 }
+
+/** How long a write waits for another connection's write lock before failing (SQLITE_BUSY). */
+const write_lock_wait_ms = 5_000;
 
 /** Makes the WAL's committed frames durable (an fdatasync of the -wal file, off the event loop). */
 export type WalSync = () => Promise<void>;
@@ -170,8 +174,10 @@ export class GroupCommitDriver implements Driver {
     private readonly walSync?: WalSync,
     private checkpointer?: Checkpointer,
   ) {
+    // Waits for the write lock happen in beginImmediate, off the event loop.
+    writer.pragma('busy_timeout = 0');
     this.connection = {
-      executeQuery: <R>(query: CompiledQuery) => Promise.resolve(this.run(query) as QueryResult<R>),
+      executeQuery: async <R>(query: CompiledQuery) => (await this.run(query)) as QueryResult<R>,
       streamQuery: <R>(query: CompiledQuery) => this.stream<R>(query),
     };
   }
@@ -185,7 +191,7 @@ export class GroupCommitDriver implements Driver {
   }
 
   async beginTransaction(): Promise<void> {
-    this.join();
+    await this.join();
     this.writer.prepare('savepoint zhifu_member').run();
     this.inMember = true;
   }
@@ -238,13 +244,27 @@ export class GroupCommitDriver implements Driver {
     this.writer.close();
   }
 
-  private run(query: CompiledQuery): QueryResult<unknown> {
+  private async run(query: CompiledQuery): Promise<QueryResult<unknown>> {
     // With no group open and no fsync in flight the writer holds exactly the durable data, and its
     // page cache is warm (the reader's is dropped whenever the writer commits).
-    if (!this.inMember && SelectQueryNode.is(query.query))
+    if (!this.inMember && this.isRead(query))
       return execute(this.group || this.syncing ? this.reader : this.writer, query);
-    if (!this.inMember) this.join();
+    if (!this.inMember) await this.join();
     return execute(this.writer, query);
+  }
+
+  /**
+   * A query that only reads: a Kysely select, or raw SQL (CompiledQuery.raw, sql`...`) that SQLite
+   * itself reports as returning rows without writing. Raw reads used to be taken for writes: the
+   * Fraud Shield's one-statement feature snapshot opened a group (BEGIN IMMEDIATE, i.e. the
+   * database's write lock) for every assessment, and batch workers contended for that lock with
+   * the main thread's writes.
+   */
+  private isRead(query: CompiledQuery): boolean {
+    if (SelectQueryNode.is(query.query)) return true;
+    if (!RawNode.is(query.query)) return false;
+    const stmt = this.writer.prepare(query.sql);
+    return stmt.reader && stmt.readonly;
   }
 
   private async *stream<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
@@ -255,10 +275,10 @@ export class GroupCommitDriver implements Driver {
   }
 
   /** Opens a group if none is open and records that the current lease depends on it. */
-  private join(): void {
+  private async join(): Promise<void> {
     if (this.broken) throw this.broken;
     if (!this.group) {
-      this.writer.prepare('begin immediate').run();
+      await this.beginImmediate();
       let resolve!: () => void;
       let reject!: (error: unknown) => void;
       const promise = new Promise<void>((res, rej) => {
@@ -270,6 +290,25 @@ export class GroupCommitDriver implements Driver {
       setImmediate(() => this.flush());
     }
     this.leaseGroups.add(this.group);
+  }
+
+  /**
+   * BEGIN IMMEDIATE without blocking the event loop while another connection holds the write lock
+   * (the Fraud Shield's batch workers store results through their own connections): the writer's
+   * busy timeout is 0, and a busy attempt is retried after 1 ms, up to `write_lock_wait_ms`.
+   * SQLite's own busy handler sleeps on this thread, 1, 2, 5, 10… ms, overshooting the holder.
+   */
+  private async beginImmediate(): Promise<void> {
+    const deadline = performance.now() + write_lock_wait_ms;
+    for (;;) {
+      try {
+        this.writer.prepare('begin immediate').run();
+        return;
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'SQLITE_BUSY' || performance.now() > deadline) throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
   }
 
   private flush(): void {

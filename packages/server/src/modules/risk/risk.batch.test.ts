@@ -9,9 +9,11 @@ import type { RiskEvent } from './features.ts';
 import {
   actions,
   type BatchItem,
+  type BatchTally,
   InProcessBatchScorer,
   job_items,
   type PackedEvaluations,
+  type StoredItem,
   WorkerBatchScorer,
 } from './risk.batch.ts';
 import { type AssessItem, batchHash, type MerchantPolicy, ruleSchemaWithFeatures } from './risk.service.ts';
@@ -101,6 +103,79 @@ describe('batch scoring: worker threads and the in-process scorer agree', () => 
     // The stored features are the item's own.
     const features = JSON.parse(fromWorkers.text[3 * 5 + 2]!) as Record<string, number | string>;
     expect([features.device_id, features.amount]).toEqual([items[5]!.e.device_id, items[5]!.e.amount_fen]);
+  });
+
+  it('workers store every assessment once, as the in-process scorer stores it, across jobs and statements', async () => {
+    const model = loadRiskModel();
+    const policy: MerchantPolicy = {
+      thresholds: { review: 30, block: 75 },
+      rules: [compileRule("block if ip_country != 'CN'", ruleSchemaWithFeatures())],
+      lists: {},
+    };
+    // Several jobs per worker, statements of assessment_insert_rows and a last partial one.
+    const n = 5 * job_items + 37;
+    const evs = events(n, start + 2_000 * 60_000, 's');
+    const stored = (tag: string): StoredItem[] =>
+      evs.map((e, i) => ({ e, openid: 'o_test', id: `ra_${tag}_${i}`, ref: i % 2 ? `T-${i}` : null }));
+    const target = (batchId: string) => ({ batchId, mchid: 'm1', billing: 'risk_batch', now: start });
+    const workers = new WorkerBatchScorer({ databaseUrl: url, modelPath: default_model_path, threads: 2 });
+    let tally: BatchTally;
+    try {
+      tally = await workers.scoreAndStore(policy, target('rb_w'), stored('w'));
+    } finally {
+      await workers.close();
+    }
+    const inProcess = await new InProcessBatchScorer(handle.db, model).scoreAndStore(
+      policy,
+      target('rb_p'),
+      stored('p'),
+    );
+    expect(tally).toEqual(inProcess);
+    expect(tally.stored).toBe(n);
+    const rowsOf = (batchId: string) =>
+      handle.db
+        .selectFrom('risk_assessments')
+        .selectAll()
+        .where('batch_id', '=', batchId)
+        .orderBy('event_id')
+        .execute();
+    const [w, p] = await Promise.all([rowsOf('rb_w'), rowsOf('rb_p')]);
+    expect(w).toHaveLength(n);
+    expect(new Set(w.map((r) => r.event_id)).size).toBe(n);
+    const comparable = (r: (typeof w)[number]) => ({ ...r, id: r.id.slice('ra_w_'.length), batch_id: null });
+    expect(w.map(comparable)).toEqual(p.map(comparable));
+    expect(w.filter((r) => r.suggested_action === 'block').length).toBe(tally.blocked);
+  });
+
+  it('a job that fails to store fails the batch only once no other job of it is still running', async () => {
+    const policy: MerchantPolicy = { thresholds: { review: 30, block: 75 }, rules: [], lists: {} };
+    const n = 6 * job_items;
+    const items: StoredItem[] = events(n, start + 4_000 * 60_000, 'f').map((e, i) => ({
+      e,
+      openid: 'o_test',
+      id: `ra_f_${i}`,
+      ref: null,
+    }));
+    // Two jobs carry the same assessment id: whichever commits second fails on the primary key.
+    items[job_items + 3]!.id = items[2]!.id;
+    const target = { batchId: 'rb_f', mchid: 'm1', billing: 'risk_batch', now: start };
+    const workers = new WorkerBatchScorer({ databaseUrl: url, modelPath: default_model_path, threads: 2 });
+    const countRows = async () =>
+      (await handle.db.selectFrom('risk_assessments').select('id').where('batch_id', '=', 'rb_f').execute())
+        .length;
+    try {
+      await expect(workers.scoreAndStore(policy, target, items)).rejects.toThrow(/batch worker/);
+      const atRejection = await countRows();
+      expect(atRejection).toBeLessThan(n);
+      await new Promise((r) => setTimeout(r, 300));
+      // Nothing of the batch is written after the rejection (the caller's clean-up cannot be raced).
+      expect(await countRows()).toBe(atRejection);
+      // The workers are still usable.
+      const next = items.slice(0, 10).map((item, i) => ({ ...item, id: `ra_g_${i}` }));
+      expect((await workers.scoreAndStore(policy, { ...target, batchId: 'rb_g' }, next)).stored).toBe(10);
+    } finally {
+      await workers.close();
+    }
   });
 
   it('an empty batch answers at once', async () => {
