@@ -700,7 +700,7 @@ log(
 );
 log(`suggested actions returned: ${JSON.stringify(actions)}`);
 log(
-  `risk_events rows at the end: ${int(historyRows)}, all at the demo merchant and all inside its 1 h window, which every snapshot counts (index-only)`,
+  `risk_events rows at the end: ${int(historyRows)}, all at the demo merchant and all inside its 1 h window, which every snapshot reads from its per-second and per-minute counters`,
 );
 log();
 log(`loadavg at end: ${loadAverage()}`);
