@@ -4,7 +4,7 @@
  * N merchants (default 100) are created with the ops functions in a SQLite file before any server
  * runs; for each SQLite durability setting (FULL, then NORMAL) a fresh copy of that file is served
  * by the real server as a child process. Every merchant is put in `realtime` mode (signed
- * `PUT /v1/notifications/settings`), trusts its bench payer with a Fraud Shield allow rule (the
+ * `PUT /v1/notifications/settings`), gets a sandbox payer of its own, trusts it with a Fraud Shield allow rule (the
  * same as bench:payments: a payer paying 1 fen again and again is otherwise blocked as card
  * testing) and holds one WebSocket (`GET /v1/notifications/ws`, signed handshake) in this process.
  * Each socket answers every `payment.decision_required` with `approve` after a think time (0 ms,
@@ -36,6 +36,7 @@ import { hmacAuthorization, payerProof } from '@zhifu/sdk';
 import SQLite from 'better-sqlite3';
 import WebSocket from 'ws';
 import type { MerchantCredentials } from '../packages/server/src/ops.ts';
+import { callbackReceiver } from './callback-receiver.ts';
 import {
   type Child,
   cleanUp,
@@ -289,6 +290,8 @@ interface Server {
 const operatorToken = randomBytes(24).toString('hex');
 const runTag = `${Date.now().toString(36).slice(-6)}${Math.floor(Math.random() * 36 ** 2).toString(36)}`;
 let nonceSeq = 0;
+/** The merchants' notify_url: acknowledges every APIv3 callback, as a merchant backend does. */
+const receiver = await callbackReceiver();
 let merchantTurn = 0;
 
 function check(ok: boolean, step: string, res: HttpResponse): void {
@@ -315,10 +318,25 @@ function signedRequest(server: Server, creds: MerchantCredentials, method: strin
   );
 }
 
-/** Realtime mode, the Fraud Shield allow rule, a payer login and the WebSocket, for every merchant. */
+/**
+ * Realtime mode, a payer of its own (an established sandbox payer: the demo payers are the same
+ * people at every merchant, so one payer's 24 h window would hold the whole run), the Fraud Shield
+ * allow rule for it, a payer login and the WebSocket, for every merchant.
+ */
 async function prepareMerchant(server: Server, creds: MerchantCredentials, base: string, i: number) {
-  const payer = creds.payers[0];
-  if (!payer) throw new Error(`merchant ${creds.mchid} has no sandbox payer`);
+  const created = await server.client.request(
+    'POST',
+    '/sandbox/v1/payers',
+    { 'content-type': 'application/json' },
+    JSON.stringify({
+      appid: creds.appid,
+      name: `Notify Bench Payer ${i}`,
+      external_ref: `notify-bench-${runTag}-${i}`,
+      account_age_days: 400,
+    }),
+  );
+  check(created.status === 201 || created.status === 200, 'create sandbox payer', created);
+  const payer = JSON.parse(created.body) as { openid: string };
   const settings = await signedRequest(
     server,
     creds,
@@ -363,7 +381,7 @@ async function payment(server: Server, m: BenchMerchant, r: PayRecord): Promise<
     mchid: creds.mchid,
     description: 'notify bench',
     out_trade_no: r.outTradeNo,
-    notify_url: 'https://merchant.example.com/notify',
+    notify_url: receiver.url,
     amount: { total: 1, currency: 'CNY' },
     payer: { openid: m.openid },
   });
@@ -670,6 +688,7 @@ async function runServer(sync: 'FULL' | 'NORMAL', templateDb: string, creds: Mer
       ZHIFU_SEED_DEMO: 'true',
       ZHIFU_LOG_LEVEL: 'warn',
       ZHIFU_OPERATOR_TOKEN: operatorToken,
+      ZHIFU_CALLBACK_ALLOW_LOOPBACK: 'true',
     },
     'Credentials JSON',
   );
@@ -815,11 +834,15 @@ async function main(): Promise<void> {
     `- set-up: ${setup.merchants.length} merchants created with createMerchantCredentials() into one SQLite ` +
       `file before any server ran (${setup.seconds.toFixed(1)} s); each server gets a fresh copy, puts every ` +
       'merchant in realtime mode (signed PUT /v1/notifications/settings), adds the Fraud Shield allow rule for ' +
-      "the merchant's payers[0] (as bench:payments) and logs that payer in once; one signed WebSocket per merchant. " +
+      'a sandbox payer created for each merchant (400-day-old account; as bench:payments) and logs that payer in once; one signed WebSocket per merchant. ' +
       `Rules are gated on volume: the operator API granted AI eligibility to ${servers
         .map((s) => `${s.aiGranted} (${s.sync})`)
         .join(', ')} merchants first. Each merchant's payments carry their own sandbox \`ip\` (10.77.x.y), ` +
       'not all 127.0.0.1.',
+  );
+  say(
+    `- APIv3 callbacks: notify_url is a receiver in this process that acknowledges each one (204), as a merchant ` +
+      `backend does (servers started with ZHIFU_CALLBACK_ALLOW_LOOPBACK=true); ${int(receiver.received())} received.`,
   );
   say(
     `- load: signed JSAPI create → POST /sandbox/v1/pay (payer proof), 1 fen, merchants in turn, offered ` +

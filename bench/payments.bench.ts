@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { hmacAuthorization, payerProof, rsaAuthorization } from '@zhifu/sdk';
 import SQLite from 'better-sqlite3';
+import { callbackReceiver } from './callback-receiver.ts';
 import { cleanUp, cores, freePort, pinned, pinSelf, startChild, stopChild, tmpDir } from './children.ts';
 import {
   closedLoop,
@@ -173,6 +174,8 @@ interface Worker {
 }
 
 let tradeSeq = 0;
+/** The merchant's notify_url: acknowledges every APIv3 callback, as a merchant backend does. */
+const receiver = await callbackReceiver();
 const runTag = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 /** The servers' operator API token (ZHIFU_OPERATOR_TOKEN), fresh for each bench run. */
 const operatorToken = randomBytes(24).toString('hex');
@@ -208,7 +211,7 @@ async function payment(
     mchid: creds.mchid,
     description: 'bench',
     out_trade_no: outTradeNo,
-    notify_url: 'https://example.com/n',
+    notify_url: receiver.url,
     amount: { total: 1, currency: 'CNY' },
     payer: { openid: worker.openid },
   });
@@ -375,6 +378,7 @@ async function runScheme(scheme: Scheme): Promise<SchemeResult> {
       ZHIFU_SEED_DEMO: 'true',
       ZHIFU_LOG_LEVEL: 'warn',
       ZHIFU_OPERATOR_TOKEN: operatorToken,
+      ZHIFU_CALLBACK_ALLOW_LOOPBACK: 'true',
       ...(sqlProfileOut ? { BENCH_SQL_PROFILE: join(sqlProfileOut, `sql-${scheme}.json`) } : {}),
     },
     'Credentials JSON',
@@ -597,6 +601,10 @@ async function main(): Promise<void> {
   say();
   for (const s of schemeResults)
     say(`- ${s.scheme.toUpperCase()} responses verified once before the runs: ${s.verified}`);
+  say(
+    `- APIv3 callbacks: notify_url is a receiver in this process that acknowledges each one (204), as a merchant ` +
+      `backend does (servers started with ZHIFU_CALLBACK_ALLOW_LOOPBACK=true); ${int(receiver.received())} received.`,
+  );
   const shield = schemeResults[0]?.fraudShield;
   if (shield) {
     say(
@@ -661,4 +669,7 @@ main()
     process.stderr.write(`bench:payments failed: ${(error as Error).stack ?? String(error)}\n`);
     process.exitCode = 1;
   })
-  .finally(cleanUp);
+  .finally(() => {
+    cleanUp();
+    void receiver.close();
+  });
