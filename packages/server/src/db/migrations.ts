@@ -893,7 +893,7 @@ const m011_risk_window_counts: Migration = {
       ['ip', 'ip'],
     ] as const) {
       for (const [span, size, keep] of [
-        ['s', 1_000, 10 * 60_000],
+        ['s', 1_000, 65 * 60_000],
         ['m', 60_000, 3 * 3_600_000],
       ] as const) {
         await db

@@ -316,11 +316,12 @@ function windowBounds(m: number, h: number) {
   };
 }
 
-/** Counters and pairs no snapshot reads any more (kept 10 min, 3 h, 25 h): deleted, returns how many. */
+/** Counters and pairs no snapshot reads any more (kept 65 min, 3 h, 25 h): deleted, returns how many. */
 export async function pruneWindowCounts(db: Executor, now: number): Promise<number> {
   let deleted = 0n;
   for (const [span, keep] of [
-    ['s', 10 * minute_ms],
+    // The hour window reads the seconds of the minute it starts in, about an hour ago.
+    ['s', 65 * minute_ms],
     ['m', 3 * hour_ms],
   ] as const) {
     const r = await db

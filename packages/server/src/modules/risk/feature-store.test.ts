@@ -108,8 +108,8 @@ describe.each(dialects)('feature store on %s', (dialect) => {
     const last = await sql.snapshot({ ...traffic(1, ts)[0]!.e, ts, merchant_id: 'busy-m', ip: '9.9.9.9' });
     expect(last.merchant.c1h).toBeGreaterThan(100);
     expect(last.ip.payers24h).toBe(37);
-    // Counters no window reads any more (the seconds before the pause) are pruned; the windows
-    // read the same afterwards.
+    // Counters no window reads any more (those of the first bursts, over an hour before) are
+    // pruned; the windows read the same afterwards.
     expect(await pruneWindowCounts(t.ctx.db, ts)).toBeGreaterThan(0);
     expect(await pruneWindowCounts(t.ctx.db, ts)).toBe(0);
     const after = await sql.snapshot({ ...traffic(1, ts)[0]!.e, ts, merchant_id: 'busy-m', ip: '9.9.9.9' });
@@ -120,6 +120,36 @@ describe.each(dialects)('feature store on %s', (dialect) => {
     expect(await pruneWindowCounts(t.ctx.db, dayLater)).toBeGreaterThan(37);
     const empty = await sql.snapshot({ ...traffic(1, dayLater)[0]!.e, ts: dayLater, ip: '9.9.9.9' });
     expect(empty.ip).toEqual({ c1m: 0, c1h: 0, payers24h: 0 });
+  });
+
+  it('keeps the hour of a steady merchant exact while the counters are pruned every minute', async () => {
+    const memory = new MemoryFeatureStore();
+    const sql = new SqlFeatureStore(t.ctx.db);
+    const start = Date.UTC(2026, 10, 3, 9, 0, 0);
+    let lastPrune = start;
+    for (let i = 0; i < 480; i++) {
+      // One payment every 7–13 s for about 80 minutes: the hour window always starts among payments.
+      const ts = start + i * 10_000 + ((i * 7_919) % 6_000) - 3_000;
+      const [e] = traffic(1, ts).map((x) => x.e);
+      const event: RiskEvent = {
+        ...e!,
+        id: `steady${i}`,
+        ts,
+        merchant_id: 'steady-m',
+        ip: '8.8.4.4',
+        type: 'payment',
+      };
+      if (ts - lastPrune >= 60_000) {
+        await pruneWindowCounts(t.ctx.db, ts);
+        lastPrune = ts;
+      }
+      const a = await memory.snapshot(event);
+      const b = await sql.snapshot(event);
+      expect(b.merchant).toEqual(a.merchant);
+      expect(b.ip).toEqual(a.ip);
+      await memory.record(event, 'success');
+      await t.ctx.db.transaction().execute((trx) => sql.within(trx).record(event, 'success'));
+    }
   });
 
   it('windows, novelty and profiles move as the history grows', async () => {
