@@ -74,6 +74,7 @@ describe.each(dialects)('migrations on %s', (dialect) => {
           return [
             { kind, key, span: 'm', bucket: minute(now - 30 * 60_000), n: 1 },
             { kind, key, span: 'm', bucket: minute(now - 2_000), n: 2 },
+            { kind, key, span: 's', bucket: second(now - 30 * 60_000), n: 1 },
             { kind, key, span: 's', bucket: second(now - 2_000), n: 2 },
           ];
         })
