@@ -321,4 +321,26 @@ describe('SQLite group commit with the WAL fsync off the event loop', () => {
     await expect(first).rejects.toThrow('EIO');
     await expect(db.insertInto('settings').values({ key: 'b', value: '2' }).execute()).rejects.toThrow('EIO');
   });
+
+  it('after a failed fsync the group that gathered meanwhile is never committed, and reads fail too', async () => {
+    const first = db.insertInto('settings').values({ key: 'a', value: '1' }).execute();
+    await until(() => syncs.length === 1);
+    // Joins the next group while the first fsync is in flight.
+    const second = db.insertInto('settings').values({ key: 'b', value: '2' }).execute();
+    await new Promise((r) => setTimeout(r, 20));
+    syncs[0]!.reject(new Error('EIO: fdatasync'));
+    await expect(first).rejects.toThrow('EIO');
+    await expect(second).rejects.toThrow('EIO');
+    // No second fsync was asked for (a later one could report success over lost frames) ...
+    expect(syncs).toHaveLength(1);
+    // ... 'b' was rolled back, not committed ...
+    const other = new SQLite(join(dir, 'gc.db'), { readonly: true });
+    try {
+      expect(other.prepare("select key from settings where key = 'b'").all()).toEqual([]);
+    } finally {
+      other.close();
+    }
+    // ... and the driver answers nothing any more.
+    await expect(keys()).rejects.toThrow('EIO');
+  });
 });

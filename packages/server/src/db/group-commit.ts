@@ -235,7 +235,9 @@ export class GroupCommitDriver implements Driver {
   async destroy(): Promise<void> {
     this.flush();
     while (this.syncing || this.group) {
-      await this.syncing?.catch(() => {});
+      // A running member (inMember) may wait on a timer or I/O: yield to the loop, do not spin.
+      if (this.syncing) await this.syncing.catch(() => {});
+      else await new Promise((resolve) => setImmediate(resolve));
       this.flush();
     }
     await this.checkpointing;
@@ -245,6 +247,8 @@ export class GroupCommitDriver implements Driver {
   }
 
   private async run(query: CompiledQuery): Promise<QueryResult<unknown>> {
+    // After a failed fsync the state on disk is unknown: nothing more is read or written.
+    if (this.broken) throw this.broken;
     // With no group open and no fsync in flight the writer holds exactly the durable data, and its
     // page cache is warm (the reader's is dropped whenever the writer commits).
     if (!this.inMember && this.isRead(query))
@@ -277,6 +281,13 @@ export class GroupCommitDriver implements Driver {
   /** Opens a group if none is open and records that the current lease depends on it. */
   private async join(): Promise<void> {
     if (this.broken) throw this.broken;
+    if (this.group && !this.writer.inTransaction) {
+      // SQLite rolled the whole group back after an error: its members fail at the flush; a new
+      // write must not run outside a transaction (it would autocommit), so it opens a new group.
+      const dead = this.group;
+      this.group = undefined;
+      dead.reject(new Error('the group transaction was rolled back by SQLite'));
+    }
     if (!this.group) {
       await this.beginImmediate();
       let resolve!: () => void;
@@ -320,6 +331,13 @@ export class GroupCommitDriver implements Driver {
     }
     this.flushWanted = false;
     this.group = undefined;
+    if (this.broken) {
+      // A later fsync could report success after the failed one (the kernel reports a writeback
+      // error once) while the WAL after the lost frames is unrecoverable: never commit again.
+      if (this.writer.inTransaction) this.writer.prepare('rollback').run();
+      group.reject(this.broken);
+      return;
+    }
     try {
       if (!this.writer.inTransaction) throw new Error('the group transaction was rolled back by SQLite');
       // Reads outside transactions keep seeing what was durable before this COMMIT until its fsync.
@@ -339,24 +357,30 @@ export class GroupCommitDriver implements Driver {
     this.syncing = this.walSync().then(
       () => {
         this.stats.walSyncs++;
-        this.afterSync();
-        group.resolve();
+        try {
+          this.afterSync();
+        } finally {
+          group.resolve();
+        }
       },
       (error: unknown) => {
         this.broken = error;
-        this.afterSync();
-        group.reject(error);
+        try {
+          this.afterSync();
+        } finally {
+          group.reject(error);
+        }
       },
     );
   }
 
   private afterSync(): void {
     this.syncing = undefined;
-    this.unpinReader();
+    // Never let a reader or checkpoint problem keep a durable group from being answered.
     try {
-      this.checkpointIfDue();
+      this.unpinReader();
+      if (!this.broken) this.checkpointIfDue();
     } catch (error) {
-      // Never let a checkpoint problem keep a durable group from being answered.
       this.checkpointError(error);
     }
     if (this.flushWanted && !this.inMember) this.flush();
