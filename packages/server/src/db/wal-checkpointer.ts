@@ -17,7 +17,7 @@ import { Worker } from 'node:worker_threads';
 export interface CheckpointResult {
   /** Frames in the WAL. */
   log: number;
-  /** Frames copied into the database file (all of them: the next transaction restarts the WAL). */
+  /** Frames copied into the database file (all of them only if no reader held an older snapshot). */
   checkpointed: number;
 }
 
@@ -46,12 +46,14 @@ parentPort.on('message', (m) => {
 /** One worker thread and connection per database file, started on first use. */
 export class WalCheckpointer {
   private worker: Worker | undefined;
+  private closed = false;
   private pending: { resolve: (r: CheckpointResult) => void; reject: (e: unknown) => void } | undefined;
 
   constructor(private readonly path: string) {}
 
   /** A PASSIVE checkpoint on the worker; one at a time. */
   passive(): Promise<CheckpointResult> {
+    if (this.closed) return Promise.reject(new Error('the checkpointer is closed'));
     if (this.pending) return Promise.reject(new Error('a checkpoint is already running'));
     const worker = this.start();
     // Referenced while a checkpoint runs: a caller awaiting it keeps the process alive.
@@ -63,6 +65,7 @@ export class WalCheckpointer {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const worker = this.worker;
     if (!worker) return;
     this.worker = undefined;
@@ -95,6 +98,14 @@ export class WalCheckpointer {
       this.pending = undefined;
       this.worker = undefined;
       p?.reject(e);
+    });
+    // A worker that ends without an error event (killed, out of memory) must not leave a
+    // checkpoint pending for ever: the driver would wait on it.
+    worker.on('exit', (code) => {
+      if (this.worker === worker) this.worker = undefined;
+      const p = this.pending;
+      this.pending = undefined;
+      p?.reject(new Error(`WAL checkpoint worker exited (code ${code})`));
     });
     this.worker = worker;
     return worker;
