@@ -1,7 +1,9 @@
 /**
  * Opens the configured database (SQLite file or PostgreSQL URL) behind one Kysely type and runs the
- * migrations. SQLite runs in WAL mode with synchronous=FULL by default: a committed payment survives
- * a power cut. A single writer connection serialises transactions; Kysely's driver queues the rest.
+ * migrations. SQLite runs in WAL mode with FULL durability by default: a committed payment survives
+ * a power cut (with group commit, the writer commits with synchronous=NORMAL and the driver fsyncs
+ * the WAL off the event loop before answering; group-commit.ts). A single writer connection
+ * serialises transactions; Kysely's driver queues the rest.
  */
 import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';

@@ -13,7 +13,8 @@
  *
  * Reads outside a transaction, while a group is open, go to a second connection that sees
  * committed data only (WAL snapshot), so no response can show data of a group that might still
- * fail; with no group open they use the writer, which then holds exactly the committed data. Reads inside a
+ * fail; with no group open and no fsync in flight they use the writer, which then holds exactly the
+ * durable data. Reads inside a
  * transaction see the group, i.e. the transactions committed before them in the same order the
  * group commits them (the single writer still serialises them). A lease that touched the writer
  * waits for that group even when its transaction rolled back or its statement failed: what it

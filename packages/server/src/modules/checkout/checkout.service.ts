@@ -487,7 +487,10 @@ export async function releasePromotion(
   mchid: string,
 ): Promise<{ accountId: string; discount_fen: number } | undefined> {
   const r = await repo.redemptionOf(trx, orderId);
-  if (!r || !(await repo.closeRedemption(trx, orderId))) return undefined;
+  if (!r) return undefined;
+  // The decision's state guard lets a payment be released once; a redemption already closed here
+  // would give the payer the discount on top of a full refund.
+  assert(await repo.closeRedemption(trx, orderId), `redemption of ${orderId} already closed`);
   assert(await repo.spendBudget(trx, r.promotion_id, -Number(r.budget_used_fen)), 'budget give-back');
   await forgetPromotions(ctx, mchid);
   const promo = await repo.findPromotion(trx, r.promotion_id);

@@ -326,8 +326,10 @@ export async function queryByTransactionId(
   );
 }
 
-/** The APIv3 `promotion_detail` of an order: read only for an order paid at a discount. */
+/** The APIv3 `promotion_detail` of a paid order: read only for an order paid at a discount. */
 export async function promotionsOf(db: Executor, o: OrderRow): Promise<checkout.PromotionDetail[]> {
+  // Held or released payments show none: a release gives the discount back.
+  if (o.trade_state !== 'SUCCESS' && o.trade_state !== 'REFUND') return [];
   if (o.payer_total === null || o.payer_total >= o.amount_total) return [];
   return checkout.promotionDetail(db, o.id, o.currency);
 }
@@ -671,7 +673,8 @@ export async function payVerified(
     // The deadline timer may still be applying it (a slow database): the payer's answer does not
     // wait for that. Applying is guarded by state and clock, so at most one of the timer, the
     // sweeper and this call moves the payment.
-    if (!settled) await decisions.applyDeadline(ctx, deps.decisions, order.id);
+    // A failure here leaves the deadline to the timer and the sweeper: the payer gets the state.
+    if (!settled) await decisions.applyDeadline(ctx, deps.decisions, order.id).catch(() => false);
   }
   const final = captureNow ? result.o : ((await repo.findById(ctx.db, order.id)) ?? result.o);
   const d = captureNow ? undefined : await repo.decisionOf(ctx.db, order.id);

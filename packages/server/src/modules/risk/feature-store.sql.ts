@@ -42,11 +42,7 @@ export interface SnapshotRow {
   c9: number | null;
 }
 
-/**
- * The snapshot statement. Tags of its rows: p = payer window (24 h), d = device window, n = the
- * payer's instruments ever, i = IP window, m = merchant window (1 h), P / M = payer / merchant
- * profile, device / ip / instrument / region = the payer's first use. `{name}` marks a parameter.
- */
+/** The parameters of the snapshot statement (`{name}` in its text). */
 type Token =
   | 'm'
   | 'h'
@@ -81,6 +77,11 @@ function hotWindows(kind: string, key: Token, column: string): string {
     + ${raw('h', 'h_s_end')} as double precision)`;
 }
 
+/**
+ * The snapshot statement. Tags of its rows: p = payer window (24 h), d = device window, n = the
+ * payer's instruments ever, i = IP window, m = merchant window (1 h), P / M = payer / merchant
+ * profile, device / ip / instrument / region = the payer's first use. `{name}` marks a parameter.
+ */
 const snapshot_sql = `select 'p' as k,
   cast(coalesce(sum(case when refund = 0 and ts > {m} then 1 else 0 end), 0) as double precision) as c0,
   cast(coalesce(sum(case when refund = 0 and ts > {h} then 1 else 0 end), 0) as double precision) as c1,

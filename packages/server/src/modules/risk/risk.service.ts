@@ -207,7 +207,6 @@ export interface ScoreInput {
   openid: string;
   ref: string | null;
   billing: BillingKind;
-  batchId?: string;
 }
 
 export function assemble(
@@ -236,7 +235,7 @@ export function assemble(
       kind: input.e.type,
       event_id: input.e.id,
       ref: input.ref,
-      batch_id: input.batchId ?? null,
+      batch_id: null, // batch rows are built by the workers (risk.batch.ts)
       risk_score: ev.riskScore,
       risk_level: assessment.risk_level,
       suggested_action: ev.action,

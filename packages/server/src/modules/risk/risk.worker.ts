@@ -3,7 +3,8 @@
  * warms both up, then answers job messages ({ job, batch, policy?, target?, items }). Without a
  * target it answers packed evaluations (the score and action arrays are transferred, not copied).
  * With a target it queues the job's rows for storing and answers their tally once they are
- * committed (synchronous=FULL on SQLite, openDatabase's default).
+ * committed durably (openDatabase's default on SQLite: FULL's durability, the WAL fsynced off the
+ * worker's event loop).
  *
  * Storing: the workers of a scorer take turns through a lock in shared memory instead of meeting
  * at SQLite's write lock, whose busy handler sleeps 1, 2, 5, 10… ms and overshoots. A worker
