@@ -2,7 +2,7 @@
  * Portable migrations: Kysely's schema builder only, no dialect-specific SQL, so SQLite and
  * PostgreSQL get the same tables. Append new migrations; never edit one that has shipped.
  */
-import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, PostgresAdapter, sql } from 'kysely';
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations must not depend on the current schema type.
 type AnyDb = Kysely<any>;
@@ -887,6 +887,10 @@ const m011_risk_window_counts: Migration = {
       .on('risk_window_pairs')
       .columns(['kind', 'key', 'last_ts'])
       .execute();
+    // PostgreSQL: the backfill runs without parallel workers. A parallel worker of this migration's
+    // transaction once failed with 'schema … does not exist' (the schema named by search_path).
+    if (db.getExecutor().adapter instanceof PostgresAdapter)
+      await sql`set local max_parallel_workers_per_gather = 0`.execute(db);
     const now = Date.now();
     for (const [kind, column] of [
       ['merchant', 'merchant_id'],
