@@ -238,6 +238,9 @@ describe('NotificationClient protocol', () => {
   });
 
   it('start() keeps retrying until the server is up', async () => {
+    // A connection attempt of the previous test's client may still be in flight after its close():
+    // let it reach the server before this test counts refusals (a late one took a refusal once).
+    await new Promise((r) => setTimeout(r, 300));
     let refuse = 2;
     onConnect = (c) => {
       if (refuse-- > 0) c.ws.close(1011, 'not yet');

@@ -8,18 +8,26 @@ import { openTestApp, type TestApp } from './harness.ts';
 import { jsapiOrder, payAs, signedRequest } from './requests.ts';
 
 async function paidFromIp(t: TestApp, forwardedFor: string): Promise<string> {
+  const ids = async () =>
+    new Set(
+      (await t.ctx.db.selectFrom('risk_events').select('id').where('type', '=', 'payment').execute()).map(
+        (r) => r.id,
+      ),
+    );
+  const before = await ids();
   const order = jsapiOrder(t);
   const created = await signedRequest(t, 'POST', '/v3/pay/transactions/jsapi', order);
   const paid = await payAs(t, created.json().prepay_id, order.payer.openid, {
     headers: { 'x-forwarded-for': forwardedFor },
   });
   expect(paid.json().trade_state).toBe('SUCCESS');
+  // The payment's own history event (the fake clock gives every event the same time).
+  const added = [...(await ids())].filter((id) => !before.has(id));
+  expect(added).toHaveLength(1);
   const event = await t.ctx.db
     .selectFrom('risk_events')
     .select('ip')
-    .where('type', '=', 'payment')
-    .orderBy('ts', 'desc')
-    .orderBy('id', 'desc')
+    .where('id', '=', added[0]!)
     .executeTakeFirstOrThrow();
   return event.ip;
 }

@@ -58,6 +58,7 @@ import {
   SelectQueryNode,
   SqliteDialect,
 } from 'kysely';
+import { CheckpointSqlError } from './wal-checkpointer.ts';
 
 interface Group {
   promise: Promise<void>;
@@ -414,10 +415,11 @@ export class GroupCommitDriver implements Driver {
       else this.writer.pragma('wal_checkpoint(PASSIVE)');
       this.stats.checkpoints++;
     } catch (error) {
-      // SQLite keeps the WAL meanwhile. A worker that fails is replaced by copies on the event loop
-      // (the cost this file avoids, but the WAL stays bounded); a failed copy is retried later.
-      if (this.checkpointer) {
-        this.checkpointError(error);
+      // SQLite keeps the WAL meanwhile and a failed copy is retried later. A worker that fails (not
+      // a SQLite error it reports) is replaced by copies on the event loop: the cost this file
+      // avoids, but the WAL stays bounded.
+      this.checkpointError(error);
+      if (this.checkpointer && !(error instanceof CheckpointSqlError)) {
         const failed = this.checkpointer;
         this.checkpointer = undefined;
         await failed.close().catch(() => {});

@@ -43,6 +43,9 @@ parentPort.on('message', (m) => {
 });
 `;
 
+/** SQLite refused or failed a checkpoint; the worker itself is fine (retry later). */
+export class CheckpointSqlError extends Error {}
+
 /** One worker thread and connection per database file, started on first use. */
 export class WalCheckpointer {
   private worker: Worker | undefined;
@@ -90,7 +93,7 @@ export class WalCheckpointer {
       worker.unref();
       const p = this.pending;
       this.pending = undefined;
-      if (m.error !== undefined) p?.reject(new Error(`WAL checkpoint: ${m.error}`));
+      if (m.error !== undefined) p?.reject(new CheckpointSqlError(`WAL checkpoint: ${m.error}`));
       else p?.resolve(m);
     });
     worker.on('error', (e) => {
