@@ -33,6 +33,21 @@ describe('SQLite group commit', () => {
   });
 
   const setting = (key: string) => ({ key, value: `v-${key}` });
+  /** Whether a second connection (another process) sees the row: committed, not just in a group. */
+  const seenByAnotherConnection = async (key: string) => {
+    const other = await openDatabase({
+      url: `sqlite:${join(dir, 'gc.db')}`,
+      sqliteGroupCommit: false,
+      migrate: false,
+    });
+    try {
+      return (
+        (await other.db.selectFrom('settings').select('key').where('key', '=', key).execute()).length === 1
+      );
+    } finally {
+      await other.close();
+    }
+  };
   const count = async () =>
     Number(
       (
@@ -94,18 +109,7 @@ describe('SQLite group commit', () => {
     );
     expect(seen).toEqual([0, 1]);
     // A second connection (another process) sees it too: it is committed, not just in the group.
-    const other = await openDatabase({
-      url: `sqlite:${join(dir, 'gc.db')}`,
-      sqliteGroupCommit: false,
-      migrate: false,
-    });
-    try {
-      expect(
-        await other.db.selectFrom('settings').select('key').where('key', '=', 'pending').execute(),
-      ).toHaveLength(1);
-    } finally {
-      await other.close();
-    }
+    expect(await seenByAnotherConnection('pending')).toBe(true);
   });
 
   it('a unique violation against a row still in the group is followed by a read that sees the row', async () => {
@@ -176,18 +180,7 @@ describe('SQLite group commit', () => {
 
   it('a plain write is durable (committed) when its await returns', async () => {
     await handle.db.insertInto('settings').values(setting('plain')).execute();
-    const other = await openDatabase({
-      url: `sqlite:${join(dir, 'gc.db')}`,
-      sqliteGroupCommit: false,
-      migrate: false,
-    });
-    try {
-      expect(
-        await other.db.selectFrom('settings').select('key').where('key', '=', 'plain').execute(),
-      ).toHaveLength(1);
-    } finally {
-      await other.close();
-    }
+    expect(await seenByAnotherConnection('plain')).toBe(true);
   });
 
   it('syncs the WAL off the event loop by default (synchronous=FULL) and restarts it under a continuous stream', async () => {

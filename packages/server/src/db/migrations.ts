@@ -882,11 +882,14 @@ const m011_risk_window_counts: Migration = {
       .addColumn('last_ts', 'bigint', (c) => c.notNull())
       .addPrimaryKeyConstraint('risk_window_pairs_pk', ['kind', 'key', 'other'])
       .execute();
+    // The pruner deletes by age every minute: a range on these indexes, not a scan of the tables.
+    // (A key's distinct-payer count reads its primary-key range: only the last 25 h are kept.)
     await db.schema
-      .createIndex('risk_window_pairs_recent')
-      .on('risk_window_pairs')
-      .columns(['kind', 'key', 'last_ts'])
+      .createIndex('risk_window_counts_age')
+      .on('risk_window_counts')
+      .columns(['span', 'bucket'])
       .execute();
+    await db.schema.createIndex('risk_window_pairs_age').on('risk_window_pairs').column('last_ts').execute();
     // PostgreSQL: the backfill runs without parallel workers. A parallel worker of this migration's
     // transaction once failed with 'schema … does not exist' (the schema named by search_path).
     if (db.getExecutor().adapter instanceof PostgresAdapter)
