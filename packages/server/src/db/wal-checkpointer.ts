@@ -90,7 +90,9 @@ export class WalCheckpointer {
     // An idle worker does not keep the process alive; the database's close() ends it.
     worker.unref();
     worker.on('message', (m: CheckpointResult & { error?: string }) => {
-      worker.unref();
+      // Once close() has referenced the worker, it stays referenced until its exit: a checkpoint
+      // answered during the close (a WAL restart in progress) must not let the process end first.
+      if (!this.closed) worker.unref();
       const p = this.pending;
       this.pending = undefined;
       if (m.error !== undefined) p?.reject(new CheckpointSqlError(`WAL checkpoint: ${m.error}`));
