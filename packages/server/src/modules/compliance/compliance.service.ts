@@ -16,6 +16,7 @@
 import { sql } from 'kysely';
 import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
+import { prepared } from '../../db/prepared.ts';
 import { rfc3339 } from '../../lib/clock.ts';
 import { fail } from '../../lib/errors.ts';
 import { prefixed } from '../../lib/ids.ts';
@@ -63,10 +64,16 @@ export function screenOrderTexts(
   return null;
 }
 
+const frozen = prepared((db, p: { mchid: string }) =>
+  db.selectFrom('merchants').select('frozen_until').where('mchid', '=', p.mchid),
+);
+const frozenForShare = prepared((db, p: { mchid: string }) =>
+  db.selectFrom('merchants').select('frozen_until').where('mchid', '=', p.mchid).forShare(),
+);
+
 /** The merchant's freeze end if frozen now, read with a lock that orders it against freezes. */
 export async function frozenUntil(ctx: Ctx, db: Executor, mchid: string): Promise<number | null> {
-  const q = db.selectFrom('merchants').select('frozen_until').where('mchid', '=', mchid);
-  const row = ctx.dialect === 'postgres' ? await q.forShare().executeTakeFirst() : await q.executeTakeFirst();
+  const row = await (ctx.dialect === 'postgres' ? frozenForShare : frozen).first(db, { mchid });
   const until = row?.frozen_until ?? null;
   return until !== null && until > ctx.clock.now() ? until : null;
 }

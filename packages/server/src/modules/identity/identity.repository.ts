@@ -1,4 +1,5 @@
 import type { Executor } from '../../db/database.ts';
+import { prepared } from '../../db/prepared.ts';
 import type { LoginCodesTable, OpenidsTable, SessionsTable } from '../../db/schema.ts';
 import { cachedRows } from '../../lib/row-cache.ts';
 
@@ -77,23 +78,29 @@ export function findSession(db: Executor, id: string) {
   return db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export function liveSessions(db: Executor, appid: string, userId: string, device: string, now: number) {
-  return db
+const live = prepared((db, p: { appid: string; user_id: string; device: string; now: number }) =>
+  db
     .selectFrom('sessions')
     .selectAll()
-    .where('appid', '=', appid)
-    .where('user_id', '=', userId)
-    .where('device_fingerprint', '=', device)
-    .where('expires_at', '>', now)
+    .where('appid', '=', p.appid)
+    .where('user_id', '=', p.user_id)
+    .where('device_fingerprint', '=', p.device)
+    .where('expires_at', '>', p.now)
     .orderBy('created_at', 'desc')
-    .limit(5)
-    .execute();
+    .limit(5),
+);
+
+export function liveSessions(db: Executor, appid: string, userId: string, device: string, now: number) {
+  return live.all(db, { appid, user_id: userId, device, now });
 }
 
-export async function touchDevice(db: Executor, userId: string, fingerprint: string, now: number) {
-  await db
+const touch = prepared((db, p: { user_id: string; fingerprint: string; now: number }) =>
+  db
     .insertInto('devices')
-    .values({ user_id: userId, fingerprint, first_seen_at: now, last_seen_at: now })
-    .onConflict((oc) => oc.columns(['user_id', 'fingerprint']).doUpdateSet({ last_seen_at: now }))
-    .execute();
+    .values({ user_id: p.user_id, fingerprint: p.fingerprint, first_seen_at: p.now, last_seen_at: p.now })
+    .onConflict((oc) => oc.columns(['user_id', 'fingerprint']).doUpdateSet({ last_seen_at: p.now })),
+);
+
+export async function touchDevice(db: Executor, userId: string, fingerprint: string, now: number) {
+  await touch.run(db, { user_id: userId, fingerprint, now });
 }

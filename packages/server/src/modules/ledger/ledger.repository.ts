@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
+import { insertRow, insertRows, prepared } from '../../db/prepared.ts';
 import type { AccountsTable } from '../../db/schema.ts';
 
 export function insertAccount(db: Executor, account: AccountsTable) {
@@ -21,33 +22,35 @@ export function findAccounts(db: Executor, ids: string[]) {
  * Returns whether the row was updated.
  */
 export async function applyToBalance(db: Executor, accountId: string, amount: number): Promise<boolean> {
-  const result = await db
-    .updateTable('accounts')
-    .set({ balance: sql`balance + ${amount}` })
-    .where('id', '=', accountId)
-    .where((eb) => eb.or([eb('floor', 'is', null), eb(sql`balance + ${amount}`, '>=', eb.ref('floor'))]))
-    .executeTakeFirst();
-  return result.numUpdatedRows === 1n;
+  return (await addToBalance.run(db, { id: accountId, amount })) === 1;
 }
+
+const addToBalance = prepared((db, p: { id: string; amount: number }) =>
+  db
+    .updateTable('accounts')
+    .set({ balance: sql`balance + ${p.amount}` })
+    .where('id', '=', p.id)
+    .where((eb) => eb.or([eb('floor', 'is', null), eb(sql`balance + ${p.amount}`, '>=', eb.ref('floor'))])),
+);
+const insertJournalRow = insertRow('journals');
+const insertPostings = insertRows('postings');
 
 export async function insertJournal(
   db: Executor,
   journal: { id: string; kind: string; ref_id: string; created_at: number },
   postings: { account_id: string; amount: number }[],
 ) {
-  await db.insertInto('journals').values(journal).execute();
-  await db
-    .insertInto('postings')
-    .values(
-      postings.map((p, seq) => ({
-        journal_id: journal.id,
-        seq,
-        account_id: p.account_id,
-        amount: p.amount,
-        created_at: journal.created_at,
-      })),
-    )
-    .execute();
+  await insertJournalRow(db, journal);
+  await insertPostings(
+    db,
+    postings.map((p, seq) => ({
+      journal_id: journal.id,
+      seq,
+      account_id: p.account_id,
+      amount: p.amount,
+      created_at: journal.created_at,
+    })),
+  );
 }
 
 export function postingsOfJournal(db: Executor, journalId: string) {

@@ -1,9 +1,14 @@
 import type { Executor } from '../../db/database.ts';
+import { prepared } from '../../db/prepared.ts';
 import type { MerchantAppsTable, MerchantsTable } from '../../db/schema.ts';
 import { cachedRows } from '../../lib/row-cache.ts';
 
+const merchant = prepared((db, p: { mchid: string }) =>
+  db.selectFrom('merchants').selectAll().where('mchid', '=', p.mchid),
+);
+
 export function findMerchant(db: Executor, mchid: string) {
-  return db.selectFrom('merchants').selectAll().where('mchid', '=', mchid).executeTakeFirst();
+  return merchant.first(db, { mchid });
 }
 
 export function insertMerchant(db: Executor, row: MerchantsTable) {

@@ -1,23 +1,25 @@
 import { sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
+import { definedKeys, insertRow, pick, prepared, preparedByKeys } from '../../db/prepared.ts';
 import type { CallbackAttemptsTable, CallbacksTable, EventsTable } from '../../db/schema.ts';
+
+const bumpSeq = prepared((db, p: { mchid: string }) =>
+  db
+    .updateTable('merchant_sequences')
+    .set({ last_seq: sql`last_seq + 1` })
+    .where('mchid', '=', p.mchid)
+    .returning('last_seq'),
+);
 
 /** Next per-merchant sequence number, allocated inside the caller's transaction. */
 export async function nextSeq(db: Executor, mchid: string): Promise<number> {
-  const updated = await db
-    .updateTable('merchant_sequences')
-    .set({ last_seq: sql`last_seq + 1` })
-    .where('mchid', '=', mchid)
-    .returning('last_seq')
-    .executeTakeFirst();
+  const updated = await bumpSeq.first(db, { mchid });
   if (updated) return updated.last_seq;
   await db.insertInto('merchant_sequences').values({ mchid, last_seq: 1 }).execute();
   return 1;
 }
 
-export function insertEvent(db: Executor, row: EventsTable) {
-  return db.insertInto('events').values(row).execute();
-}
+export const insertEvent: (db: Executor, row: EventsTable) => Promise<number> = insertRow('events');
 
 export function eventsAfter(db: Executor, mchid: string, afterSeq: number, limit: number) {
   return db
@@ -30,8 +32,12 @@ export function eventsAfter(db: Executor, mchid: string, afterSeq: number, limit
     .execute();
 }
 
+const settings = prepared((db, p: { mchid: string }) =>
+  db.selectFrom('notification_settings').selectAll().where('mchid', '=', p.mchid),
+);
+
 export function settingsOf(db: Executor, mchid: string) {
-  return db.selectFrom('notification_settings').selectAll().where('mchid', '=', mchid).executeTakeFirst();
+  return settings.first(db, { mchid });
 }
 
 export async function upsertSettings(
@@ -57,9 +63,7 @@ export async function upsertSettings(
     .execute();
 }
 
-export function insertCallback(db: Executor, row: CallbacksTable) {
-  return db.insertInto('callbacks').values(row).execute();
-}
+export const insertCallback: (db: Executor, row: CallbacksTable) => Promise<number> = insertRow('callbacks');
 
 export function dueCallbacks(db: Executor, now: number, limit: number) {
   return db
@@ -79,22 +83,29 @@ export async function leaseCallback(
   seenNextAt: number,
   leaseUntil: number,
 ): Promise<boolean> {
-  const r = await db
-    .updateTable('callbacks')
-    .set({ next_attempt_at: leaseUntil })
-    .where('id', '=', id)
-    .where('status', '=', 'pending')
-    .where('next_attempt_at', '=', seenNextAt)
-    .executeTakeFirst();
-  return r.numUpdatedRows === 1n;
+  return (await lease.run(db, { id, seen_next_at: seenNextAt, lease_until: leaseUntil })) === 1;
 }
 
-export function recordAttempt(db: Executor, row: CallbackAttemptsTable) {
-  return db.insertInto('callback_attempts').values(row).execute();
-}
+const lease = prepared((db, p: { id: string; seen_next_at: number; lease_until: number }) =>
+  db
+    .updateTable('callbacks')
+    .set({ next_attempt_at: p.lease_until })
+    .where('id', '=', p.id)
+    .where('status', '=', 'pending')
+    .where('next_attempt_at', '=', p.seen_next_at),
+);
+
+export const recordAttempt: (db: Executor, row: CallbackAttemptsTable) => Promise<number> =
+  insertRow('callback_attempts');
+
+const setCallback = preparedByKeys(
+  (params: Partial<CallbacksTable> & { where_id: string }) =>
+    definedKeys(params).filter((k) => k !== 'where_id'),
+  (db, p, keys) => db.updateTable('callbacks').set(pick(p, keys)).where('id', '=', p.where_id),
+);
 
 export function updateCallback(db: Executor, id: string, set: Partial<CallbacksTable>) {
-  return db.updateTable('callbacks').set(set).where('id', '=', id).execute();
+  return setCallback.run(db, { ...set, where_id: id });
 }
 
 export function callbacksOf(db: Executor, mchid: string, ref: string | undefined, limit: number) {

@@ -1,19 +1,17 @@
 import type { Executor } from '../../db/database.ts';
+import { definedKeys, insertRow, pick, prepared, preparedByKeys } from '../../db/prepared.ts';
 import type { OrdersTable } from '../../db/schema.ts';
 
 export type OrderRow = OrdersTable;
 
-export function insertOrder(db: Executor, row: OrdersTable) {
-  return db.insertInto('orders').values(row).execute();
-}
+export const insertOrder: (db: Executor, row: OrdersTable) => Promise<number> = insertRow('orders');
+
+const byOutTradeNo = prepared((db, p: { mchid: string; out_trade_no: string }) =>
+  db.selectFrom('orders').selectAll().where('mchid', '=', p.mchid).where('out_trade_no', '=', p.out_trade_no),
+);
 
 export function findByOutTradeNo(db: Executor, mchid: string, outTradeNo: string) {
-  return db
-    .selectFrom('orders')
-    .selectAll()
-    .where('mchid', '=', mchid)
-    .where('out_trade_no', '=', outTradeNo)
-    .executeTakeFirst();
+  return byOutTradeNo.first(db, { mchid, out_trade_no: outTradeNo });
 }
 
 export function findByTransactionId(db: Executor, mchid: string, transactionId: string) {
@@ -25,17 +23,38 @@ export function findByTransactionId(db: Executor, mchid: string, transactionId: 
     .executeTakeFirst();
 }
 
+const byPrepayId = prepared((db, p: { prepay_id: string }) =>
+  db.selectFrom('orders').selectAll().where('prepay_id', '=', p.prepay_id),
+);
+
 export function findByPrepayId(db: Executor, prepayId: string) {
-  return db.selectFrom('orders').selectAll().where('prepay_id', '=', prepayId).executeTakeFirst();
+  return byPrepayId.first(db, { prepay_id: prepayId });
 }
 
 export function findByCodeToken(db: Executor, token: string) {
   return db.selectFrom('orders').selectAll().where('code_token', '=', token).executeTakeFirst();
 }
 
+const byId = prepared((db, p: { id: string }) => db.selectFrom('orders').selectAll().where('id', '=', p.id));
+
 export function findById(db: Executor, id: string) {
-  return db.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
+  return byId.first(db, { id });
 }
+
+type OrderUpdate = Partial<OrdersTable> & { where_id: string };
+/** `update orders set <the given columns> where id = ? and trade_state = <from>`. */
+const updateFrom = (from: OrdersTable['trade_state']) =>
+  preparedByKeys(
+    (params: OrderUpdate) => definedKeys(params).filter((k) => k !== 'where_id'),
+    (db, p, keys) =>
+      db
+        .updateTable('orders')
+        .set(pick(p, keys))
+        .where('id', '=', p.where_id)
+        .where('trade_state', '=', from),
+  );
+const updateNotpay = updateFrom('NOTPAY');
+const updateUserpaying = updateFrom('USERPAYING');
 
 /** Moves an order out of NOTPAY; false when another request already did (the caller lost the race). */
 export async function transitionFromNotpay(
@@ -55,13 +74,7 @@ export async function transitionFromNotpay(
     >
   >,
 ): Promise<boolean> {
-  const r = await db
-    .updateTable('orders')
-    .set(set)
-    .where('id', '=', id)
-    .where('trade_state', '=', 'NOTPAY')
-    .executeTakeFirst();
-  return r.numUpdatedRows === 1n;
+  return (await updateNotpay.run(db, { ...set, where_id: id })) === 1;
 }
 
 export function renewPrepay(
@@ -85,15 +98,14 @@ export async function updateHeld(
   id: string,
   set: Partial<Pick<OrdersTable, 'trade_state' | 'success_time' | 'updated_at'>>,
 ): Promise<void> {
-  const r = await db
-    .updateTable('orders')
-    .set(set)
-    .where('id', '=', id)
-    .where('trade_state', '=', 'USERPAYING')
-    .executeTakeFirst();
-  if (r.numUpdatedRows !== 1n) throw new Error(`order ${id} was not USERPAYING`);
+  if ((await updateUserpaying.run(db, { ...set, where_id: id })) !== 1)
+    throw new Error(`order ${id} was not USERPAYING`);
 }
 
+const decision = prepared((db, p: { order_id: string }) =>
+  db.selectFrom('decisions').selectAll().where('order_id', '=', p.order_id),
+);
+
 export function decisionOf(db: Executor, orderId: string) {
-  return db.selectFrom('decisions').selectAll().where('order_id', '=', orderId).executeTakeFirst();
+  return decision.first(db, { order_id: orderId });
 }

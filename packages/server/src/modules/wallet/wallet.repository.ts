@@ -1,4 +1,5 @@
 import type { Executor } from '../../db/database.ts';
+import { prepared } from '../../db/prepared.ts';
 import type { InstrumentsTable, PayersTable } from '../../db/schema.ts';
 import { cachedRows } from '../../lib/row-cache.ts';
 
@@ -29,14 +30,17 @@ export function findInstrument(db: Executor, id: string) {
     .executeTakeFirst();
 }
 
-export function instrumentsOf(db: Executor, userId: string) {
-  return db
+const instruments = prepared((db, p: { user_id: string }) =>
+  db
     .selectFrom('instruments')
     .innerJoin('accounts', 'accounts.id', 'instruments.account_id')
     .selectAll('instruments')
     .select('accounts.balance')
-    .where('instruments.user_id', '=', userId)
+    .where('instruments.user_id', '=', p.user_id)
     .orderBy('instruments.created_at')
-    .orderBy('instruments.id')
-    .execute();
+    .orderBy('instruments.id'),
+);
+
+export function instrumentsOf(db: Executor, userId: string) {
+  return instruments.all(db, { user_id: userId });
 }
