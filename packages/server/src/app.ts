@@ -42,6 +42,7 @@ import {
   loadRiskModel,
   pruneWindowCounts,
   type RiskDeps,
+  sweepBatches,
 } from './modules/risk/index.ts';
 import { riskRoutes } from './modules/risk/risk.routes.ts';
 import { walletRoutes } from './modules/wallet/wallet.routes.ts';
@@ -216,10 +217,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.background ?? true) {
     sweeper = setInterval(() => void sweepDecisions(ctx, decisionDeps).catch((e) => app.log.error(e)), 100);
     sweeper.unref();
-    pruner = setInterval(
-      () => void pruneWindowCounts(ctx.db, ctx.clock.now()).catch((e) => app.log.error(e)),
-      60_000,
-    );
+    pruner = setInterval(() => {
+      void pruneWindowCounts(ctx.db, ctx.clock.now()).catch((e) => app.log.error(e));
+      void sweepBatches(ctx).catch((e) => app.log.error(e));
+    }, 60_000);
     pruner.unref();
     callbacks.start();
     hub.start();

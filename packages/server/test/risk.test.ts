@@ -378,4 +378,96 @@ describe.each(dialects)('batch storage semantics (%s)', (dialect) => {
       await t.close();
     }
   });
+
+  it('the sweeper fails a batch whose run stopped, deletes its rows, and a late finish changes nothing', async () => {
+    const { InProcessBatchScorer, loadRiskModel, sweepBatches } = await import(
+      '../src/modules/risk/index.ts'
+    );
+    const model = loadRiskModel();
+    let inner: InstanceType<typeof InProcessBatchScorer> | undefined;
+    let resume!: () => void;
+    let lateStored!: () => void;
+    const late = new Promise<void>((r) => {
+      lateStored = r;
+    });
+    let storedFirst!: () => void;
+    const first = new Promise<void>((r) => {
+      storedFirst = r;
+    });
+    let again: (() => Promise<unknown>) | undefined;
+    // Stores half the batch, then stalls (as a process that died mid-batch would, from the database's
+    // point of view) until the test resumes it, after the sweeper has failed the batch.
+    const stalling: BatchScorer = {
+      score: (policy, items) => inner!.score(policy, items),
+      async scoreAndStore(policy, target, items) {
+        const half = items.length >> 1;
+        const a = await inner!.scoreAndStore(policy, target, items.slice(0, half));
+        again = () => inner!.scoreAndStore(policy, target, items.slice(0, 10));
+        storedFirst();
+        await new Promise<void>((r) => {
+          resume = r;
+        });
+        const b = await inner!.scoreAndStore(policy, target, items.slice(half));
+        lateStored();
+        return { stored: a.stored + b.stored, blocked: a.blocked + b.blocked, review: a.review + b.review };
+      },
+      close: async () => {},
+    };
+    const t = await openTestApp(dialect, { app: { risk: { model, batch: stalling } } });
+    inner = new InProcessBatchScorer(t.ctx.db, model);
+    const rowsOf = async (batchId: string) =>
+      (await t.ctx.db.selectFrom('risk_assessments').select('id').where('batch_id', '=', batchId).execute())
+        .length;
+    try {
+      const items = Array.from({ length: 40 }, (_, i) => ({
+        type: 'payment',
+        payer: { openid: t.merchant.payers[0]!.openid },
+        amount: { total: 100 + i },
+        device_fingerprint: 'phone-a',
+        ip: '203.0.113.7',
+      }));
+      const res = await signedRequest(t, 'POST', '/v1/risk/assessments/batch', { items });
+      expect(res.statusCode).toBe(202);
+      const batchId = res.json().batch_id as string;
+      await first;
+      expect(await rowsOf(batchId)).toBe(20);
+      // Not stale yet: the sweeper leaves a batch that may still be running alone.
+      t.clock.advance(5 * 60_000);
+      expect(await sweepBatches(t.ctx)).toBe(0);
+      expect((await signedRequest(t, 'GET', `/v1/risk/batches/${batchId}`)).json().status).toBe('processing');
+      t.clock.advance(6 * 60_000);
+      expect(await sweepBatches(t.ctx)).toBe(1);
+      const view = (await signedRequest(t, 'GET', `/v1/risk/batches/${batchId}`)).json();
+      expect(view.status).toBe('failed');
+      expect(view.results).toBeUndefined();
+      expect(await rowsOf(batchId)).toBe(0);
+      // The stalled run finishes late: its completion is refused and what it stored is removed.
+      resume();
+      await late;
+      for (let k = 0; k < 200 && (await rowsOf(batchId)) > 0; k++)
+        await new Promise((r) => setTimeout(r, 10));
+      expect(await rowsOf(batchId)).toBe(0);
+      expect((await signedRequest(t, 'GET', `/v1/risk/batches/${batchId}`)).json().status).toBe('failed');
+      // Rows stored under a failed batch afterwards (another worker's job) go at the next sweep.
+      await again!();
+      expect(await rowsOf(batchId)).toBe(10);
+      expect(await sweepBatches(t.ctx)).toBe(0);
+      expect(await rowsOf(batchId)).toBe(0);
+      const billed = await t.ctx.db
+        .selectFrom('usage_records')
+        .select('usage_key')
+        .where('usage_key', '=', `risk_batch:${batchId}`)
+        .execute();
+      expect(billed).toHaveLength(0);
+      const events = await t.ctx.db
+        .selectFrom('events')
+        .select('id')
+        .where('mchid', '=', t.merchant.mchid)
+        .where('type', '=', 'risk.batch_completed')
+        .execute();
+      expect(events).toHaveLength(0);
+    } finally {
+      await t.close();
+    }
+  });
 });

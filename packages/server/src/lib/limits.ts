@@ -43,6 +43,11 @@ export const risk_batch_items_max = 10_000;
 export const risk_batch_body_bytes_max = 4 * 1024 * 1024;
 /** The batch answer window (DESIGN.md: 2 seconds). */
 export const risk_batch_window_ms = 2_000;
+/**
+ * A batch still `processing` this long after it was accepted cannot be running any more (its
+ * process died, or its workers failed after their 5 s lock wait): the sweeper marks it `failed`.
+ */
+export const risk_batch_stale_ms = 10 * 60_000;
 
 /** The realtime decision deadline (DESIGN.md: the merchant answers within 500 ms). */
 export const decision_deadline_ms = 500;

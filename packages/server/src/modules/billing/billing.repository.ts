@@ -5,6 +5,7 @@
  */
 import { sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
+import { insertRow } from '../../db/prepared.ts';
 import type {
   AiEligibilityGrantsTable,
   BillTokensTable,
@@ -48,9 +49,8 @@ export async function lockAccount(db: Executor, id: string): Promise<void> {
 
 // Processing fees --------------------------------------------------------------------------------
 
-export function insertProcessingFee(db: Executor, row: ProcessingFeesTable) {
-  return db.insertInto('processing_fees').values(row).execute();
-}
+export const insertProcessingFee: (db: Executor, row: ProcessingFeesTable) => Promise<number> =
+  insertRow('processing_fees');
 
 export function findProcessingFee(db: Executor, orderId: string) {
   return db.selectFrom('processing_fees').selectAll().where('order_id', '=', orderId).executeTakeFirst();

@@ -12,5 +12,6 @@ export {
   recordOnly,
   type Scored,
   score,
+  sweepBatches,
 } from './risk.service.ts';
 export { default_model_path, loadRiskModel, type RiskModel } from './risk-model.ts';

@@ -206,8 +206,34 @@ export function findBatch(db: Executor, mchid: string, id: string) {
     .executeTakeFirst();
 }
 
-export function completeBatch(db: Executor, id: string, status: string, now: number) {
-  return db.updateTable('risk_batches').set({ status, completed_at: now }).where('id', '=', id).execute();
+/** Ends a `processing` batch; false if it had already ended (e.g. the sweeper failed it). */
+export async function completeBatch(db: Executor, id: string, status: string, now: number): Promise<boolean> {
+  const r = await db
+    .updateTable('risk_batches')
+    .set({ status, completed_at: now })
+    .where('id', '=', id)
+    .where('status', '=', 'processing')
+    .executeTakeFirst();
+  return r.numUpdatedRows === 1n;
+}
+
+/**
+ * Fails the batches still `processing` that were accepted before `staleBefore`, then deletes the
+ * assessments stored under any failed batch: rows a worker stored after its batch had failed, or
+ * the partial rows of a process that died mid-batch. Returns the batches it failed.
+ */
+export async function sweepBatches(db: Executor, staleBefore: number, now: number): Promise<number> {
+  const failed = await db
+    .updateTable('risk_batches')
+    .set({ status: 'failed', completed_at: now })
+    .where('status', '=', 'processing')
+    .where('created_at', '<', staleBefore)
+    .executeTakeFirst();
+  await db
+    .deleteFrom('risk_assessments')
+    .where('batch_id', 'in', db.selectFrom('risk_batches').select('id').where('status', '=', 'failed'))
+    .execute();
+  return Number(failed.numUpdatedRows);
 }
 
 /**

@@ -19,6 +19,7 @@ import { prefixed } from '../../lib/ids.ts';
 import {
   backtest_rows_max,
   risk_batch_items_max,
+  risk_batch_stale_ms,
   risk_batch_window_ms,
   risk_rules_per_merchant_max,
 } from '../../lib/limits.ts';
@@ -733,7 +734,8 @@ export async function batchHash(items: AssessItem[]): Promise<string> {
  * `completed` batch, and the batch becomes completed in one last transaction with its
  * risk.batch_completed event and its one usage record (all its items at the batch price). If
  * anything fails, what was stored is deleted and the batch is marked `failed`, billed nothing.
- * (A process that dies mid-batch leaves it `processing`, its partial rows never shown or billed.)
+ * A process that dies mid-batch leaves it `processing`, its partial rows never shown or billed,
+ * until `sweepBatches` fails it and deletes them.
  */
 async function runBatch(
   ctx: Ctx,
@@ -748,7 +750,8 @@ async function runBatch(
     assert(tally.stored === batch.items, `batch ${batch.id}: ${tally.stored} of ${batch.items} stored`);
     const now = ctx.clock.now();
     const done = await ctx.db.transaction().execute(async (trx) => {
-      await repo.completeBatch(trx, batch.id, 'completed', now);
+      if (!(await repo.completeBatch(trx, batch.id, 'completed', now)))
+        throw new Error(`batch ${batch.id} was no longer processing`);
       const event = await notifications.emit(ctx, trx, batch.mchid, 'risk.batch_completed', {
         batch_id: batch.id,
         items: batch.items,
@@ -774,6 +777,15 @@ async function runBatch(
     await repo.completeBatch(ctx.db, batch.id, 'failed', ctx.clock.now());
     throw error;
   }
+}
+
+/**
+ * Run every minute by the app: fails the batches that cannot be running any more and deletes the
+ * rows stored under failed batches (risk.repository.ts `sweepBatches`).
+ */
+export function sweepBatches(ctx: Ctx): Promise<number> {
+  const now = ctx.clock.now();
+  return repo.sweepBatches(ctx.db, now - risk_batch_stale_ms, now);
 }
 
 function batchView(b: RiskBatchesTable): BatchView {
