@@ -7,4 +7,5 @@ export {
   type MerchantCredentials,
   MerchantKeyCache,
   type MerchantKeys,
+  merchantProfile,
 } from './merchants.service.ts';

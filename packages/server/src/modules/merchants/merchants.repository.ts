@@ -11,6 +11,18 @@ export function findMerchant(db: Executor, mchid: string) {
   return merchant.first(db, { mchid });
 }
 
+const profile = prepared((db, p: { mchid: string }) =>
+  db.selectFrom('merchants').select(['mchid', 'name', 'mcc', 'account_id']).where('mchid', '=', p.mchid),
+);
+
+/**
+ * The merchant's name, MCC and account only: the payment path's read. The whole row carries ~6 KB of keys
+ * and certificates (SQLite overflow pages) that the authentication cache already holds.
+ */
+export function merchantProfile(db: Executor, mchid: string) {
+  return profile.first(db, { mchid });
+}
+
 export function insertMerchant(db: Executor, row: MerchantsTable) {
   return db.insertInto('merchants').values(row).execute();
 }

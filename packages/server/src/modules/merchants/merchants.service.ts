@@ -177,6 +177,7 @@ export class MerchantKeyCache {
 }
 
 export const findMerchant = repo.findMerchant;
+export const merchantProfile = repo.merchantProfile;
 export const findApp = repo.findApp;
 export const appsOf = repo.appsOf;
 export const firstMerchant = repo.firstMerchant;

@@ -154,7 +154,7 @@ async function apply(
     const o = await repo.findById(trx, orderId);
     assert(o && o.trade_state === 'USERPAYING', `held order ${orderId} is not USERPAYING`);
     mchid = o.mchid;
-    const merchant = await merchants.findMerchant(trx, o.mchid);
+    const merchant = await merchants.merchantProfile(trx, o.mchid);
     assert(merchant, 'order of unknown merchant');
     // A frozen merchant captures nothing: the answer is refused and the funds stay held.
     if (outcome === 'capture') await compliance.assertNotFrozen(ctx, trx, o.mchid);

@@ -197,7 +197,7 @@ async function screenOrder(
   mchid: string,
   input: CreateOrderInput,
 ) {
-  const merchant = await merchants.findMerchant(ctx.db, mchid);
+  const merchant = await merchants.merchantProfile(ctx.db, mchid);
   assert(merchant, 'authenticated merchant without a row');
   const goods =
     (input.detail as { goods_detail?: { goods_name?: string }[] } | undefined)?.goods_detail ?? [];
@@ -357,7 +357,7 @@ export async function closeOrder(
 /** What the cashier shows before the payer confirms. */
 export async function lookupForPayer(ctx: Ctx, target: { prepay_id?: string; code_url?: string }) {
   const o = await findByTarget(ctx, target);
-  const m = await merchants.findMerchant(ctx.db, o.mchid);
+  const m = await merchants.merchantProfile(ctx.db, o.mchid);
   return {
     appid: o.appid,
     mchid: o.mchid,
@@ -483,7 +483,7 @@ export async function payVerified(
   // prepay_id and code_url are valid for 2 hours (reference §3.1); an identical create renews them.
   if (now >= order.prepay_expires_at)
     fail('order_closed', undefined, 'The prepay_id / code_url has expired.');
-  const merchant = await merchants.findMerchant(ctx.db, order.mchid);
+  const merchant = await merchants.merchantProfile(ctx.db, order.mchid);
   assert(merchant, 'order of unknown merchant');
   await compliance.assertNotFrozen(ctx, ctx.db, order.mchid);
   if (input.ranking_id !== undefined)

@@ -168,7 +168,7 @@ export async function createRefund(
         });
       }
       const instrument = await wallet.instrumentById(trx, order.instrument_id!);
-      const merchant = await merchants.findMerchant(trx, mchid);
+      const merchant = await merchants.merchantProfile(trx, mchid);
       assert(instrument && merchant, 'paid order without instrument or merchant');
       // The pro-rata fee return lands first, so the refund can draw on it (docs/billing.md).
       await billing.returnProcessingFee(trx, {
@@ -270,7 +270,7 @@ export async function refundEvent(
   const who = await identity.resolveOpenid(ctx.db, order.paid_openid!);
   const payer = who ? await wallet.payerById(ctx.db, who.user_id) : undefined;
   const instrument = await wallet.instrumentById(ctx.db, order.instrument_id!);
-  const merchant = await merchants.findMerchant(ctx.db, order.mchid);
+  const merchant = await merchants.merchantProfile(ctx.db, order.mchid);
   assert(who && payer && instrument && merchant, 'paid order without payer, instrument or merchant');
   // Judged in the context of the payment: the payer's device and network when they paid.
   const paidFrom = await risk.paymentContext(ctx.db, order.id);
