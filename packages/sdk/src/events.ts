@@ -16,6 +16,7 @@ export const eventTypes = [
   'payment.released',
   'refund.succeeded',
   'risk.batch_completed',
+  'risk.batch_failed',
   'merchant.frozen',
 ] as const;
 
@@ -91,11 +92,24 @@ export type DecisionRequiredData = PaymentEventData & {
   deadline_at: string;
 };
 
-/** `risk.batch_completed`: a batch of `POST /v1/risk/assessments/batch` finished (declared; not emitted yet). */
+/** `risk.batch_completed`: a batch of `POST /v1/risk/assessments/batch` finished; its results are ready. */
 export interface RiskBatchCompletedData {
   batch_id: string;
   items: number;
-  status: string;
+  status: 'completed';
+  /** Items whose action is `block`, and `review`. */
+  blocked: number;
+  review: number;
+}
+
+/**
+ * `risk.batch_failed`: a batch failed (scoring or storing failed, or its server stopped and the
+ * minute sweep failed it 10 minutes after acceptance). It shows no results and bills nothing.
+ */
+export interface RiskBatchFailedData {
+  batch_id: string;
+  items: number;
+  status: 'failed';
 }
 
 /**
@@ -130,6 +144,7 @@ export type PaymentBlockedEvent = EventEnvelope<'payment.blocked', PaymentEventD
 export type PaymentReleasedEvent = EventEnvelope<'payment.released', PaymentEventData>;
 export type RefundSucceededEvent = EventEnvelope<'refund.succeeded', Refund>;
 export type RiskBatchCompletedEvent = EventEnvelope<'risk.batch_completed', RiskBatchCompletedData>;
+export type RiskBatchFailedEvent = EventEnvelope<'risk.batch_failed', RiskBatchFailedData>;
 export type MerchantFrozenEvent = EventEnvelope<'merchant.frozen', MerchantFrozenData>;
 
 /**
@@ -146,6 +161,7 @@ export type ZhifuEvent =
   | PaymentReleasedEvent
   | RefundSucceededEvent
   | RiskBatchCompletedEvent
+  | RiskBatchFailedEvent
   | MerchantFrozenEvent;
 
 export type EventOfType<T extends EventType> = Extract<ZhifuEvent, { type: T }>;

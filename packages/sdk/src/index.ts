@@ -73,6 +73,8 @@ export type {
   RefundSucceededEvent,
   RiskBatchCompletedData,
   RiskBatchCompletedEvent,
+  RiskBatchFailedData,
+  RiskBatchFailedEvent,
   RiskLevel,
   RiskReason,
   RiskSummary,

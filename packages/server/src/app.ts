@@ -219,7 +219,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     sweeper.unref();
     pruner = setInterval(() => {
       void pruneWindowCounts(ctx.db, ctx.clock.now()).catch((e) => app.log.error(e));
-      void sweepBatches(ctx).catch((e) => app.log.error(e));
+      void sweepBatches(ctx, risk).catch((e) => app.log.error(e));
     }, 60_000);
     pruner.unref();
     callbacks.start();

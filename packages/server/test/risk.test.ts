@@ -320,7 +320,7 @@ describe('batch scoring in worker threads (the server default)', () => {
 });
 
 describe.each(dialects)('batch storage semantics (%s)', (dialect) => {
-  it('a batch that fails while storing shows no result, is marked failed, and bills and announces nothing', async () => {
+  it('a batch that fails while storing shows no result, is marked failed, bills nothing and announces only risk.batch_failed', async () => {
     const { InProcessBatchScorer, loadRiskModel } = await import('../src/modules/risk/index.ts');
     const model = loadRiskModel();
     let inner: InstanceType<typeof InProcessBatchScorer> | undefined;
@@ -369,11 +369,11 @@ describe.each(dialects)('batch storage semantics (%s)', (dialect) => {
       expect(usage).toHaveLength(0);
       const events = await t.ctx.db
         .selectFrom('events')
-        .select('id')
+        .select('type')
         .where('mchid', '=', t.merchant.mchid)
-        .where('type', '=', 'risk.batch_completed')
+        .where('type', 'like', 'risk.batch_%')
         .execute();
-      expect(events).toHaveLength(0);
+      expect(events.map((e) => e.type)).toEqual(['risk.batch_failed']);
     } finally {
       await t.close();
     }
@@ -433,10 +433,15 @@ describe.each(dialects)('batch storage semantics (%s)', (dialect) => {
       expect(await rowsOf(batchId)).toBe(20);
       // Not stale yet: the sweeper leaves a batch that may still be running alone.
       t.clock.advance(5 * 60_000);
-      expect(await sweepBatches(t.ctx)).toBe(0);
+      const published: string[] = [];
+      const deps = {
+        publish: (_m: string, es: { type: string }[]) => published.push(...es.map((e) => e.type)),
+      };
+      expect(await sweepBatches(t.ctx, deps)).toBe(0);
       expect((await signedRequest(t, 'GET', `/v1/risk/batches/${batchId}`)).json().status).toBe('processing');
       t.clock.advance(6 * 60_000);
-      expect(await sweepBatches(t.ctx)).toBe(1);
+      expect(await sweepBatches(t.ctx, deps)).toBe(1);
+      expect(published).toEqual(['risk.batch_failed']);
       const view = (await signedRequest(t, 'GET', `/v1/risk/batches/${batchId}`)).json();
       expect(view.status).toBe('failed');
       expect(view.results).toBeUndefined();
@@ -451,7 +456,7 @@ describe.each(dialects)('batch storage semantics (%s)', (dialect) => {
       // Rows stored under a failed batch afterwards (another worker's job) go at the next sweep.
       await again!();
       expect(await rowsOf(batchId)).toBe(10);
-      expect(await sweepBatches(t.ctx)).toBe(0);
+      expect(await sweepBatches(t.ctx, deps)).toBe(0);
       expect(await rowsOf(batchId)).toBe(0);
       const billed = await t.ctx.db
         .selectFrom('usage_records')
@@ -459,13 +464,16 @@ describe.each(dialects)('batch storage semantics (%s)', (dialect) => {
         .where('usage_key', '=', `risk_batch:${batchId}`)
         .execute();
       expect(billed).toHaveLength(0);
+      // One risk.batch_failed (from the sweep; the late finish found the batch already failed).
       const events = await t.ctx.db
         .selectFrom('events')
-        .select('id')
+        .select(['type', 'data_json'])
         .where('mchid', '=', t.merchant.mchid)
-        .where('type', '=', 'risk.batch_completed')
+        .where('type', 'like', 'risk.batch_%')
         .execute();
-      expect(events).toHaveLength(0);
+      expect(events.map((e) => e.type)).toEqual(['risk.batch_failed']);
+      expect(JSON.parse(events[0]!.data_json)).toEqual({ batch_id: batchId, items: 40, status: 'failed' });
+      expect(published).toEqual(['risk.batch_failed']);
     } finally {
       await t.close();
     }

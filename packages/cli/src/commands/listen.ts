@@ -213,6 +213,8 @@ export function describeEvent(e: ZhifuEvent): string {
     case 'refund.succeeded':
       return `${head} ${e.data.out_trade_no}  refund ${yuan(e.data.amount.refund)} ${e.data.amount.currency}  ${e.data.out_refund_no}  ${e.data.status}`;
     case 'risk.batch_completed':
+      return `${head} batch ${e.data.batch_id}  ${e.data.items} items  ${e.data.status}  ${e.data.blocked} blocked  ${e.data.review} review`;
+    case 'risk.batch_failed':
       return `${head} batch ${e.data.batch_id}  ${e.data.items} items  ${e.data.status}`;
     case 'merchant.frozen':
       return `${head} until ${e.data.frozen_until}  ${e.data.reason}${e.data.category ? ` ${e.data.category}` : ''}`;

@@ -19,6 +19,7 @@ export type EventType =
   | 'payment.released'
   | 'refund.succeeded'
   | 'risk.batch_completed'
+  | 'risk.batch_failed'
   | 'merchant.frozen';
 
 export interface ZhifuEvent {

@@ -217,23 +217,22 @@ export async function completeBatch(db: Executor, id: string, status: string, no
   return r.numUpdatedRows === 1n;
 }
 
-/**
- * Fails the batches still `processing` that were accepted before `staleBefore`, then deletes the
- * assessments stored under any failed batch: rows a worker stored after its batch had failed, or
- * the partial rows of a process that died mid-batch. Returns the batches it failed.
- */
-export async function sweepBatches(db: Executor, staleBefore: number, now: number): Promise<number> {
-  const failed = await db
-    .updateTable('risk_batches')
-    .set({ status: 'failed', completed_at: now })
+/** Batches still `processing` that were accepted before `before`. */
+export function staleBatches(db: Executor, before: number) {
+  return db
+    .selectFrom('risk_batches')
+    .select(['id', 'mchid', 'items'])
     .where('status', '=', 'processing')
-    .where('created_at', '<', staleBefore)
-    .executeTakeFirst();
-  await db
+    .where('created_at', '<', before)
+    .execute();
+}
+
+/** Deletes the assessments stored under failed batches. */
+export function deleteFailedBatchAssessments(db: Executor) {
+  return db
     .deleteFrom('risk_assessments')
     .where('batch_id', 'in', db.selectFrom('risk_batches').select('id').where('status', '=', 'failed'))
     .execute();
-  return Number(failed.numUpdatedRows);
 }
 
 /**

@@ -733,7 +733,8 @@ export async function batchHash(items: AssessItem[]): Promise<string> {
  * while the batch is `processing`, which no reader shows: GET answers results only of a
  * `completed` batch, and the batch becomes completed in one last transaction with its
  * risk.batch_completed event and its one usage record (all its items at the batch price). If
- * anything fails, what was stored is deleted and the batch is marked `failed`, billed nothing.
+ * anything fails, what was stored is deleted and the batch is marked `failed` with its
+ * `risk.batch_failed` event, billed nothing.
  * A process that dies mid-batch leaves it `processing`, its partial rows never shown or billed,
  * until `sweepBatches` fails it and deletes them.
  */
@@ -774,18 +775,42 @@ async function runBatch(
     deps.publish?.(batch.mchid, [done]);
   } catch (error) {
     await repo.deleteBatchAssessments(ctx.db, batch.id);
-    await repo.completeBatch(ctx.db, batch.id, 'failed', ctx.clock.now());
+    await failBatch(ctx, deps, batch);
     throw error;
   }
 }
 
-/**
- * Run every minute by the app: fails the batches that cannot be running any more and deletes the
- * rows stored under failed batches (risk.repository.ts `sweepBatches`).
- */
-export function sweepBatches(ctx: Ctx): Promise<number> {
+/** Marks a processing batch `failed` with its `risk.batch_failed` event (outbox); no-op if it ended. */
+async function failBatch(
+  ctx: Ctx,
+  deps: Pick<RiskDeps, 'publish'>,
+  batch: Pick<RiskBatchesTable, 'id' | 'mchid' | 'items'>,
+): Promise<boolean> {
   const now = ctx.clock.now();
-  return repo.sweepBatches(ctx.db, now - risk_batch_stale_ms, now);
+  const event = await ctx.db.transaction().execute(async (trx) => {
+    if (!(await repo.completeBatch(trx, batch.id, 'failed', now))) return undefined;
+    return notifications.emit(ctx, trx, batch.mchid, 'risk.batch_failed', {
+      batch_id: batch.id,
+      items: batch.items,
+      status: 'failed',
+    });
+  });
+  if (event) deps.publish?.(batch.mchid, [event]);
+  return event !== undefined;
+}
+
+/**
+ * Run every minute by the app: fails the batches still `processing` `risk_batch_stale_ms` after
+ * they were accepted (their server stopped mid-batch; each gets its `risk.batch_failed` event),
+ * then deletes the rows stored under failed batches (a worker job that finished after its batch
+ * had failed, or the partial rows of a stopped server). Returns how many batches it failed.
+ */
+export async function sweepBatches(ctx: Ctx, deps: Pick<RiskDeps, 'publish'>): Promise<number> {
+  let failed = 0;
+  for (const batch of await repo.staleBatches(ctx.db, ctx.clock.now() - risk_batch_stale_ms))
+    if (await failBatch(ctx, deps, batch)) failed++;
+  await repo.deleteFailedBatchAssessments(ctx.db);
+  return failed;
 }
 
 function batchView(b: RiskBatchesTable): BatchView {
