@@ -319,6 +319,20 @@ describe('batch scoring in worker threads (the server default)', () => {
   });
 });
 
+/** Submits a batch of `n` payments of the merchant's first payer; expects 202. */
+async function submitBatch(t: TestApp, n: number) {
+  const items = Array.from({ length: n }, (_, i) => ({
+    type: 'payment',
+    payer: { openid: t.merchant.payers[0]!.openid },
+    amount: { total: 100 + i },
+    device_fingerprint: 'phone-a',
+    ip: '203.0.113.7',
+  }));
+  const res = await signedRequest(t, 'POST', '/v1/risk/assessments/batch', { items });
+  expect(res.statusCode).toBe(202);
+  return res;
+}
+
 describe.each(dialects)('batch storage semantics (%s)', (dialect) => {
   it('a batch that fails while storing shows no result, is marked failed, bills nothing and announces only risk.batch_failed', async () => {
     const { InProcessBatchScorer, loadRiskModel } = await import('../src/modules/risk/index.ts');
@@ -338,15 +352,7 @@ describe.each(dialects)('batch storage semantics (%s)', (dialect) => {
     const t = await openTestApp(dialect, { app: { risk: { model, batch: failing } } });
     inner = new InProcessBatchScorer(t.ctx.db, model);
     try {
-      const items = Array.from({ length: 120 }, (_, i) => ({
-        type: 'payment',
-        payer: { openid: t.merchant.payers[0]!.openid },
-        amount: { total: 100 + i },
-        device_fingerprint: 'phone-a',
-        ip: '203.0.113.7',
-      }));
-      const res = await signedRequest(t, 'POST', '/v1/risk/assessments/batch', { items });
-      expect(res.statusCode).toBe(202);
+      const res = await submitBatch(t, 120);
       let view = res.json();
       for (let k = 0; k < 200 && view.status === 'processing'; k++) {
         await new Promise((r) => setTimeout(r, 10));
@@ -419,15 +425,7 @@ describe.each(dialects)('batch storage semantics (%s)', (dialect) => {
       (await t.ctx.db.selectFrom('risk_assessments').select('id').where('batch_id', '=', batchId).execute())
         .length;
     try {
-      const items = Array.from({ length: 40 }, (_, i) => ({
-        type: 'payment',
-        payer: { openid: t.merchant.payers[0]!.openid },
-        amount: { total: 100 + i },
-        device_fingerprint: 'phone-a',
-        ip: '203.0.113.7',
-      }));
-      const res = await signedRequest(t, 'POST', '/v1/risk/assessments/batch', { items });
-      expect(res.statusCode).toBe(202);
+      const res = await submitBatch(t, 40);
       const batchId = res.json().batch_id as string;
       await first;
       expect(await rowsOf(batchId)).toBe(20);
