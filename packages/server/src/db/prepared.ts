@@ -6,9 +6,8 @@
  *
  * `prepared()` keeps the typed builder: the query is written once with Kysely, built with
  * placeholder values, compiled once per dialect (and per shape, see below), and each call sends the
- * compiled SQL with the call's values in the compiled order (`CompiledQuery.raw` through the same
- * executor, so it runs in the caller's transaction, or on the committed-data reader, like any other
- * query). Written here because Kysely has no prepared-query API; it is a few lines over its public
+ * compiled SQL and tree with the call's values in the compiled order through the same executor, so
+ * it runs in the caller's transaction, or on the committed-data reader, like any other query. Written here because Kysely has no prepared-query API; it is a few lines over its public
  * `compile()` and `executeQuery()`.
  *
  * Rules: every value that varies is a parameter (`p.name`); the query's shape must not depend on
@@ -18,7 +17,13 @@
  * `preparedByKeys`, `insertRow` or `insertRows`: one compiled plan per set of keys. A parameter
  * given as `undefined` is sent as NULL.
  */
-import { type Compilable, CompiledQuery, type Insertable, type QueryResult } from 'kysely';
+import {
+  type Compilable,
+  createQueryId,
+  type Insertable,
+  type QueryResult,
+  type RootOperationNode,
+} from 'kysely';
 import type { Executor } from './database.ts';
 import type { Database } from './schema.ts';
 
@@ -29,6 +34,8 @@ class Placeholder {
 
 interface Plan {
   sql: string;
+  /** The compiled query's tree: the driver tells reads from writes by it (db/group-commit.ts). */
+  query: RootOperationNode;
   /** The compiled parameters: a Placeholder takes the call's value, anything else is a constant. */
   slots: readonly unknown[];
 }
@@ -43,7 +50,13 @@ export interface Prepared<P, O> {
 /** Placeholders named after the parameters: `p.mchid` stands for `params.mchid`. */
 const named = new Proxy(
   {},
-  { get: (_target, name) => new Placeholder((params: Record<string, unknown>) => params[name as string]) },
+  {
+    get: (_target, name) => new Placeholder((params: Record<string, unknown>) => params[name as string]),
+    // `values(p)` would see no columns: name each value (`p.column`), or use insertRow / pick.
+    ownKeys: () => {
+      throw new Error('a prepared query names each value (p.column), not the whole placeholder object');
+    },
+  },
 );
 
 function preparedWith<P, O>(
@@ -63,13 +76,18 @@ function preparedWith<P, O>(
     let plan = byShape.get(shape);
     if (!plan) {
       const compiled = build(db, params).compile();
-      plan = { sql: compiled.sql, slots: compiled.parameters };
+      plan = { sql: compiled.sql, query: compiled.query, slots: compiled.parameters };
       byShape.set(shape, plan);
     }
     const bound = plan.slots.map((slot) =>
       slot instanceof Placeholder ? (slot.value(params as never) ?? null) : slot,
     );
-    return db.executeQuery(CompiledQuery.raw(plan.sql, bound) as CompiledQuery<O>);
+    return db.executeQuery<O>({
+      sql: plan.sql,
+      query: plan.query,
+      parameters: bound,
+      queryId: createQueryId(),
+    });
   };
   return {
     all: async (db, params) => (await execute(db, params)).rows,
