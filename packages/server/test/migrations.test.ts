@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Migrator } from 'kysely';
+import { Migrator, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type DatabaseHandle, openDatabase } from '../src/db/database.ts';
@@ -84,5 +84,33 @@ describe.each(dialects)('migrations on %s', (dialect) => {
     expect(pairs.map((p) => ({ ...p, last_ts: Number(p.last_ts) }))).toEqual([
       { kind: 'ip_payer', key: '1.2.3.4', other: 'p', last_ts: now - 2_000 },
     ]);
+  });
+
+  it('013 leaves risk_assessments one index by batch, (batch_id, event_id), and batch reads use it', async () => {
+    const { handle, schema } = await openUnmigrated();
+    const migrator = new Migrator({
+      db: handle.db,
+      provider: migrations,
+      ...(schema ? { migrationTableSchema: schema } : {}),
+    });
+    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    const names =
+      dialect === 'sqlite'
+        ? (
+            await sql<{ name: string }>`select name from pragma_index_list('risk_assessments')`.execute(
+              handle.db,
+            )
+          ).rows
+        : (
+            await sql<{ name: string }>`select indexname as name from pg_indexes
+              where tablename = 'risk_assessments' and schemaname = current_schema()`.execute(handle.db)
+          ).rows;
+    const byBatch = names.map((r) => r.name).filter((n) => n.startsWith('risk_assessments_batch'));
+    expect(byBatch).toEqual(['risk_assessments_batch_event']);
+    if (dialect === 'sqlite') {
+      const plan = await sql<{ detail: string }>`explain query plan
+        select id from risk_assessments where batch_id = ${'rb_1'}`.execute(handle.db);
+      expect(plan.rows.map((r) => r.detail).join(' ')).toContain('risk_assessments_batch_event');
+    }
   });
 });

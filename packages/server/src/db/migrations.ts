@@ -938,6 +938,17 @@ const m011_risk_window_counts: Migration = {
   },
 };
 
+/**
+ * Fewer B-trees written per payment: `risk_assessments_batch` (batch_id) is a prefix of
+ * `risk_assessments_batch_event` (batch_id, event_id), which serves every lookup by batch; every
+ * assessment (batch or not) wrote an entry into both.
+ */
+const m013_drop_redundant_indexes: Migration = {
+  async up(db: AnyDb) {
+    await db.schema.dropIndex('risk_assessments_batch').execute();
+  },
+};
+
 export const migrations: MigrationProvider = {
   async getMigrations() {
     return {
@@ -951,6 +962,7 @@ export const migrations: MigrationProvider = {
       '008_conversations': m008_conversations,
       '010_risk_features': m010_risk_features,
       '011_risk_window_counts': m011_risk_window_counts,
+      '013_drop_redundant_indexes': m013_drop_redundant_indexes,
     };
   },
 };
