@@ -172,6 +172,31 @@ describe.each(dialects)('decision notifications over a real WebSocket (%s)', (di
     await resumed.close();
   });
 
+  it('callbacks: dispatchers of several nodes on one database deliver each callback exactly once', async () => {
+    const { CallbackDispatcher } = await import('../src/modules/notifications/callbacks.ts');
+    const { MerchantKeyCache } = await import('../src/modules/merchants/index.ts');
+    const r = await receiver(() => 200);
+    try {
+      for (let i = 0; i < 6; i++) {
+        const { order, prepayId } = await newOrder(t, 100 + i, r.url);
+        await payAs(t, prepayId, order.payer.openid);
+      }
+      // Three more "nodes" tick at once, next to this node's own background dispatcher.
+      const nodes = [0, 1, 2].map(
+        () => new CallbackDispatcher(t.ctx, new MerchantKeyCache(t.ctx), { allowLoopback: true }),
+      );
+      await Promise.all(nodes.map((n) => n.tick()));
+      const deadline = Date.now() + 3000;
+      while (r.received.length < 6 && Date.now() < deadline) await new Promise((x) => setTimeout(x, 50));
+      await new Promise((x) => setTimeout(x, 600)); // one more poll of the background dispatcher
+      const ids = r.received.map((x) => JSON.parse(x.body).id as string);
+      expect(ids).toHaveLength(6);
+      expect(new Set(ids).size).toBe(6);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('APIv3 callback: the official plugin verifies and decrypts a real TRANSACTION.SUCCESS', async () => {
     const r = await receiver(() => 200);
     const { order, prepayId } = await newOrder(t, 1_234, r.url);

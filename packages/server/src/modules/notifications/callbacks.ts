@@ -112,11 +112,13 @@ export class CallbackDispatcher {
     try {
       const now = this.ctx.clock.now();
       const due = await repo.dueCallbacks(this.ctx.db, now, callback_batch_max);
-      const mine = [];
-      for (const c of due) {
-        if (await repo.leaseCallback(this.ctx.db, c.id, c.next_attempt_at, now + callback_lease_ms))
-          mine.push(c);
-      }
+      const leased = await repo.leaseDue(
+        this.ctx.db,
+        due.map((c) => c.id),
+        now,
+        now + callback_lease_ms,
+      );
+      const mine = due.filter((c) => leased.has(c.id));
       await Promise.all(mine.map((c) => this.attempt(c)));
       return mine.length;
     } finally {

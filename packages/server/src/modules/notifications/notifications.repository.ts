@@ -76,24 +76,28 @@ export function dueCallbacks(db: Executor, now: number, limit: number) {
     .execute();
 }
 
-/** Takes a lease on a due callback (one node delivers it); false if another node took it first. */
-export async function leaseCallback(
+/**
+ * Takes a lease on the callbacks of `ids` that are still due (one node delivers each): a callback
+ * another node leased meanwhile has its next attempt in the future and is left out. Returns the
+ * ids leased. One statement for a whole tick's batch.
+ */
+export async function leaseDue(
   db: Executor,
-  id: string,
-  seenNextAt: number,
+  ids: string[],
+  now: number,
   leaseUntil: number,
-): Promise<boolean> {
-  return (await lease.run(db, { id, seen_next_at: seenNextAt, lease_until: leaseUntil })) === 1;
-}
-
-const lease = prepared((db, p: { id: string; seen_next_at: number; lease_until: number }) =>
-  db
+): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db
     .updateTable('callbacks')
-    .set({ next_attempt_at: p.lease_until })
-    .where('id', '=', p.id)
+    .set({ next_attempt_at: leaseUntil })
+    .where('id', 'in', ids)
     .where('status', '=', 'pending')
-    .where('next_attempt_at', '=', p.seen_next_at),
-);
+    .where('next_attempt_at', '<=', now)
+    .returning('id')
+    .execute();
+  return new Set(rows.map((r) => r.id));
+}
 
 export const recordAttempt: (db: Executor, row: CallbackAttemptsTable) => Promise<number> =
   insertRow('callback_attempts');
