@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
+import { prepare } from '../../db/prepared.ts';
 import type {
   CheckoutAuthorizationsTable,
   CheckoutChannelsTable,
@@ -8,9 +9,33 @@ import type {
   CheckoutRedemptionsTable,
 } from '../../db/schema.ts';
 
-export function insertRanking(db: Executor, row: CheckoutRankingsTable) {
-  return db.insertInto('checkout_rankings').values(row).execute();
+export async function insertRanking(db: Executor, row: CheckoutRankingsTable): Promise<void> {
+  await insertRankingQuery(db, row);
 }
+
+// Prepared (db/prepared.ts): one per Smart Checkout query.
+const insertRankingQuery = prepare((db, p: CheckoutRankingsTable) =>
+  db.insertInto('checkout_rankings').values({
+    id: p.id,
+    mchid: p.mchid,
+    user_id: p.user_id,
+    feature_version: p.feature_version,
+    amount_fen: p.amount_fen,
+    mcc: p.mcc,
+    policy: p.policy,
+    exploration_share: p.exploration_share,
+    explored: p.explored,
+    top_instrument_id: p.top_instrument_id,
+    propensity: p.propensity,
+    arms_json: p.arms_json,
+    chosen_instrument_id: p.chosen_instrument_id,
+    order_id: p.order_id,
+    succeeded: p.succeeded,
+    reward: p.reward,
+    outcome_at: p.outcome_at,
+    created_at: p.created_at,
+  }),
+);
 
 export function findRanking(db: Executor, id: string) {
   return db.selectFrom('checkout_rankings').selectAll().where('id', '=', id).executeTakeFirst();

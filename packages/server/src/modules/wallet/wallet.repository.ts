@@ -1,4 +1,5 @@
 import type { Executor } from '../../db/database.ts';
+import { prepare } from '../../db/prepared.ts';
 import type { InstrumentsTable, PayersTable } from '../../db/schema.ts';
 import { cachedRows } from '../../lib/row-cache.ts';
 
@@ -29,14 +30,18 @@ export function findInstrument(db: Executor, id: string) {
     .executeTakeFirst();
 }
 
-export function instrumentsOf(db: Executor, userId: string) {
-  return db
+export async function instrumentsOf(db: Executor, userId: string) {
+  return (await instrumentsOfQuery(db, { userId })).rows;
+}
+
+// Prepared (db/prepared.ts): every Smart Checkout query reads the payer's wallet.
+const instrumentsOfQuery = prepare((db, p: { userId: string }) =>
+  db
     .selectFrom('instruments')
     .innerJoin('accounts', 'accounts.id', 'instruments.account_id')
     .selectAll('instruments')
     .select('accounts.balance')
-    .where('instruments.user_id', '=', userId)
+    .where('instruments.user_id', '=', p.userId)
     .orderBy('instruments.created_at')
-    .orderBy('instruments.id')
-    .execute();
-}
+    .orderBy('instruments.id'),
+);
