@@ -160,7 +160,20 @@ describe.each(dialects)('Smart Checkout on %s', (dialect) => {
       .executeTakeFirstOrThrow();
     expect(usage).toMatchObject({ kind: 'checkout', mchid: t.merchant.mchid, ref: r.ranking_id });
     expect(Number(usage.amount_fen)).toBe(1);
+    expect(Number(usage.unit_price_fen)).toBe(1);
     expect(await count(t, 'usage_records')).toBe(before + 1);
+    // The usage row names its fee's journal: fees due → the platform's fee account, 1 fen.
+    expect(usage.journal_id).toBe(`jnl_ai_${usage.id}`);
+    const postings = await t.ctx.db
+      .selectFrom('postings')
+      .select(['account_id', 'amount'])
+      .where('journal_id', '=', usage.journal_id!)
+      .orderBy('seq')
+      .execute();
+    expect(postings.map((p) => [p.account_id, Number(p.amount)])).toEqual([
+      [`acc_due_${t.merchant.mchid}`, -1],
+      [`acc_fees_${t.merchant.mchid}`, 1],
+    ]);
   });
 
   it('answers with every instrument ineligible, and no propensity, when none can pay', async () => {

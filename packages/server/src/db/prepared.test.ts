@@ -61,6 +61,11 @@ describe.each(dialects)('prepared queries (%s)', (dialect) => {
     expect(await settingOf.first(db, { key: 'pq.rolled-back' })).toBeUndefined();
   });
 
+  it('refuses the whole placeholder object as the values of an insert (it would insert no column)', () => {
+    const wrong = prepared((db, p: { key: string; value: string }) => db.insertInto('settings').values(p));
+    return expect(wrong.run(t.ctx.db, { key: 'pq.whole', value: 'x' })).rejects.toThrow(/names each value/);
+  });
+
   it('inserts several rows in one statement, and compiles one plan per row count', async () => {
     const db = t.ctx.db;
     await db

@@ -5,8 +5,9 @@
  */
 import { sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
-import { insertRow } from '../../db/prepared.ts';
+import { insertRow, prepared } from '../../db/prepared.ts';
 import type {
+  AccountsTable,
   AiEligibilityGrantsTable,
   BillTokensTable,
   FeeReturnsTable,
@@ -24,20 +25,30 @@ export async function ensureAccount(
   db: Executor,
   a: { id: string; kind: string; ownerId: string; floor: number | null; now: number },
 ): Promise<void> {
-  await db
+  await ensureAccountQuery.run(db, {
+    id: a.id,
+    kind: a.kind,
+    owner_id: a.ownerId,
+    floor: a.floor,
+    created_at: a.now,
+  });
+}
+
+// Prepared (db/prepared.ts): every metered AI call ensures two accounts.
+const ensureAccountQuery = prepared((db, p: Omit<AccountsTable, 'currency' | 'balance'>) =>
+  db
     .insertInto('accounts')
     .values({
-      id: a.id,
-      kind: a.kind,
-      owner_id: a.ownerId,
+      id: p.id,
+      kind: p.kind,
+      owner_id: p.owner_id,
       currency: 'CNY',
       balance: 0,
-      floor: a.floor,
-      created_at: a.now,
+      floor: p.floor,
+      created_at: p.created_at,
     })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
-}
+    .onConflict((oc) => oc.column('id').doNothing()),
+);
 
 /**
  * Takes the row lock of an account without changing it (PostgreSQL; SQLite transactions are
@@ -125,15 +136,34 @@ export function returnsOfRefunds(db: Executor, refundIds: string[]) {
 
 // Metering ---------------------------------------------------------------------------------------
 
-/** Inserts a usage record unless its key was metered before; returns whether it was inserted. */
+/**
+ * Inserts a usage record unless its key was metered before; returns whether it was inserted. The
+ * row is given priced (with its journal's id) when the price is known before the insert: one
+ * statement fewer per metered call than inserting and then pricing it.
+ */
 export async function insertUsageIfNew(db: Executor, row: UsageRecordsTable): Promise<boolean> {
-  const r = await db
-    .insertInto('usage_records')
-    .values(row)
-    .onConflict((oc) => oc.column('usage_key').doNothing())
-    .executeTakeFirst();
-  return (r.numInsertedOrUpdatedRows ?? 0n) === 1n;
+  return (await insertUsageQuery.run(db, row)) === 1;
 }
+
+// Prepared (db/prepared.ts): every metered AI call.
+const insertUsageQuery = prepared((db, p: UsageRecordsTable) =>
+  db
+    .insertInto('usage_records')
+    .values({
+      id: p.id,
+      mchid: p.mchid,
+      kind: p.kind,
+      usage_key: p.usage_key,
+      ref: p.ref,
+      period: p.period,
+      quantity: p.quantity,
+      unit_price_fen: p.unit_price_fen,
+      amount_fen: p.amount_fen,
+      journal_id: p.journal_id,
+      created_at: p.created_at,
+    })
+    .onConflict((oc) => oc.column('usage_key').doNothing()),
+);
 
 export function priceUsage(
   db: Executor,

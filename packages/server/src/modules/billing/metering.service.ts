@@ -48,6 +48,8 @@ export interface Metered {
 
 const tiers_setting = 'billing.conversation_tiers';
 
+const journalIdOf = (usageId: string) => `jnl_ai_${usageId}`;
+
 /**
  * Meters one billable unit in `trx` and posts its fee. Returns undefined when `key` was metered
  * before (nothing is written then).
@@ -58,6 +60,8 @@ export async function meter(ctx: Ctx, trx: Executor, m: MeterInput): Promise<Met
   const id = prefixed(ctx.ids, 'use');
   const period = chinaMonth(m.now);
   const fixed = m.kind === 'conversation' ? 0 : unit_price_fen[m.kind];
+  // A fixed price is known now: the row is inserted priced, with the id its journal will get.
+  const fixedJournal = fixed > 0 ? journalIdOf(id) : null;
   const inserted = await repo.insertUsageIfNew(trx, {
     id,
     mchid: m.mchid,
@@ -68,7 +72,7 @@ export async function meter(ctx: Ctx, trx: Executor, m: MeterInput): Promise<Met
     quantity: m.quantity,
     unit_price_fen: fixed,
     amount_fen: fixed * m.quantity,
-    journal_id: null,
+    journal_id: fixedJournal,
     created_at: m.now,
   });
   if (!inserted) return undefined;
@@ -79,7 +83,7 @@ export async function meter(ctx: Ctx, trx: Executor, m: MeterInput): Promise<Met
     unit = conversationUnitPrice(n, await conversationTiers(trx));
   }
   const amount = unit * m.quantity;
-  const journalId = amount > 0 ? `jnl_ai_${id}` : null;
+  const journalId = amount > 0 ? journalIdOf(id) : null;
   if (journalId) {
     const [due, fees] = [
       await ensureFeesDueAccount(trx, m.mchid, m.now),
@@ -97,7 +101,7 @@ export async function meter(ctx: Ctx, trx: Executor, m: MeterInput): Promise<Met
       onInsufficient: 'system_error',
     });
   }
-  if (unit !== fixed || journalId) await repo.priceUsage(trx, id, unit, amount, journalId);
+  if (unit !== fixed || journalId !== fixedJournal) await repo.priceUsage(trx, id, unit, amount, journalId);
   return { id, kind: m.kind, quantity: m.quantity, unit_price_fen: unit, amount_fen: amount };
 }
 

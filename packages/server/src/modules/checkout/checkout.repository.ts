@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
+import { insertRow } from '../../db/prepared.ts';
 import type {
   CheckoutAuthorizationsTable,
   CheckoutChannelsTable,
@@ -8,9 +9,9 @@ import type {
   CheckoutRedemptionsTable,
 } from '../../db/schema.ts';
 
-export function insertRanking(db: Executor, row: CheckoutRankingsTable) {
-  return db.insertInto('checkout_rankings').values(row).execute();
-}
+// Compiled once (db/prepared.ts): one per Smart Checkout query.
+export const insertRanking: (db: Executor, row: CheckoutRankingsTable) => Promise<number> =
+  insertRow('checkout_rankings');
 
 export function findRanking(db: Executor, id: string) {
   return db.selectFrom('checkout_rankings').selectAll().where('id', '=', id).executeTakeFirst();
