@@ -973,6 +973,65 @@ const m012_risk_payer_device_windows: Migration = {
       .execute();
     // PostgreSQL: no parallel workers for the backfill (see migration 011).
     if (postgres) await sql`set local max_parallel_workers_per_gather = 0`.execute(db);
+    // PostgreSQL plans each snapshot statement anew (unnamed statements); planning one range scan
+    // per bucket range cost more than a small history. This function reads the same ranges as the
+    // SQLite statement (feature-store.sql.ts, keyWindows; parity tests on both dialects), with its
+    // plans cached per connection. A payer's raw rows add its amounts, failures and promotions;
+    // a device's read only its covering index.
+    if (postgres)
+      await sql`create function risk_key_windows(k_kind text, k_key text, k_now bigint)
+returns table (c1m double precision, c1h double precision, c24h double precision,
+  s1h double precision, s24h double precision, fail1h double precision,
+  promo24h double precision, refunds24h double precision)
+language plpgsql stable as $fn$
+declare
+  v_m bigint := k_now - 60000;
+  v_h bigint := k_now - 3600000;
+  v_d bigint := k_now - 86400000;
+begin
+  return query
+  select cast(coalesce(sum(case when x.w = 1 then x.n else 0 end), 0) as double precision),
+    cast(coalesce(sum(case when x.w = 2 then x.n else 0 end), 0) as double precision),
+    cast(coalesce(sum(case when x.w = 3 then x.n else 0 end), 0) as double precision),
+    cast(coalesce(sum(case when x.w = 2 then x.amount else 0 end), 0) as double precision),
+    cast(coalesce(sum(case when x.w = 3 then x.amount else 0 end), 0) as double precision),
+    cast(coalesce(sum(case when x.w = 2 then x.failed else 0 end), 0) as double precision),
+    cast(coalesce(sum(case when x.w = 3 then x.promo else 0 end), 0) as double precision),
+    cast(coalesce(sum(case when x.w = 3 then x.refunds else 0 end), 0) as double precision)
+  from (
+    select 1 as w, s.n, s.amount, s.failed, s.promo, s.refunds from risk_window_sums s
+      where s.kind = k_kind and s.key = k_key and s.span = 's' and s.bucket > v_m / 1000
+    union all select 2, s.n, s.amount, s.failed, s.promo, s.refunds from risk_window_sums s
+      where s.kind = k_kind and s.key = k_key and s.span = 'm' and s.bucket > v_h / 60000
+    union all select 2, s.n, s.amount, s.failed, s.promo, s.refunds from risk_window_sums s
+      where s.kind = k_kind and s.key = k_key and s.span = 's' and s.bucket > v_h / 1000
+        and s.bucket < (v_h / 60000 + 1) * 60
+    union all select 3, s.n, s.amount, s.failed, s.promo, s.refunds from risk_window_sums s
+      where s.kind = k_kind and s.key = k_key and s.span = 'h' and s.bucket > v_d / 3600000
+    union all select 3, s.n, s.amount, s.failed, s.promo, s.refunds from risk_window_sums s
+      where s.kind = k_kind and s.key = k_key and s.span = 'm' and s.bucket > v_d / 60000
+        and s.bucket < (v_d / 3600000 + 1) * 60
+    union all select 3, s.n, s.amount, s.failed, s.promo, s.refunds from risk_window_sums s
+      where s.kind = k_kind and s.key = k_key and s.span = 's' and s.bucket > v_d / 1000
+        and s.bucket < (v_d / 60000 + 1) * 60
+    union all select 1, 1 - e.refund, (1 - e.refund) * e.amount_fen, (1 - e.refund) * e.failed,
+        (1 - e.refund) * e.promo, e.refund from risk_events e
+      where k_kind = 'payer' and e.payer_id = k_key and e.ts > v_m and e.ts < (v_m / 1000 + 1) * 1000
+    union all select 2, 1 - e.refund, (1 - e.refund) * e.amount_fen, (1 - e.refund) * e.failed,
+        (1 - e.refund) * e.promo, e.refund from risk_events e
+      where k_kind = 'payer' and e.payer_id = k_key and e.ts > v_h and e.ts < (v_h / 1000 + 1) * 1000
+    union all select 3, 1 - e.refund, (1 - e.refund) * e.amount_fen, (1 - e.refund) * e.failed,
+        (1 - e.refund) * e.promo, e.refund from risk_events e
+      where k_kind = 'payer' and e.payer_id = k_key and e.ts > v_d and e.ts < (v_d / 1000 + 1) * 1000
+    union all select 1, 1 - e.refund, 0, 0, 0, 0 from risk_events e
+      where k_kind = 'device' and e.device_id = k_key and e.ts > v_m and e.ts < (v_m / 1000 + 1) * 1000
+    union all select 2, 1 - e.refund, 0, 0, 0, 0 from risk_events e
+      where k_kind = 'device' and e.device_id = k_key and e.ts > v_h and e.ts < (v_h / 1000 + 1) * 1000
+    union all select 3, 1 - e.refund, 0, 0, 0, 0 from risk_events e
+      where k_kind = 'device' and e.device_id = k_key and e.ts > v_d and e.ts < (v_d / 1000 + 1) * 1000
+  ) x;
+end
+$fn$`.execute(db);
     const since = Date.now() - 25 * 3_600_000;
     const paid = (column: string) =>
       sql<number>`sum(case when refund = 0 then ${sql.ref(column)} else 0 end)`;

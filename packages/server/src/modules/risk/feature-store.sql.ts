@@ -62,7 +62,7 @@ type Token =
   | 'd_s'
   | 'd_s_lim'
   | 'd_s_end'
-  | 'open'
+  | 'now'
   | 'payer'
   | 'device'
   | 'ip'
@@ -95,10 +95,10 @@ function hotWindows(kind: string, key: Token, column: string): string {
  * the start's partial second (bounds: windowBounds). At most 25 + 2 × 61 + 3 × 60 buckets and
  * three seconds of events per key, one index range per arm (SQLite plans a join of the sums to a
  * list of ranges as a scan of all the key's buckets). A device's raw rows read only its covering
- * index (migration 010), hence no amounts, failures or promotions (not used).
+ * index (migration 010), hence no amounts, failures or promotions (not used). The function
+ * `risk_key_windows` (migration 012) reads the same ranges on PostgreSQL: keep the two equal.
  */
-function keyWindows(kind: 'payer' | 'device', key: Token, column: string, postgres: boolean): string {
-  if (postgres) return keyWindowsLateral(kind, key, column);
+function keyWindows(kind: 'payer' | 'device', key: Token, column: string): string {
   const counted = (w: number, span: string, where: string) =>
     `select ${w} as w, n, amount, failed, promo, refunds from risk_window_sums
     where kind = '${kind}' and "key" = {${key}} and span = '${span}' and ${where}`;
@@ -119,60 +119,60 @@ function keyWindows(kind: 'payer' | 'device', key: Token, column: string, postgr
   ].join('\n  union all ')}) x`;
 }
 
-/**
- * The same rows `x` on PostgreSQL, which plans the snapshot on every call (unnamed statements):
- * planning nine union arms per key costs more than a small history. The ranges are two VALUES
- * lists, each range read by a LATERAL aggregate (never flattened into a join, so always one
- * parameterized index range per range, whatever the statistics say of recent buckets).
- */
-function keyWindowsLateral(kind: 'payer' | 'device', key: Token, column: string): string {
-  const paid = (x: string) => (kind === 'payer' ? `(1 - refund) * ${x}` : '0');
-  return `(select b.w, s.* from (values
-    (1, 's', cast({m_s} as bigint), cast({open} as bigint)),
-    (2, 'm', cast({h_m} as bigint), cast({open} as bigint)),
-    (2, 's', cast({h_s} as bigint), cast({h_s_lim} as bigint)),
-    (3, 'h', cast({d_h} as bigint), cast({open} as bigint)),
-    (3, 'm', cast({d_m} as bigint), cast({d_m_lim} as bigint)),
-    (3, 's', cast({d_s} as bigint), cast({d_s_lim} as bigint))) b(w, span, lo, hi)
-  cross join lateral (select sum(n) as n, sum(amount) as amount, sum(failed) as failed,
-      sum(promo) as promo, sum(refunds) as refunds from risk_window_sums
-    where kind = '${kind}' and "key" = {${key}} and span = b.span and bucket > b.lo and bucket < b.hi) s
-  union all
-  select e.w, r.* from (values
-    (1, cast({m} as bigint), cast({m_s_end} as bigint)),
-    (2, cast({h} as bigint), cast({h_s_end} as bigint)),
-    (3, cast({d} as bigint), cast({d_s_end} as bigint))) e(w, lo, hi)
-  cross join lateral (select sum(1 - refund) as n, sum(${paid('amount_fen')}) as amount,
-      sum(${paid('failed')}) as failed, sum(${paid('promo')}) as promo, sum(${kind === 'payer' ? 'refund' : '0'}) as refunds
-    from risk_events where ${column} = {${key}} and ts > e.lo and ts < e.hi) r) x`;
-}
-
 /** The sum of column `c` of the window rows `x` of window `w`, as a number. */
 const inWindow = (w: number, c: string) =>
   `cast(coalesce(sum(case when x.w = ${w} then x.${c} else 0 end), 0) as double precision)`;
+
+/**
+ * A payer's or a device's windows (1 min / 1 h / 24 h payments, 1 h / 24 h amounts, 1 h failures,
+ * 24 h promotions and refunds) and the table they come from. PostgreSQL plans every snapshot
+ * statement anew (unnamed statements), and planning the nine range scans per key cost more than a
+ * small history: there the same ranges are read by the function `risk_key_windows` (migration
+ * 012), whose plans are cached per connection.
+ */
+function windows(kind: 'payer' | 'device', key: Token, column: string, postgres: boolean) {
+  if (postgres)
+    return {
+      columns: ['c1m', 'c1h', 'c24h', 's1h', 's24h', 'fail1h', 'promo24h', 'refunds24h'].map((c) => `w.${c}`),
+      from: `risk_key_windows('${kind}', cast({${key}} as text), cast({now} as bigint)) w`,
+    };
+  return {
+    columns: [
+      inWindow(1, 'n'),
+      inWindow(2, 'n'),
+      inWindow(3, 'n'),
+      inWindow(2, 'amount'),
+      inWindow(3, 'amount'),
+      inWindow(2, 'failed'),
+      inWindow(3, 'promo'),
+      inWindow(3, 'refunds'),
+    ],
+    from: keyWindows(kind, key, column),
+  };
+}
 
 /**
  * The snapshot statement. Tags of its rows: p = payer window (24 h), d = device window, n = the
  * payer's instruments ever, i = IP window, m = merchant window (1 h), P / M = payer / merchant
  * profile, device / ip / instrument / region = the payer's first use. `{name}` marks a parameter.
  */
-const snapshotSql = (
-  postgres: boolean,
-) => `select 'p' as k, ${inWindow(1, 'n')} as c0, ${inWindow(2, 'n')} as c1, ${inWindow(3, 'n')} as c2,
-  ${inWindow(2, 'amount')} as c3, ${inWindow(3, 'amount')} as c4, ${inWindow(2, 'failed')} as c5,
-  ${inWindow(3, 'promo')} as c6, ${inWindow(3, 'refunds')} as c7,
+function snapshotSql(postgres: boolean): string {
+  const payer = windows('payer', 'payer', 'payer_id', postgres);
+  const device = windows('device', 'device', 'device_id', postgres);
+  const [c1m, c1h, c24h] = device.columns;
+  return `select 'p' as k, ${payer.columns.map((c, i) => `${c} as c${i}`).join(', ')},
   cast((select count(*) from risk_window_pairs
     where kind = 'payer_device' and "key" = {payer} and last_ts > {d}) as double precision) as c8,
   cast((select count(*) from risk_device_payers where payer_id = {payer}) as double precision) as c9
-from ${keyWindows('payer', 'payer', 'payer_id', postgres)}
+from ${payer.from}
 union all
-select 'd', ${inWindow(1, 'n')}, ${inWindow(2, 'n')}, ${inWindow(3, 'n')},
+select 'd', ${c1m}, ${c1h}, ${c24h},
   cast((select count(*) from risk_window_pairs
     where kind = 'device_payer' and "key" = {device} and last_ts > {d}) as double precision),
   cast((select first_seen from risk_devices where device_id = {device}) as double precision),
   cast((select count(*) from risk_device_payers where device_id = {device}) as double precision),
   null, null, null, null
-from ${keyWindows('device', 'device', 'device_id', postgres)}
+from ${device.from}
 union all
 select 'n', cast(count(*) as double precision), null, null, null, null, null, null, null, null, null
 from risk_seen where payer_id = {payer} and kind = 'instrument'
@@ -196,6 +196,7 @@ from risk_seen
 where payer_id = {payer} and ((kind = 'device' and value = {device})
   or (kind = 'ip' and value = {ip}) or (kind = 'instrument' and value = {instrument})
   or (kind = 'region' and value = {region}))`;
+}
 
 /**
  * The statement with the dialect's placeholders, and the parameter each one stands for: `?` per
@@ -245,7 +246,7 @@ export class SqlFeatureStore implements FeatureStore {
       h,
       d,
       ...windowBounds(m, h, d),
-      open: Number.MAX_SAFE_INTEGER,
+      now: e.ts,
       payer: e.payer_id,
       device: e.device_id,
       ip: e.ip,
