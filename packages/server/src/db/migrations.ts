@@ -939,6 +939,173 @@ const m011_risk_window_counts: Migration = {
 };
 
 /**
+ * Fraud Shield, a payer's and a device's windows in bounded time. Their snapshot scanned every
+ * event of the payer and of the device in the last 24 h: ~1 ms at 1k events, ~12 ms at 10k (a
+ * card-testing payer slowed each of its own assessments). Their payment attempts, amounts,
+ * failures, promotions and (payer) refunds are summed per second, minute and hour, kept 25 h, and
+ * each (payer, device) pair keeps its latest payment time both ways, so the windows read at most
+ * ~25 hour + 2 × 60 minute + 3 × 60 second buckets, one second of raw history per window edge, and
+ * the distinct devices or payers of the day. Existing history of the last 25 h is summed in.
+ */
+const m012_risk_payer_device_windows: Migration = {
+  async up(db: AnyDb) {
+    const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+    await db.schema
+      .createTable('risk_window_sums')
+      .addColumn('kind', 'varchar(16)', (c) => c.notNull())
+      .addColumn('key', 'varchar(128)', (c) => c.notNull())
+      .addColumn('span', 'varchar(1)', (c) => c.notNull())
+      .addColumn('bucket', 'bigint', (c) => c.notNull())
+      .addColumn('n', 'bigint', (c) => c.notNull())
+      .addColumn('amount', 'bigint', (c) => c.notNull())
+      .addColumn('failed', 'bigint', (c) => c.notNull())
+      .addColumn('promo', 'bigint', (c) => c.notNull())
+      .addColumn('refunds', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('risk_window_sums_pk', ['kind', 'key', 'span', 'bucket'])
+      // SQLite: rows stored in primary-key order, so a window's buckets are read without look-ups.
+      .$call((t) => (postgres ? t : t.modifyEnd(sql`without rowid`)))
+      .execute();
+    // The pruner deletes by age every minute: a range on this index, not a scan of the table.
+    await db.schema
+      .createIndex('risk_window_sums_age')
+      .on('risk_window_sums')
+      .columns(['span', 'bucket'])
+      .execute();
+    // PostgreSQL: no parallel workers for the backfill (see migration 011).
+    if (postgres) await sql`set local max_parallel_workers_per_gather = 0`.execute(db);
+    // PostgreSQL plans each snapshot statement anew (unnamed statements); planning one range scan
+    // per bucket range cost more than a small history. This function reads the same ranges as the
+    // SQLite statement (feature-store.sql.ts, keyWindows; parity tests on both dialects), with its
+    // plans cached per connection. A payer's raw rows add its amounts, failures and promotions;
+    // a device's read only its covering index.
+    if (postgres)
+      await sql`create function risk_key_windows(k_kind text, k_key text, k_now bigint)
+returns table (c1m double precision, c1h double precision, c24h double precision,
+  s1h double precision, s24h double precision, fail1h double precision,
+  promo24h double precision, refunds24h double precision)
+language plpgsql stable as $fn$
+declare
+  v_m bigint := k_now - 60000;
+  v_h bigint := k_now - 3600000;
+  v_d bigint := k_now - 86400000;
+begin
+  return query
+  select cast(coalesce(sum(case when x.w = 1 then x.n else 0 end), 0) as double precision),
+    cast(coalesce(sum(case when x.w = 2 then x.n else 0 end), 0) as double precision),
+    cast(coalesce(sum(case when x.w = 3 then x.n else 0 end), 0) as double precision),
+    cast(coalesce(sum(case when x.w = 2 then x.amount else 0 end), 0) as double precision),
+    cast(coalesce(sum(case when x.w = 3 then x.amount else 0 end), 0) as double precision),
+    cast(coalesce(sum(case when x.w = 2 then x.failed else 0 end), 0) as double precision),
+    cast(coalesce(sum(case when x.w = 3 then x.promo else 0 end), 0) as double precision),
+    cast(coalesce(sum(case when x.w = 3 then x.refunds else 0 end), 0) as double precision)
+  from (
+    select 1 as w, s.n, s.amount, s.failed, s.promo, s.refunds from risk_window_sums s
+      where s.kind = k_kind and s.key = k_key and s.span = 's' and s.bucket > v_m / 1000
+    union all select 2, s.n, s.amount, s.failed, s.promo, s.refunds from risk_window_sums s
+      where s.kind = k_kind and s.key = k_key and s.span = 'm' and s.bucket > v_h / 60000
+    union all select 2, s.n, s.amount, s.failed, s.promo, s.refunds from risk_window_sums s
+      where s.kind = k_kind and s.key = k_key and s.span = 's' and s.bucket > v_h / 1000
+        and s.bucket < (v_h / 60000 + 1) * 60
+    union all select 3, s.n, s.amount, s.failed, s.promo, s.refunds from risk_window_sums s
+      where s.kind = k_kind and s.key = k_key and s.span = 'h' and s.bucket > v_d / 3600000
+    union all select 3, s.n, s.amount, s.failed, s.promo, s.refunds from risk_window_sums s
+      where s.kind = k_kind and s.key = k_key and s.span = 'm' and s.bucket > v_d / 60000
+        and s.bucket < (v_d / 3600000 + 1) * 60
+    union all select 3, s.n, s.amount, s.failed, s.promo, s.refunds from risk_window_sums s
+      where s.kind = k_kind and s.key = k_key and s.span = 's' and s.bucket > v_d / 1000
+        and s.bucket < (v_d / 60000 + 1) * 60
+    union all select 1, 1 - e.refund, (1 - e.refund) * e.amount_fen, (1 - e.refund) * e.failed,
+        (1 - e.refund) * e.promo, e.refund from risk_events e
+      where k_kind = 'payer' and e.payer_id = k_key and e.ts > v_m and e.ts < (v_m / 1000 + 1) * 1000
+    union all select 2, 1 - e.refund, (1 - e.refund) * e.amount_fen, (1 - e.refund) * e.failed,
+        (1 - e.refund) * e.promo, e.refund from risk_events e
+      where k_kind = 'payer' and e.payer_id = k_key and e.ts > v_h and e.ts < (v_h / 1000 + 1) * 1000
+    union all select 3, 1 - e.refund, (1 - e.refund) * e.amount_fen, (1 - e.refund) * e.failed,
+        (1 - e.refund) * e.promo, e.refund from risk_events e
+      where k_kind = 'payer' and e.payer_id = k_key and e.ts > v_d and e.ts < (v_d / 1000 + 1) * 1000
+    union all select 1, 1 - e.refund, 0, 0, 0, 0 from risk_events e
+      where k_kind = 'device' and e.device_id = k_key and e.ts > v_m and e.ts < (v_m / 1000 + 1) * 1000
+    union all select 2, 1 - e.refund, 0, 0, 0, 0 from risk_events e
+      where k_kind = 'device' and e.device_id = k_key and e.ts > v_h and e.ts < (v_h / 1000 + 1) * 1000
+    union all select 3, 1 - e.refund, 0, 0, 0, 0 from risk_events e
+      where k_kind = 'device' and e.device_id = k_key and e.ts > v_d and e.ts < (v_d / 1000 + 1) * 1000
+  ) x;
+end
+$fn$`.execute(db);
+    const since = Date.now() - 25 * 3_600_000;
+    const paid = (column: string) =>
+      sql<number>`sum(case when refund = 0 then ${sql.ref(column)} else 0 end)`;
+    for (const [span, size] of [
+      ['s', 1_000],
+      ['m', 60_000],
+      ['h', 3_600_000],
+    ] as const) {
+      const bucket = sql<number>`ts / ${sql.lit(size)}`;
+      await db
+        .insertInto('risk_window_sums')
+        .columns(['kind', 'key', 'span', 'bucket', 'n', 'amount', 'failed', 'promo', 'refunds'])
+        .expression(
+          db
+            .selectFrom('risk_events')
+            .select([
+              sql.lit('payer').as('kind'),
+              'payer_id',
+              sql.lit(span).as('span'),
+              bucket.as('bucket'),
+              sql<number>`sum(1 - refund)`.as('n'),
+              paid('amount_fen').as('amount'),
+              paid('failed').as('failed'),
+              paid('promo').as('promo'),
+              sql<number>`sum(refund)`.as('refunds'),
+            ])
+            .where('ts', '>', since)
+            .groupBy(['payer_id', bucket]),
+        )
+        .execute();
+      await db
+        .insertInto('risk_window_sums')
+        .columns(['kind', 'key', 'span', 'bucket', 'n', 'amount', 'failed', 'promo', 'refunds'])
+        .expression(
+          db
+            .selectFrom('risk_events')
+            .select([
+              sql.lit('device').as('kind'),
+              'device_id',
+              sql.lit(span).as('span'),
+              bucket.as('bucket'),
+              (eb) => eb.fn.countAll().as('n'),
+              sql.lit(0).as('amount'),
+              sql.lit(0).as('failed'),
+              sql.lit(0).as('promo'),
+              sql.lit(0).as('refunds'),
+            ])
+            .where('refund', '=', 0)
+            .where('ts', '>', since)
+            .groupBy(['device_id', bucket]),
+        )
+        .execute();
+    }
+    for (const [kind, key, other] of [
+      ['payer_device', 'payer_id', 'device_id'],
+      ['device_payer', 'device_id', 'payer_id'],
+    ] as const) {
+      await db
+        .insertInto('risk_window_pairs')
+        .columns(['kind', 'key', 'other', 'last_ts'])
+        .expression(
+          db
+            .selectFrom('risk_events')
+            .select([sql.lit(kind).as('kind'), key, other, (eb) => eb.fn.max('ts').as('last_ts')])
+            .where('refund', '=', 0)
+            .where('ts', '>', since)
+            .groupBy([key, other]),
+        )
+        .execute();
+    }
+  },
+};
+
+/**
  * Fewer B-trees written per payment: `risk_assessments_batch` (batch_id) is a prefix of
  * `risk_assessments_batch_event` (batch_id, event_id), which serves every lookup by batch; every
  * assessment (batch or not) wrote an entry into both.
@@ -962,6 +1129,7 @@ export const migrations: MigrationProvider = {
       '008_conversations': m008_conversations,
       '010_risk_features': m010_risk_features,
       '011_risk_window_counts': m011_risk_window_counts,
+      '012_risk_payer_device_windows': m012_risk_payer_device_windows,
       '013_drop_redundant_indexes': m013_drop_redundant_indexes,
     };
   },

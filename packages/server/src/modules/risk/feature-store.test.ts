@@ -152,6 +152,93 @@ describe.each(dialects)('feature store on %s', (dialect) => {
     }
   });
 
+  it('counts a hot payer and its devices exactly across second, minute, hour and day edges, with refunds, failures, promotions and shared devices, and prunes old sums', async () => {
+    const memory = new MemoryFeatureStore();
+    const sql = new SqlFeatureStore(t.ctx.db);
+    let seed = 23;
+    const rnd = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    // Day 0: bursts (several events in one millisecond, gaps of 0–3 s, some on exact second,
+    // minute and hour starts, pauses of minutes to an hour). Then copies of some of those times
+    // shifted by exactly 1 min, 1 h and 24 h, and by 1 ms or 1 s less or more, so that windows start
+    // exactly on, just before and just after earlier events.
+    const start = Date.UTC(2026, 10, 10, 7, 0, 0);
+    const base: number[] = [];
+    let ts = start;
+    for (let i = 0; i < 260; i++) {
+      const r = rnd();
+      ts +=
+        r < 0.25
+          ? 0
+          : r < 0.8
+            ? Math.floor(rnd() * 3_000)
+            : r < 0.95
+              ? Math.floor(rnd() * 600_000)
+              : 3_600_000;
+      if (i % 40 === 11) ts = Math.ceil(ts / 1_000) * 1_000;
+      if (i % 40 === 23) ts = Math.ceil(ts / 60_000) * 60_000;
+      if (i % 90 === 45) ts = Math.ceil(ts / 3_600_000) * 3_600_000;
+      base.push(ts);
+    }
+    const shifted = base.flatMap((x, i) =>
+      i % 3 === 0
+        ? [60_000, 3_600_000, 86_400_000].map((w) => x + w + [0, -1, 1, -1_000, 1_000][i % 5]!)
+        : [],
+    );
+    const times = [...base, ...shifted].sort((a, b) => a - b);
+    let edges = 0;
+    let lastPrune = start;
+    let maxDay = 0;
+    let i = 0;
+    for (const at of times) {
+      i++;
+      if (base.includes(at - 86_400_000) || base.includes(at - 3_600_000) || base.includes(at - 60_000))
+        edges++;
+      const [e] = traffic(1, at).map((x) => x.e);
+      const refund = rnd() < 0.08;
+      // The hot payer, and other payers sharing its devices (a device's distinct payers).
+      const event: RiskEvent = {
+        ...e!,
+        id: `hot${i}`,
+        ts: at,
+        payer_id: rnd() < 0.8 ? 'hot-p' : `hot-q${Math.floor(rnd() * 5)}`,
+        device_id: `hot-d${Math.floor(rnd() * 4)}`,
+        promotion_id: rnd() < 0.2 ? 'promo-hot' : null,
+        type: refund ? 'refund' : 'payment',
+      };
+      if (at - lastPrune >= 60_000) {
+        await pruneWindowCounts(t.ctx.db, at);
+        lastPrune = at;
+      }
+      const a = await memory.snapshot(event);
+      const b = await sql.snapshot(event);
+      expect(b.payer).toEqual(a.payer);
+      expect(b.device).toEqual(a.device);
+      maxDay = Math.max(maxDay, a.payer.c24h);
+      const outcome = rnd() < 0.15 ? 'declined' : 'success';
+      await memory.record(event, outcome);
+      await t.ctx.db.transaction().execute((trx) => sql.within(trx).record(event, outcome));
+    }
+    // Windows that started exactly on an earlier event (1 ms and 1 s either side: more).
+    expect(edges).toBeGreaterThan(40);
+    expect(maxDay).toBeGreaterThan(150);
+    // Two days later: everything has left the windows and the sums and pairs are pruned.
+    const later = times.at(-1)! + 2 * 86_400_000;
+    expect(await pruneWindowCounts(t.ctx.db, later)).toBeGreaterThan(0);
+    const left = await t.ctx.db
+      .selectFrom('risk_window_sums')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('key', 'like', 'hot-%')
+      .executeTakeFirstOrThrow();
+    expect(Number(left.n)).toBe(0);
+    const probe = { ...traffic(1, later)[0]!.e, ts: later, payer_id: 'hot-p', device_id: 'hot-d0' };
+    const empty = await sql.snapshot(probe);
+    expect(empty.payer).toEqual((await memory.snapshot(probe)).payer);
+    expect(empty.device).toEqual((await memory.snapshot(probe)).device);
+  });
+
   it('windows, novelty and profiles move as the history grows', async () => {
     const store = new MemoryFeatureStore();
     const base = traffic(1, Date.UTC(2026, 10, 2))[0]!.e;
