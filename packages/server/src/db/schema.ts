@@ -203,31 +203,12 @@ export interface RiskWindowCountsTable {
   n: number;
 }
 
-/**
- * The latest payment time of each (key, other) pair: kind `ip_payer` (IP, payer), `payer_device`
- * (payer, device), `device_payer` (device, payer).
- */
+/** The latest payment time of each (key, other) pair, e.g. kind `ip_payer`: (IP, payer). */
 export interface RiskWindowPairsTable {
   kind: string;
   key: string;
   other: string;
   last_ts: number;
-}
-
-/**
- * A payer's or a device's payment history summed per second, minute and hour bucket (`span` s, m,
- * h): payment attempts, their amount, failures and promotions; the payer's refunds.
- */
-export interface RiskWindowSumsTable {
-  kind: string;
-  key: string;
-  span: string;
-  bucket: number;
-  n: number;
-  amount: number;
-  failed: number;
-  promo: number;
-  refunds: number;
 }
 
 export interface RiskDevicePayersTable {
@@ -669,7 +650,6 @@ export interface Database {
   risk_device_payers: RiskDevicePayersTable;
   risk_window_counts: RiskWindowCountsTable;
   risk_window_pairs: RiskWindowPairsTable;
-  risk_window_sums: RiskWindowSumsTable;
   risk_devices: { device_id: string; first_seen: number };
   risk_assessments: RiskAssessmentsTable;
   risk_rules: RiskRulesTable;

@@ -1,17 +1,15 @@
 /**
  * The feature store on the platform database (SQLite or PostgreSQL). A snapshot is ONE statement:
- * a UNION ALL of the window aggregates, the payer's and the merchant's profile rows, the payer's
+ * a UNION ALL of the window aggregates over `risk_events` (each an index-only range scan of a
+ * covering index, migration 010), the payer's and the merchant's profile rows, the payer's
  * first-seen rows and instrument count, and the device's first-seen time and lifetime payer
- * count. No window scans a key's history, so no snapshot grows with a key's volume (a merchant's
- * hour, an IP shared by many payers, a card-testing payer or device): a merchant's and an IP's
- * windows come from per-second and per-minute counters and (IP, payer) pairs (migration 011), a
- * payer's and a device's from per-second, per-minute and per-hour sums and (payer, device) pairs
- * (migration 012), each plus at most one second of raw history per window start (index-only
- * range scans of the covering indexes of migration 010). The text never changes (one per
- * dialect), so SQLite reuses one prepared statement (db/database.ts caches them) and PostgreSQL
- * answers in one round trip. The definitions are those of the in-memory store (feature-store.ts);
- * parity tests hold them equal. `record` runs inside the caller's transaction, so the history,
- * counters and sums commit with the payment or refund they describe.
+ * count. The windows of the keys that can be hot — a merchant, an IP shared by many payers —
+ * come from per-second and per-minute counters and (IP, payer) pairs (migration 011) plus at most
+ * one second of raw history, so their cost does not grow with their volume; a payer's and a
+ * device's windows are index-only scans of their own (small) history. The text never changes, so SQLite reuses one prepared statement (db/database.ts caches
+ * them) and PostgreSQL answers in one round trip. The definitions are those of the in-memory store (feature-store.ts);
+ * a parity test holds them equal. `record` runs inside the caller's transaction, so the history
+ * commits with the payment or refund it describes.
  */
 import { CompiledQuery, PostgresAdapter, sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
@@ -19,7 +17,6 @@ import {
   day_ms,
   emptyProfile,
   type FeatureStore,
-  type HistoryRow,
   historyRow,
   hour_ms,
   minute_ms,
@@ -56,13 +53,6 @@ type Token =
   | 'h_s'
   | 'h_s_lim'
   | 'h_s_end'
-  | 'd_h'
-  | 'd_m'
-  | 'd_m_lim'
-  | 'd_s'
-  | 'd_s_lim'
-  | 'd_s_end'
-  | 'now'
   | 'payer'
   | 'device'
   | 'ip'
@@ -88,91 +78,32 @@ function hotWindows(kind: string, key: Token, column: string): string {
 }
 
 /**
- * The 1-minute, 1-hour and 24-hour windows (w = 1, 2, 3) of a payer or a device from its sums per
- * second, minute and hour (`risk_window_sums`), exactly: rows `x` (w, payments, amount, failures,
- * promotions, refunds) of the whole buckets of the window's coarsest span after the one holding
- * its start, then of each finer span after the start's inside that bucket, then the raw events of
- * the start's partial second (bounds: windowBounds). At most 25 + 2 × 61 + 3 × 60 buckets and
- * three seconds of events per key, one index range per arm (SQLite plans a join of the sums to a
- * list of ranges as a scan of all the key's buckets). A device's raw rows read only its covering
- * index (migration 010), hence no amounts, failures or promotions (not used). The function
- * `risk_key_windows` (migration 012) reads the same ranges on PostgreSQL: keep the two equal.
- */
-function keyWindows(kind: 'payer' | 'device', key: Token, column: string): string {
-  const counted = (w: number, span: string, where: string) =>
-    `select ${w} as w, n, amount, failed, promo, refunds from risk_window_sums
-    where kind = '${kind}' and "key" = {${key}} and span = '${span}' and ${where}`;
-  const paid = (x: string) => (kind === 'payer' ? `(1 - refund) * ${x}` : '0');
-  const raw = (w: number, from: Token, to: Token) =>
-    `select ${w}, 1 - refund, ${paid('amount_fen')}, ${paid('failed')}, ${paid('promo')}, ${kind === 'payer' ? 'refund' : '0'}
-    from risk_events where ${column} = {${key}} and ts > {${from}} and ts < {${to}}`;
-  return `(${[
-    counted(1, 's', 'bucket > {m_s}'),
-    raw(1, 'm', 'm_s_end'),
-    counted(2, 'm', 'bucket > {h_m}'),
-    counted(2, 's', 'bucket > {h_s} and bucket < {h_s_lim}'),
-    raw(2, 'h', 'h_s_end'),
-    counted(3, 'h', 'bucket > {d_h}'),
-    counted(3, 'm', 'bucket > {d_m} and bucket < {d_m_lim}'),
-    counted(3, 's', 'bucket > {d_s} and bucket < {d_s_lim}'),
-    raw(3, 'd', 'd_s_end'),
-  ].join('\n  union all ')}) x`;
-}
-
-/** The sum of column `c` of the window rows `x` of window `w`, as a number. */
-const inWindow = (w: number, c: string) =>
-  `cast(coalesce(sum(case when x.w = ${w} then x.${c} else 0 end), 0) as double precision)`;
-
-/**
- * A payer's or a device's windows (1 min / 1 h / 24 h payments, 1 h / 24 h amounts, 1 h failures,
- * 24 h promotions and refunds) and the table they come from. PostgreSQL plans every snapshot
- * statement anew (unnamed statements), and planning the nine range scans per key cost more than a
- * small history: there the same ranges are read by the function `risk_key_windows` (migration
- * 012), whose plans are cached per connection.
- */
-function windows(kind: 'payer' | 'device', key: Token, column: string, postgres: boolean) {
-  if (postgres)
-    return {
-      columns: ['c1m', 'c1h', 'c24h', 's1h', 's24h', 'fail1h', 'promo24h', 'refunds24h'].map((c) => `w.${c}`),
-      from: `risk_key_windows('${kind}', cast({${key}} as text), cast({now} as bigint)) w`,
-    };
-  return {
-    columns: [
-      inWindow(1, 'n'),
-      inWindow(2, 'n'),
-      inWindow(3, 'n'),
-      inWindow(2, 'amount'),
-      inWindow(3, 'amount'),
-      inWindow(2, 'failed'),
-      inWindow(3, 'promo'),
-      inWindow(3, 'refunds'),
-    ],
-    from: keyWindows(kind, key, column),
-  };
-}
-
-/**
  * The snapshot statement. Tags of its rows: p = payer window (24 h), d = device window, n = the
  * payer's instruments ever, i = IP window, m = merchant window (1 h), P / M = payer / merchant
  * profile, device / ip / instrument / region = the payer's first use. `{name}` marks a parameter.
  */
-function snapshotSql(postgres: boolean): string {
-  const payer = windows('payer', 'payer', 'payer_id', postgres);
-  const device = windows('device', 'device', 'device_id', postgres);
-  const [c1m, c1h, c24h] = device.columns;
-  return `select 'p' as k, ${payer.columns.map((c, i) => `${c} as c${i}`).join(', ')},
-  cast((select count(*) from risk_window_pairs
-    where kind = 'payer_device' and "key" = {payer} and last_ts > {d}) as double precision) as c8,
+const snapshot_sql = `select 'p' as k,
+  cast(coalesce(sum(case when refund = 0 and ts > {m} then 1 else 0 end), 0) as double precision) as c0,
+  cast(coalesce(sum(case when refund = 0 and ts > {h} then 1 else 0 end), 0) as double precision) as c1,
+  cast(coalesce(sum(case when refund = 0 then 1 else 0 end), 0) as double precision) as c2,
+  cast(coalesce(sum(case when refund = 0 and ts > {h} then amount_fen else 0 end), 0) as double precision) as c3,
+  cast(coalesce(sum(case when refund = 0 then amount_fen else 0 end), 0) as double precision) as c4,
+  cast(coalesce(sum(case when refund = 0 and failed = 1 and ts > {h} then 1 else 0 end), 0) as double precision) as c5,
+  cast(coalesce(sum(case when refund = 0 then promo else 0 end), 0) as double precision) as c6,
+  cast(coalesce(sum(refund), 0) as double precision) as c7,
+  cast(count(distinct case when refund = 0 then device_id end) as double precision) as c8,
   cast((select count(*) from risk_device_payers where payer_id = {payer}) as double precision) as c9
-from ${payer.from}
+from risk_events where payer_id = {payer} and ts > {d}
 union all
-select 'd', ${c1m}, ${c1h}, ${c24h},
-  cast((select count(*) from risk_window_pairs
-    where kind = 'device_payer' and "key" = {device} and last_ts > {d}) as double precision),
+select 'd',
+  cast(coalesce(sum(case when refund = 0 and ts > {m} then 1 else 0 end), 0) as double precision),
+  cast(coalesce(sum(case when refund = 0 and ts > {h} then 1 else 0 end), 0) as double precision),
+  cast(coalesce(sum(case when refund = 0 then 1 else 0 end), 0) as double precision),
+  cast(count(distinct case when refund = 0 then payer_id end) as double precision),
   cast((select first_seen from risk_devices where device_id = {device}) as double precision),
   cast((select count(*) from risk_device_payers where device_id = {device}) as double precision),
   null, null, null, null
-from ${device.from}
+from risk_events where device_id = {device} and ts > {d}
 union all
 select 'n', cast(count(*) as double precision), null, null, null, null, null, null, null, null, null
 from risk_seen where payer_id = {payer} and kind = 'instrument'
@@ -196,28 +127,18 @@ from risk_seen
 where payer_id = {payer} and ((kind = 'device' and value = {device})
   or (kind = 'ip' and value = {ip}) or (kind = 'instrument' and value = {instrument})
   or (kind = 'region' and value = {region}))`;
-}
 
-/**
- * The statement with the dialect's placeholders, and the parameter each one stands for: `?` per
- * occurrence (SQLite), `$n` once per name (PostgreSQL infers fewer parameter types).
- */
-function placeholders(text0: string, postgres: boolean): { text: string; order: Token[] } {
+/** The statement with the dialect's placeholders, and the parameter each one stands for. */
+function placeholders(style: (i: number) => string): { text: string; order: Token[] } {
   const order: Token[] = [];
-  const text = text0.replace(/\{(\w+)\}/g, (_, name: string) => {
-    if (!postgres) {
-      order.push(name as Token);
-      return '?';
-    }
-    const i = order.indexOf(name as Token);
-    if (i >= 0) return `$${i + 1}`;
+  const text = snapshot_sql.replace(/\{(\w+)\}/g, (_, name: string) => {
     order.push(name as Token);
-    return `$${order.length}`;
+    return style(order.length);
   });
   return { text, order };
 }
-const sqlite_text = placeholders(snapshotSql(false), false);
-const postgres_text = placeholders(snapshotSql(true), true);
+const sqlite_text = placeholders(() => '?');
+const postgres_text = placeholders((i) => `$${i}`);
 
 const n = (x: unknown) => Number(x ?? 0);
 
@@ -240,13 +161,11 @@ export class SqlFeatureStore implements FeatureStore {
       this.db.getExecutor().adapter instanceof PostgresAdapter ? postgres_text : sqlite_text;
     const m = e.ts - minute_ms;
     const h = e.ts - hour_ms;
-    const d = e.ts - day_ms;
     const values: Record<Token, string | number> = {
       m,
       h,
-      d,
-      ...windowBounds(m, h, d),
-      now: e.ts,
+      d: e.ts - day_ms,
+      ...windowBounds(m, h),
       payer: e.payer_id,
       device: e.device_id,
       ip: e.ip,
@@ -288,11 +207,7 @@ export class SqlFeatureStore implements FeatureStore {
         .execute();
       await this.db
         .insertInto('risk_window_pairs')
-        .values([
-          { kind: 'ip_payer', key: e.ip, other: e.payer_id, last_ts: e.ts },
-          { kind: 'payer_device', key: e.payer_id, other: e.device_id, last_ts: e.ts },
-          { kind: 'device_payer', key: e.device_id, other: e.payer_id, last_ts: e.ts },
-        ])
+        .values({ kind: 'ip_payer', key: e.ip, other: e.payer_id, last_ts: e.ts })
         .onConflict((oc) =>
           oc.columns(['kind', 'key', 'other']).doUpdateSet({
             last_ts: sql`case when excluded.last_ts > risk_window_pairs.last_ts then excluded.last_ts else risk_window_pairs.last_ts end`,
@@ -300,7 +215,6 @@ export class SqlFeatureStore implements FeatureStore {
         )
         .execute();
     }
-    await this.recordSums(e.ts, row);
     const payer = await this.profile('payer', e.payer_id);
     await this.saveProfile('payer', e.payer_id, updateProfile(payer, e, outcome, hourOfDay(e.ts)));
     // The merchant's counters are incremented in place (no read needed).
@@ -347,42 +261,6 @@ export class SqlFeatureStore implements FeatureStore {
       .execute();
   }
 
-  /** Adds the event to its payer's (and a payment to its device's) second, minute and hour sums. */
-  private async recordSums(ts: number, row: HistoryRow): Promise<void> {
-    const paid = 1 - row.refund;
-    const payer = {
-      kind: 'payer',
-      key: row.payer_id,
-      n: paid,
-      amount: paid * row.amount_fen,
-      failed: paid * row.failed,
-      promo: paid * row.promo,
-      refunds: row.refund,
-    };
-    const keys = paid
-      ? [payer, { kind: 'device', key: row.device_id, n: 1, amount: 0, failed: 0, promo: 0, refunds: 0 }]
-      : [payer];
-    const add = (c: 'n' | 'amount' | 'failed' | 'promo' | 'refunds') =>
-      sql<number>`risk_window_sums.${sql.ref(c)} + excluded.${sql.ref(c)}`;
-    await this.db
-      .insertInto('risk_window_sums')
-      .values(
-        keys.flatMap((k) =>
-          (['s', 'm', 'h'] as const).map((span) => ({ ...k, span, bucket: Math.floor(ts / span_ms[span]) })),
-        ),
-      )
-      .onConflict((oc) =>
-        oc.columns(['kind', 'key', 'span', 'bucket']).doUpdateSet({
-          n: add('n'),
-          amount: add('amount'),
-          failed: add('failed'),
-          promo: add('promo'),
-          refunds: add('refunds'),
-        }),
-      )
-      .execute();
-  }
-
   private async profile(kind: string, key: string): Promise<Profile> {
     const p = await this.db
       .selectFrom('risk_profiles')
@@ -421,50 +299,25 @@ export class SqlFeatureStore implements FeatureStore {
   }
 }
 
-/** Bucket sizes of `risk_window_counts` and `risk_window_sums`. */
-const span_ms = { s: 1_000, m: minute_ms, h: hour_ms } as const;
+/** Bucket sizes of `risk_window_counts`. */
+const span_ms = { s: 1_000, m: minute_ms } as const;
 
-/**
- * Bucket bounds of the 1-minute window (m, now], the 1-hour window (h, now] and the 24-hour
- * window (d, now] (see hotWindows and keyWindows): `x_s`, `x_m`, `x_h` are the second, minute and
- * hour holding x, `x_s_lim` / `x_m_lim` the first second / minute after x's minute / hour, and
- * `x_s_end` the first millisecond after x's second.
- */
-function windowBounds(m: number, h: number, d: number) {
-  const at = (x: number) => {
-    const second = Math.floor(x / span_ms.s);
-    const minute = Math.floor(x / span_ms.m);
-    const hour = Math.floor(x / span_ms.h);
-    return {
-      s: second,
-      m: minute,
-      h: hour,
-      s_lim: ((minute + 1) * span_ms.m) / span_ms.s,
-      m_lim: ((hour + 1) * span_ms.h) / span_ms.m,
-      s_end: (second + 1) * span_ms.s,
-    };
-  };
-  const [mb, hb, db] = [at(m), at(h), at(d)];
+/** Bucket bounds of the 1-minute window (m, now] and the 1-hour window (h, now] (see hotWindows). */
+function windowBounds(m: number, h: number) {
+  const mSecond = Math.floor(m / span_ms.s);
+  const hSecond = Math.floor(h / span_ms.s);
+  const hMinute = Math.floor(h / span_ms.m);
   return {
-    m_s: mb.s,
-    m_s_end: mb.s_end,
-    h_m: hb.m,
-    h_s: hb.s,
-    h_s_lim: hb.s_lim,
-    h_s_end: hb.s_end,
-    d_h: db.h,
-    d_m: db.m,
-    d_m_lim: db.m_lim,
-    d_s: db.s,
-    d_s_lim: db.s_lim,
-    d_s_end: db.s_end,
+    m_s: mSecond,
+    m_s_end: (mSecond + 1) * span_ms.s,
+    h_m: hMinute,
+    h_s: hSecond,
+    h_s_lim: ((hMinute + 1) * span_ms.m) / span_ms.s,
+    h_s_end: (hSecond + 1) * span_ms.s,
   };
 }
 
-/**
- * Counters, sums and pairs no snapshot reads any more (merchant and IP counters kept 65 min and
- * 3 h, payer and device sums and all pairs 25 h): deleted, returns how many.
- */
+/** Counters and pairs no snapshot reads any more (kept 65 min, 3 h, 25 h): deleted, returns how many. */
 export async function pruneWindowCounts(db: Executor, now: number): Promise<number> {
   let deleted = 0n;
   for (const [span, keep] of [
@@ -476,15 +329,6 @@ export async function pruneWindowCounts(db: Executor, now: number): Promise<numb
       .deleteFrom('risk_window_counts')
       .where('span', '=', span)
       .where('bucket', '<', Math.floor((now - keep) / span_ms[span]))
-      .executeTakeFirst();
-    deleted += r.numDeletedRows;
-  }
-  // The day window reads the seconds and minutes of the minute and hour it starts in, a day ago.
-  for (const span of ['s', 'm', 'h'] as const) {
-    const r = await db
-      .deleteFrom('risk_window_sums')
-      .where('span', '=', span)
-      .where('bucket', '<', Math.floor((now - 25 * hour_ms) / span_ms[span]))
       .executeTakeFirst();
     deleted += r.numDeletedRows;
   }
