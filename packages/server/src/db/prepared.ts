@@ -1,13 +1,15 @@
 /**
- * Queries compiled once, for the payment path. Kysely builds and compiles a query on every
- * execution (its immutable operation nodes are cloned and frozen, then visited into SQL): 8–25 µs
- * per statement on this machine against 3–6 µs for running the compiled SQL, and a payment runs
- * ~45 statements (bench:payments CPU profile: Kysely was ~19% of the server's CPU).
+ * Queries compiled once, for the hot paths. Kysely builds and compiles a query on every execution
+ * (its immutable operation nodes are cloned and frozen, then visited into SQL): 8–25 µs per
+ * statement on this machine against 3–6 µs for running the compiled SQL. A payment runs ~45
+ * statements (Kysely was ~19% of the server's CPU samples in bench:payments), a Smart Checkout
+ * query ~10 (its CPU per call halved with them compiled once; docs/benchmarks.md).
  *
  * `prepared()` keeps the typed builder: the query is written once with Kysely, built with
  * placeholder values, compiled once per dialect (and per shape, see below), and each call sends the
  * compiled SQL and tree with the call's values in the compiled order through the same executor, so
- * it runs in the caller's transaction, or on the committed-data reader, like any other query. Written here because Kysely has no prepared-query API; it is a few lines over its public
+ * it runs in the caller's transaction, or on the committed-data reader, like any other query.
+ * Written here because Kysely has no prepared-query API; it is a few lines over its public
  * `compile()` and `executeQuery()`.
  *
  * Rules: every value that varies is a parameter (`p.name`); the query's shape must not depend on
