@@ -5,7 +5,7 @@
  * schedule over 24 h 4 min, then dead-letter. Each callback is a row written in the transaction of
  * the payment or refund (outbox); every attempt is recorded and visible through the API.
  */
-import { createCipheriv, sign } from 'node:crypto';
+import { createCipheriv } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Ctx } from '../../context.ts';
@@ -20,6 +20,7 @@ import {
   callback_timeout_ms,
   page_size_max,
 } from '../../lib/limits.ts';
+import { rsaSign } from '../../lib/rsa.ts';
 import type { MerchantKeyCache } from '../merchants/index.ts';
 import * as repo from './notifications.repository.ts';
 import { guardedLookup, screenUrl } from './ssrf.ts';
@@ -193,11 +194,7 @@ export class CallbackDispatcher {
     });
     const timestamp = String(Math.floor(this.ctx.clock.now() / 1000));
     const headerNonce = hex(this.ctx.ids, 32);
-    const signature = sign(
-      'sha256',
-      Buffer.from(`${timestamp}\n${headerNonce}\n${body}\n`),
-      keys.platformPrivateKey,
-    ).toString('base64');
+    const signature = await rsaSign(`${timestamp}\n${headerNonce}\n${body}\n`, keys.platformPrivateKey);
     return post(
       c.notify_url,
       body,

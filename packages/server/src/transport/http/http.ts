@@ -100,7 +100,7 @@ export function installHttp(app: FastifyInstance, deps: HttpDeps): void {
     const body = payload === undefined || payload === null ? '' : String(payload);
     const serial = request.headers['wechatpay-serial'];
     reply.headers(
-      responseSignatureHeaders(
+      await responseSignatureHeaders(
         who,
         typeof serial === 'string' ? serial : undefined,
         body,

@@ -7,11 +7,12 @@
  * Checks run in APIv3's order: header format, timestamp window, merchant and serial, signature
  * over the raw bytes received, then the nonce (only a verified request may claim one).
  */
-import { createHmac, sign, timingSafeEqual, verify } from 'node:crypto';
+import { createHmac, timingSafeEqual, verify } from 'node:crypto';
 import { fail } from '../../lib/errors.ts';
 import type { Ids } from '../../lib/ids.ts';
 import { hex } from '../../lib/ids.ts';
 import { signature_window_s } from '../../lib/limits.ts';
+import { rsaSign } from '../../lib/rsa.ts';
 import type { NonceStore } from '../../modules/idempotency/index.ts';
 import type { MerchantKeyCache, MerchantKeys } from '../../modules/merchants/index.ts';
 
@@ -109,13 +110,13 @@ export async function authenticate(
  * Wechatpay-Serial (reference §2.4), else with the platform certificate key; HMAC requests get an
  * HMAC signature under the merchant's hmac_key.
  */
-export function responseSignatureHeaders(
+export async function responseSignatureHeaders(
   who: AuthenticatedMerchant,
   requestSerial: string | undefined,
   body: string,
   nowMs: number,
   ids: Ids,
-): Record<string, string> {
+): Promise<Record<string, string>> {
   const timestamp = String(Math.floor(nowMs / 1000));
   const nonce = hex(ids, 32);
   const message = `${timestamp}\n${nonce}\n${body}\n`;
@@ -133,11 +134,7 @@ export function responseSignatureHeaders(
   return {
     'Wechatpay-Timestamp': timestamp,
     'Wechatpay-Nonce': nonce,
-    'Wechatpay-Signature': sign(
-      'sha256',
-      Buffer.from(message),
-      publicKeyMode ? k.pubkeyPrivateKey : k.platformPrivateKey,
-    ).toString('base64'),
+    'Wechatpay-Signature': await rsaSign(message, publicKeyMode ? k.pubkeyPrivateKey : k.platformPrivateKey),
     'Wechatpay-Serial': publicKeyMode ? k.platformPublicKeyId : k.platformSerialNo,
     'Wechatpay-Signature-Type': rsa_scheme,
   };
