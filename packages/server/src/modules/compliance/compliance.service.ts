@@ -79,9 +79,16 @@ export async function frozenUntil(ctx: Ctx, db: Executor, mchid: string): Promis
 }
 
 export async function assertNotFrozen(ctx: Ctx, db: Executor, mchid: string): Promise<void> {
-  const until = await frozenUntil(ctx, db, mchid);
-  if (until !== null)
-    fail('account_frozen', { field: 'mchid', value: mchid, issue: `frozen until ${rfc3339(until)}` });
+  assertNotFrozenAt(ctx, mchid, await frozenUntil(ctx, db, mchid));
+}
+
+/**
+ * The same check on a `frozen_until` already read without the lock (merchantProfile): a fast
+ * refusal before any work; the transaction that moves money checks again under the lock.
+ */
+export function assertNotFrozenAt(ctx: Ctx, mchid: string, frozenUntil: number | null): void {
+  if (frozenUntil !== null && frozenUntil > ctx.clock.now())
+    fail('account_frozen', { field: 'mchid', value: mchid, issue: `frozen until ${rfc3339(frozenUntil)}` });
 }
 
 /** Freezes (or extends the freeze of) a merchant; audited; emits `merchant.frozen`. Caller commits. */

@@ -1,5 +1,6 @@
 export {
   assertNotFrozen,
+  assertNotFrozenAt,
   type FreezeReason,
   freeze,
   frozenUntil,

@@ -12,11 +12,14 @@ export function findMerchant(db: Executor, mchid: string) {
 }
 
 const profile = prepared((db, p: { mchid: string }) =>
-  db.selectFrom('merchants').select(['mchid', 'name', 'mcc', 'account_id']).where('mchid', '=', p.mchid),
+  db
+    .selectFrom('merchants')
+    .select(['mchid', 'name', 'mcc', 'account_id', 'frozen_until'])
+    .where('mchid', '=', p.mchid),
 );
 
 /**
- * The merchant's name, MCC and account only: the payment path's read. The whole row carries ~6 KB of keys
+ * The merchant's name, MCC, account and freeze end only: the payment path's read. The whole row carries ~6 KB of keys
  * and certificates (SQLite overflow pages) that the authentication cache already holds.
  */
 export function merchantProfile(db: Executor, mchid: string) {

@@ -134,8 +134,10 @@ export async function createOrder(
   const hash = requestHash(tradeType, input);
   const existing = await repo.findByOutTradeNo(ctx.db, authMchid, input.out_trade_no);
   if (existing) return replay(ctx, existing, hash, now);
-  await compliance.assertNotFrozen(ctx, ctx.db, authMchid);
-  await screenOrder(ctx, deps, authMchid, input);
+  const merchant = await merchants.merchantProfile(ctx.db, authMchid);
+  assert(merchant, 'authenticated merchant without a row');
+  compliance.assertNotFrozenAt(ctx, authMchid, merchant.frozen_until);
+  await screenOrder(ctx, deps, merchant, input);
   const { amount, ...rest } = input;
   const extra = {
     goods_tag: rest.goods_tag,
@@ -194,11 +196,10 @@ export async function createOrder(
 async function screenOrder(
   ctx: Ctx,
   deps: Pick<PaymentDeps, 'decisions'>,
-  mchid: string,
+  merchant: { mchid: string; mcc: string },
   input: CreateOrderInput,
 ) {
-  const merchant = await merchants.merchantProfile(ctx.db, mchid);
-  assert(merchant, 'authenticated merchant without a row');
+  const mchid = merchant.mchid;
   const goods =
     (input.detail as { goods_detail?: { goods_name?: string }[] } | undefined)?.goods_detail ?? [];
   const texts = [
@@ -485,7 +486,7 @@ export async function payVerified(
     fail('order_closed', undefined, 'The prepay_id / code_url has expired.');
   const merchant = await merchants.merchantProfile(ctx.db, order.mchid);
   assert(merchant, 'order of unknown merchant');
-  await compliance.assertNotFrozen(ctx, ctx.db, order.mchid);
+  compliance.assertNotFrozenAt(ctx, order.mchid, merchant.frozen_until);
   if (input.ranking_id !== undefined)
     await checkout.rankingForPayment(ctx, input.ranking_id, order.mchid, payer.userId);
   const event = await paymentEvent(ctx, order, merchant.mcc, payer.userId, input, client);
