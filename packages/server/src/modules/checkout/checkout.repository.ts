@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
-import { insertRow } from '../../db/prepared.ts';
+import { insertRow, prepared } from '../../db/prepared.ts';
 import type {
   CheckoutAuthorizationsTable,
   CheckoutChannelsTable,
@@ -9,7 +9,8 @@ import type {
   CheckoutRedemptionsTable,
 } from '../../db/schema.ts';
 
-// Compiled once (db/prepared.ts): one per Smart Checkout query.
+// Compiled once (db/prepared.ts): the statements of a Smart Checkout query and of a payment (channel
+// authorisation, promotion redemption).
 export const insertRanking: (db: Executor, row: CheckoutRankingsTable) => Promise<number> =
   insertRow('checkout_rankings');
 
@@ -65,37 +66,45 @@ export function promotionsOf(db: Executor, mchid: string) {
     .execute();
 }
 
-/** Promotions of a merchant in their time window at `now` with budget left. */
-export function activePromotions(db: Executor, mchid: string, now: number, limit: number) {
-  return db
+const active = prepared((db, p: { mchid: string; now: number; limit: number }) =>
+  db
     .selectFrom('checkout_promotions')
     .selectAll()
-    .where('mchid', '=', mchid)
-    .where('starts_at', '<=', now)
-    .where('ends_at', '>', now)
+    .where('mchid', '=', p.mchid)
+    .where('starts_at', '<=', p.now)
+    .where('ends_at', '>', p.now)
     .where((eb) => eb('spent_fen', '<', eb.ref('budget_fen')))
     .orderBy('created_at')
-    .limit(limit)
-    .execute();
+    .limit(p.limit),
+);
+
+/** Promotions of a merchant in their time window at `now` with budget left. */
+export function activePromotions(db: Executor, mchid: string, now: number, limit: number) {
+  return active.all(db, { mchid, now, limit });
 }
+
+const spend = prepared((db, p: { id: string; amount: number }) =>
+  db
+    .updateTable('checkout_promotions')
+    .set({ spent_fen: sql`spent_fen + ${p.amount}` })
+    .where('id', '=', p.id)
+    .where(sql<boolean>`spent_fen + ${p.amount} <= budget_fen`),
+);
 
 /** Takes `amount` from a promotion's budget unless that would overspend it (atomic). */
 export async function spendBudget(db: Executor, id: string, amount: number): Promise<boolean> {
-  const r = await db
-    .updateTable('checkout_promotions')
-    .set({ spent_fen: sql`spent_fen + ${amount}` })
-    .where('id', '=', id)
-    .where(sql<boolean>`spent_fen + ${amount} <= budget_fen`)
-    .executeTakeFirst();
-  return r.numUpdatedRows === 1n;
+  return (await spend.run(db, { id, amount })) === 1;
 }
 
-export function insertRedemption(db: Executor, row: CheckoutRedemptionsTable) {
-  return db.insertInto('checkout_redemptions').values(row).execute();
-}
+export const insertRedemption: (db: Executor, row: CheckoutRedemptionsTable) => Promise<number> =
+  insertRow('checkout_redemptions');
+
+const redemption = prepared((db, p: { order_id: string }) =>
+  db.selectFrom('checkout_redemptions').selectAll().where('order_id', '=', p.order_id),
+);
 
 export function redemptionOf(db: Executor, orderId: string) {
-  return db.selectFrom('checkout_redemptions').selectAll().where('order_id', '=', orderId).executeTakeFirst();
+  return redemption.first(db, { order_id: orderId });
 }
 
 /** Closes the redemption of a held payment that was released: its discount returned whole. */
@@ -109,8 +118,12 @@ export async function closeRedemption(db: Executor, orderId: string): Promise<bo
   return r.numUpdatedRows === 1n;
 }
 
+const promotion = prepared((db, p: { id: string }) =>
+  db.selectFrom('checkout_promotions').selectAll().where('id', '=', p.id),
+);
+
 export function findPromotion(db: Executor, id: string) {
-  return db.selectFrom('checkout_promotions').selectAll().where('id', '=', id).executeTakeFirst();
+  return promotion.first(db, { id });
 }
 
 export async function recordRefundShare(db: Executor, orderId: string, refundFen: number, shareFen: number) {
@@ -124,8 +137,12 @@ export async function recordRefundShare(db: Executor, orderId: string, refundFen
     .execute();
 }
 
+const channel = prepared((db, p: { bank_type: string }) =>
+  db.selectFrom('checkout_channels').selectAll().where('bank_type', '=', p.bank_type),
+);
+
 export function findChannel(db: Executor, bankType: string) {
-  return db.selectFrom('checkout_channels').selectAll().where('bank_type', '=', bankType).executeTakeFirst();
+  return channel.first(db, { bank_type: bankType });
 }
 
 export function allChannels(db: Executor) {
@@ -147,9 +164,8 @@ export async function upsertChannel(db: Executor, row: CheckoutChannelsTable) {
     .execute();
 }
 
-export function insertAuthorization(db: Executor, row: CheckoutAuthorizationsTable) {
-  return db.insertInto('checkout_authorizations').values(row).execute();
-}
+export const insertAuthorization: (db: Executor, row: CheckoutAuthorizationsTable) => Promise<number> =
+  insertRow('checkout_authorizations');
 
 export function recentAuthorizations(db: Executor, since: number, limit: number) {
   return db

@@ -1,6 +1,6 @@
 import type { Executor } from '../../db/database.ts';
 import { definedKeys, insertRow, pick, prepared, preparedByKeys } from '../../db/prepared.ts';
-import type { OrdersTable } from '../../db/schema.ts';
+import type { DecisionsTable, OrdersTable } from '../../db/schema.ts';
 
 export type OrderRow = OrdersTable;
 
@@ -101,6 +101,9 @@ export async function updateHeld(
   if ((await updateUserpaying.run(db, { ...set, where_id: id })) !== 1)
     throw new Error(`order ${id} was not USERPAYING`);
 }
+
+/** The decision row of a held payment (written in the payment's transaction). */
+export const insertDecision: (db: Executor, row: DecisionsTable) => Promise<number> = insertRow('decisions');
 
 const decision = prepared((db, p: { order_id: string }) =>
   db.selectFrom('decisions').selectAll().where('order_id', '=', p.order_id),

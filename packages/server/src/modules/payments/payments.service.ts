@@ -654,7 +654,7 @@ export async function payVerified(
         data,
         row.event_id,
       );
-      await trx.insertInto('decisions').values(row).execute();
+      await repo.insertDecision(trx, row);
       written.push(e);
     }
     return { o: paid, auth, promotion };

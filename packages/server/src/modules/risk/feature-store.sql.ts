@@ -13,6 +13,8 @@
  */
 import { CompiledQuery, PostgresAdapter, sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
+import { insertRow, prepared, preparedByKeys } from '../../db/prepared.ts';
+import type { RiskProfilesTable } from '../../db/schema.ts';
 import {
   day_ms,
   emptyProfile,
@@ -181,93 +183,37 @@ export class SqlFeatureStore implements FeatureStore {
 
   async record(e: RiskEvent, outcome: Outcome): Promise<void> {
     const row = historyRow(e, outcome);
-    await this.db
-      .insertInto('risk_events')
-      .values({ id: e.id, type: e.type, merchant_id: e.merchant_id, ip: e.ip, ...row })
-      .execute();
+    await insertEvent(this.db, { id: e.id, type: e.type, merchant_id: e.merchant_id, ip: e.ip, ...row });
     if (row.refund === 0) {
-      const second = Math.floor(e.ts / span_ms.s);
-      const minute = Math.floor(e.ts / span_ms.m);
-      await this.db
-        .insertInto('risk_window_counts')
-        .values(
-          (
-            [
-              ['merchant', e.merchant_id],
-              ['ip', e.ip],
-            ] as const
-          ).flatMap(([kind, key]) => [
-            { kind, key, span: 's', bucket: second, n: 1 },
-            { kind, key, span: 'm', bucket: minute, n: 1 },
-          ]),
-        )
-        .onConflict((oc) =>
-          oc.columns(['kind', 'key', 'span', 'bucket']).doUpdateSet({ n: sql`risk_window_counts.n + 1` }),
-        )
-        .execute();
-      await this.db
-        .insertInto('risk_window_pairs')
-        .values({ kind: 'ip_payer', key: e.ip, other: e.payer_id, last_ts: e.ts })
-        .onConflict((oc) =>
-          oc.columns(['kind', 'key', 'other']).doUpdateSet({
-            last_ts: sql`case when excluded.last_ts > risk_window_pairs.last_ts then excluded.last_ts else risk_window_pairs.last_ts end`,
-          }),
-        )
-        .execute();
+      await countWindows.run(this.db, {
+        merchant: e.merchant_id,
+        ip: e.ip,
+        second: Math.floor(e.ts / span_ms.s),
+        minute: Math.floor(e.ts / span_ms.m),
+      });
+      await pairIpPayer.run(this.db, { ip: e.ip, payer_id: e.payer_id, ts: e.ts });
     }
     const payer = await this.profile('payer', e.payer_id);
     await this.saveProfile('payer', e.payer_id, updateProfile(payer, e, outcome, hourOfDay(e.ts)));
     // The merchant's counters are incremented in place (no read needed).
-    const refunds = e.type === 'refund' ? 1 : 0;
-    const payments = e.type === 'payment' && outcome === 'success' ? 1 : 0;
-    await this.db
-      .insertInto('risk_profiles')
-      .values({
-        kind: 'merchant',
-        key: e.merchant_id,
-        payments,
-        refunds,
-        mean_log: 0,
-        m2_log: 0,
-        hour_sin: 0,
-        hour_cos: 0,
-        quasi_cash: 0,
-      })
-      .onConflict((oc) =>
-        oc.columns(['kind', 'key']).doUpdateSet({
-          payments: sql`risk_profiles.payments + ${payments}`,
-          refunds: sql`risk_profiles.refunds + ${refunds}`,
-        }),
-      )
-      .execute();
+    await countMerchant.run(this.db, {
+      key: e.merchant_id,
+      payments: e.type === 'payment' && outcome === 'success' ? 1 : 0,
+      refunds: e.type === 'refund' ? 1 : 0,
+    });
     if (outcome === 'success' || e.type === 'refund') {
-      await this.db
-        .insertInto('risk_seen')
-        .values(seenKeys(e).map(([kind, value]) => ({ payer_id: e.payer_id, kind, value, first_seen: e.ts })))
-        .onConflict((oc) => oc.doNothing())
-        .execute();
+      const keys = seenKeys(e);
+      const seen: SeenParams = { payer_id: e.payer_id, first_seen: e.ts, kinds: keys.map(([kind]) => kind) };
+      for (const [kind, value] of keys) seen[`v_${kind}`] = value;
+      await insertSeen.run(this.db, seen);
     }
-    if (e.type === 'payment') {
-      await this.db
-        .insertInto('risk_device_payers')
-        .values({ device_id: e.device_id, payer_id: e.payer_id, first_seen: e.ts })
-        .onConflict((oc) => oc.doNothing())
-        .execute();
-    }
-    await this.db
-      .insertInto('risk_devices')
-      .values({ device_id: e.device_id, first_seen: e.ts })
-      .onConflict((oc) => oc.doNothing())
-      .execute();
+    if (e.type === 'payment')
+      await insertDevicePayer.run(this.db, { device_id: e.device_id, payer_id: e.payer_id, ts: e.ts });
+    await insertDevice.run(this.db, { device_id: e.device_id, ts: e.ts });
   }
 
   private async profile(kind: string, key: string): Promise<Profile> {
-    const p = await this.db
-      .selectFrom('risk_profiles')
-      .selectAll()
-      .where('kind', '=', kind)
-      .where('key', '=', key)
-      .executeTakeFirst();
+    const p = await profileRow.first(this.db, { kind, key });
     return p
       ? {
           payments: Number(p.payments),
@@ -282,7 +228,9 @@ export class SqlFeatureStore implements FeatureStore {
   }
 
   private async saveProfile(kind: string, key: string, p: Profile): Promise<void> {
-    const values = {
+    await upsertProfile.run(this.db, {
+      kind,
+      key,
       payments: p.payments,
       refunds: p.refunds,
       mean_log: p.meanLog,
@@ -290,14 +238,114 @@ export class SqlFeatureStore implements FeatureStore {
       hour_sin: p.hourSin,
       hour_cos: p.hourCos,
       quasi_cash: p.quasiCash,
-    };
-    await this.db
-      .insertInto('risk_profiles')
-      .values({ kind, key, ...values })
-      .onConflict((oc) => oc.columns(['kind', 'key']).doUpdateSet(values))
-      .execute();
+    });
   }
 }
+
+// `record`'s statements, compiled once (db/prepared.ts): they run in every payment's transaction.
+const insertEvent = insertRow('risk_events');
+
+/** This second's and this minute's counters of the merchant and the IP, each incremented. */
+const countWindows = prepared((db, p: { merchant: string; ip: string; second: number; minute: number }) =>
+  db
+    .insertInto('risk_window_counts')
+    .values([
+      { kind: 'merchant', key: p.merchant, span: 's', bucket: p.second, n: 1 },
+      { kind: 'merchant', key: p.merchant, span: 'm', bucket: p.minute, n: 1 },
+      { kind: 'ip', key: p.ip, span: 's', bucket: p.second, n: 1 },
+      { kind: 'ip', key: p.ip, span: 'm', bucket: p.minute, n: 1 },
+    ])
+    .onConflict((oc) =>
+      oc.columns(['kind', 'key', 'span', 'bucket']).doUpdateSet({ n: sql`risk_window_counts.n + 1` }),
+    ),
+);
+
+const pairIpPayer = prepared((db, p: { ip: string; payer_id: string; ts: number }) =>
+  db
+    .insertInto('risk_window_pairs')
+    .values({ kind: 'ip_payer', key: p.ip, other: p.payer_id, last_ts: p.ts })
+    .onConflict((oc) =>
+      oc.columns(['kind', 'key', 'other']).doUpdateSet({
+        last_ts: sql`case when excluded.last_ts > risk_window_pairs.last_ts then excluded.last_ts else risk_window_pairs.last_ts end`,
+      }),
+    ),
+);
+
+const profileRow = prepared((db, p: { kind: string; key: string }) =>
+  db.selectFrom('risk_profiles').selectAll().where('kind', '=', p.kind).where('key', '=', p.key),
+);
+
+const upsertProfile = prepared((db, p: RiskProfilesTable) => {
+  const values = {
+    payments: p.payments,
+    refunds: p.refunds,
+    mean_log: p.mean_log,
+    m2_log: p.m2_log,
+    hour_sin: p.hour_sin,
+    hour_cos: p.hour_cos,
+    quasi_cash: p.quasi_cash,
+  };
+  return db
+    .insertInto('risk_profiles')
+    .values({ kind: p.kind, key: p.key, ...values })
+    .onConflict((oc) => oc.columns(['kind', 'key']).doUpdateSet(values));
+});
+
+const countMerchant = prepared((db, p: { key: string; payments: number; refunds: number }) =>
+  db
+    .insertInto('risk_profiles')
+    .values({
+      kind: 'merchant',
+      key: p.key,
+      payments: p.payments,
+      refunds: p.refunds,
+      mean_log: 0,
+      m2_log: 0,
+      hour_sin: 0,
+      hour_cos: 0,
+      quasi_cash: 0,
+    })
+    .onConflict((oc) =>
+      oc.columns(['kind', 'key']).doUpdateSet({
+        payments: sql`risk_profiles.payments + ${p.payments}`,
+        refunds: sql`risk_profiles.refunds + ${p.refunds}`,
+      }),
+    ),
+);
+
+/** The payer's first-seen facts (seenKeys): the value of kind k is the parameter `v_k`. */
+type SeenParams = { payer_id: string; first_seen: number; kinds: string[] } & Record<`v_${string}`, string>;
+
+// One plan per list of kinds (seenKeys gives the same list for every event).
+const insertSeen = preparedByKeys(
+  (p: SeenParams) => p.kinds,
+  (db, p, kinds) =>
+    db
+      .insertInto('risk_seen')
+      .values(
+        kinds.map((kind) => ({
+          payer_id: p.payer_id,
+          kind,
+          value: p[`v_${kind}`] as string,
+          first_seen: p.first_seen,
+        })),
+      )
+      .onConflict((oc) => oc.doNothing()),
+);
+
+const insertDevicePayer = prepared((db, p: { device_id: string; payer_id: string; ts: number }) =>
+  db
+    .insertInto('risk_device_payers')
+    .values({ device_id: p.device_id, payer_id: p.payer_id, first_seen: p.ts })
+    .onConflict((oc) => oc.doNothing()),
+);
+
+const insertDevice = prepared((db, p: { device_id: string; ts: number }) =>
+  db
+    .insertInto('risk_devices')
+    .values({ device_id: p.device_id, first_seen: p.ts })
+    .onConflict((oc) => oc.doNothing()),
+);
 
 /** Bucket sizes of `risk_window_counts`. */
 const span_ms = { s: 1_000, m: minute_ms } as const;

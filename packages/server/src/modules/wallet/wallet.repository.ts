@@ -3,10 +3,12 @@ import { prepared } from '../../db/prepared.ts';
 import type { InstrumentsTable, PayersTable } from '../../db/schema.ts';
 import { cachedRows } from '../../lib/row-cache.ts';
 
-/** A payer's row never changes after creation: reads outside transactions are memoised. */
-export const findPayer = cachedRows((db, userId) =>
-  db.selectFrom('payers').selectAll().where('user_id', '=', userId).executeTakeFirst(),
+const payer = prepared((db, p: { user_id: string }) =>
+  db.selectFrom('payers').selectAll().where('user_id', '=', p.user_id),
 );
+
+/** A payer's row never changes after creation: reads outside transactions are memoised. */
+export const findPayer = cachedRows((db, userId) => payer.first(db, { user_id: userId }));
 
 export function allPayers(db: Executor) {
   return db.selectFrom('payers').selectAll().orderBy('created_at').orderBy('user_id').execute();
