@@ -1,9 +1,10 @@
 /**
  * Queries compiled once, for the hot paths. Kysely builds and compiles a query on every execution
  * (its immutable operation nodes are cloned and frozen, then visited into SQL): 8–25 µs per
- * statement on this machine against 3–6 µs for running the compiled SQL. A payment runs ~45
- * statements (Kysely was ~19% of the server's CPU samples in bench:payments), a Smart Checkout
- * query ~10 (its CPU per call halved with them compiled once; docs/benchmarks.md).
+ * statement on this machine against 3–6 µs for running the compiled SQL. A payment runs ~43
+ * statements (Kysely was ~19% of the server's CPU samples in bench:payments; with all of them
+ * compiled once, 3%, and 16–24% less CPU per payment), a Smart Checkout query ~10 (its CPU per call
+ * halved); docs/benchmarks.md.
  *
  * `prepared()` keeps the typed builder: the query is written once with Kysely, built with
  * placeholder values, compiled once per dialect (and per shape, see below), and each call sends the
