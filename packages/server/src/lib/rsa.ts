@@ -5,7 +5,9 @@
  * CPU, which the synchronous form spends on the event-loop thread, i.e. on every other request's
  * time; the callback form spends ~20 µs there and the rest on another core. Every 2xx response of
  * an RSA-authenticated request and every APIv3 callback is signed, so this is most of the RSA
- * scheme's server CPU (docs/benchmarks.md, bench:payments).
+ * scheme's server CPU (docs/benchmarks.md, bench:payments). The pool (4 threads unless
+ * UV_THREADPOOL_SIZE says otherwise) also runs the SQLite WAL's fdatasync (db/group-commit.ts), which
+ * can queue behind signatures; in bench:payments' RSA runs the payment p50/p99 did not move.
  */
 import { type KeyObject, sign } from 'node:crypto';
 
