@@ -1,0 +1,45 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dialects, openTestDb, type TestDb } from '../../test/harness.ts';
+import { fixedPlanSql } from './database.ts';
+
+describe('fixedPlanSql', () => {
+  it('casts the bound limit and offset Kysely emits, and leaves everything else alone', () => {
+    expect(fixedPlanSql('select * from "t" where "a" = ? order by "b" limit ? offset ?')).toBe(
+      'select * from "t" where "a" = ? order by "b" limit cast(? as integer) offset cast(? as integer)',
+    );
+    expect(fixedPlanSql('select * from "t" limit 5')).toBe('select * from "t" limit 5');
+    expect(fixedPlanSql('select "limit" from "t" where "x" = ?')).toBe(
+      'select "limit" from "t" where "x" = ?',
+    );
+  });
+});
+
+describe.each(dialects)('limit and offset bound as values (%s)', (dialect) => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await openTestDb(dialect);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('returns the rows the limit and offset select, on every execution of the cached statement', async () => {
+    await t.ctx.db
+      .insertInto('settings')
+      .values(['a', 'b', 'c', 'd', 'e'].map((k) => ({ key: `limit-test:${k}`, value: k })))
+      .execute();
+    const page = (limit: number, offset: number) =>
+      t.ctx.db
+        .selectFrom('settings')
+        .select('value')
+        .where('key', 'like', 'limit-test:%')
+        .orderBy('key')
+        .limit(limit)
+        .offset(offset)
+        .execute();
+    expect((await page(2, 1)).map((r) => r.value)).toEqual(['b', 'c']);
+    expect((await page(3, 0)).map((r) => r.value)).toEqual(['a', 'b', 'c']);
+    expect((await page(10, 4)).map((r) => r.value)).toEqual(['e']);
+    expect(await page(0, 0)).toEqual([]);
+  });
+});
