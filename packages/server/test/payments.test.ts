@@ -390,6 +390,29 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
       expect([q3.statusCode, q3.json().code]).toEqual([404, 'RESOURCE_NOT_EXISTS']);
     });
 
+    it('judges a refund in the context of its payment: the device and address it was paid from', async () => {
+      const order = jsapiOrder(t, { amount: { total: 500, currency: 'CNY' } });
+      const { prepay_id } = (await create(order)).json();
+      const device = `dev-context-${order.out_trade_no}`;
+      expect((await payAs(t, prepay_id, order.payer.openid, { device })).statusCode).toBe(200);
+      const refundEvents = () =>
+        t.ctx.db
+          .selectFrom('risk_events')
+          .select(['id', 'device_id', 'ip'])
+          .where('refund', '=', 1)
+          .execute();
+      const before = new Set((await refundEvents()).map((e) => e.id));
+      const refunded = await signedRequest(t, 'POST', '/v3/refund/domestic/refunds', {
+        out_trade_no: order.out_trade_no,
+        out_refund_no: `${order.out_trade_no}R1`,
+        amount: { refund: 200, total: 500, currency: 'CNY' },
+      });
+      expect(refunded.statusCode).toBe(200);
+      const added = (await refundEvents()).filter((e) => !before.has(e.id));
+      // Without the payment's context the refund would come from `merchant:<mchid>`.
+      expect(added.map((e) => [e.device_id, e.ip])).toEqual([[device, '127.0.0.1']]);
+    });
+
     it('refuses refunds of unpaid orders and with the wrong order total', async () => {
       const order = jsapiOrder(t);
       await create(order);

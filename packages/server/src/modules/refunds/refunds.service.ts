@@ -273,7 +273,7 @@ export async function refundEvent(
   const merchant = await merchants.merchantProfile(ctx.db, order.mchid);
   assert(who && payer && instrument && merchant, 'paid order without payer, instrument or merchant');
   // Judged in the context of the payment: the payer's device and network when they paid.
-  const paidFrom = await risk.paymentContext(ctx.db, order.id);
+  const paidFrom = await risk.paymentContext(ctx.db, order, who.user_id);
   return {
     id: `ref:${refundId}`,
     ts: ctx.clock.now(),

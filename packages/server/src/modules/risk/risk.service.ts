@@ -11,6 +11,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
+import { prepared } from '../../db/prepared.ts';
 import type { RiskAssessmentsTable, RiskBatchesTable } from '../../db/schema.ts';
 import { assert } from '../../lib/assert.ts';
 import { rfc3339 } from '../../lib/clock.ts';
@@ -270,19 +271,32 @@ export async function score(
 
 /**
  * The device and network a paid order was confirmed from, and when (refunds are judged in that
- * context: pass `ts` as the refund event's `refund_of_ts`).
+ * context: pass `ts` as the refund event's `refund_of_ts`). The payment's event id is
+ * `pay:<order id>:<random>`; a prefix match alone (`like`) uses no index on either database (SQLite's
+ * case-insensitive LIKE, PostgreSQL's non-C collations) and scanned the whole history on every
+ * refund, so the payer's own events since the order was created are searched (their index range).
  */
 export async function paymentContext(
   db: Executor,
-  orderId: string,
+  order: { id: string; created_at: number },
+  payerId: string,
 ): Promise<{ device_id: string; ip: string; ts: number } | undefined> {
-  return db
+  return paymentContextQuery.first(db, {
+    payer_id: payerId,
+    since: order.created_at,
+    id_pattern: `pay:${order.id}:%`,
+  });
+}
+
+const paymentContextQuery = prepared((db, p: { payer_id: string; since: number; id_pattern: string }) =>
+  db
     .selectFrom('risk_events')
     .select(['device_id', 'ip', 'ts'])
-    .where('id', 'like', `pay:${orderId}:%`)
-    .where('failed', '=', 0)
-    .executeTakeFirst();
-}
+    .where('payer_id', '=', p.payer_id)
+    .where('ts', '>=', p.since)
+    .where('id', 'like', p.id_pattern)
+    .where('failed', '=', 0),
+);
 
 /** Adds an event to the history without an assessment (e.g. a payment the bank declined). */
 export async function recordOnly(trx: Executor, e: RiskEvent, outcome: Outcome): Promise<void> {
