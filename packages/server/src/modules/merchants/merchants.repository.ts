@@ -19,8 +19,9 @@ const profile = prepared((db, p: { mchid: string }) =>
 );
 
 /**
- * The merchant's name, MCC, account and freeze end only: the payment path's read. The whole row carries ~6 KB of keys
- * and certificates (SQLite overflow pages) that the authentication cache already holds.
+ * The merchant's name, MCC, account and freeze end only: the payment path's read. The whole row
+ * carries ~6 KB of keys and certificates (SQLite overflow pages) that the authentication cache
+ * already holds.
  */
 export function merchantProfile(db: Executor, mchid: string) {
   return profile.first(db, { mchid });
