@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dialects, openTestDb, type TestDb } from '../../test/harness.ts';
-import { definedKeys, insertRow, insertRows, pick, prepared, preparedByKeys } from './prepared.ts';
+import { insertRow, insertRows, pick, prepared, preparedByKeys, setKeys } from './prepared.ts';
 
 const insertSetting = insertRow('settings');
 const settingOf = prepared((db, p: { key: string }) =>
@@ -18,8 +18,7 @@ const settingsLike = prepared((db, p: { prefix: string; limit: number }) =>
 );
 const insertPostings = insertRows('postings');
 const setRisk = preparedByKeys(
-  (params: { where_kind: string; where_key: string; payments?: number; refunds?: number }) =>
-    definedKeys(params).filter((k) => !k.startsWith('where_')),
+  (params: { where_kind: string; where_key: string; payments?: number; refunds?: number }) => setKeys(params),
   (db, p, keys) =>
     db
       .updateTable('risk_profiles')

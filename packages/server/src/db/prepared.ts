@@ -113,6 +113,14 @@ export function definedKeys(row: object): string[] {
 }
 
 /**
+ * The columns an update sets: the defined keys of its parameters except the `where_*` ones, which
+ * name its conditions (`where_id`), for `preparedByKeys`.
+ */
+export function setKeys(params: object): string[] {
+  return definedKeys(params).filter((k) => !k.startsWith('where_'));
+}
+
+/**
  * A query whose shape follows some keys of its parameters (`keysOf`): one plan per distinct list of
  * keys. `p` is as in `prepared`.
  */
@@ -142,7 +150,13 @@ export function insertRow<T extends keyof Database & string>(table: T) {
 /** `insert into <table>` of several rows with the same defined fields, in one statement. */
 export function insertRows<T extends keyof Database & string>(table: T) {
   const q = preparedWith<Insertable<Database[T]>[], unknown>(
-    (rows) => `${rows.length}\0${definedKeys(rows[0] ?? {}).join('\0')}`,
+    (rows) => {
+      const shape = definedKeys(rows[0] ?? {}).join('\0');
+      for (let i = 1; i < rows.length; i++)
+        if (definedKeys(rows[i]!).join('\0') !== shape)
+          throw new Error(`insertRows(${table}): rows must define the same fields`);
+      return `${rows.length}\0${shape}`;
+    },
     (db, rows) => {
       const keys = definedKeys(rows[0] ?? {});
       const values = rows.map((_row, i) =>
@@ -153,11 +167,5 @@ export function insertRows<T extends keyof Database & string>(table: T) {
       return db.insertInto(table).values(values as Insertable<Database[T]>[]);
     },
   );
-  return async (db: Executor, rows: Insertable<Database[T]>[]) => {
-    if (rows.length === 0) return 0;
-    const shape = definedKeys(rows[0]!).join('\0');
-    if (rows.some((r) => definedKeys(r).join('\0') !== shape))
-      throw new Error(`insertRows(${table}): rows must define the same fields`);
-    return q.run(db, rows);
-  };
+  return async (db: Executor, rows: Insertable<Database[T]>[]) => (rows.length === 0 ? 0 : q.run(db, rows));
 }

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
-import { definedKeys, insertRow, pick, prepared, preparedByKeys } from '../../db/prepared.ts';
+import { insertRow, pick, prepared, preparedByKeys, setKeys } from '../../db/prepared.ts';
 import type { CallbackAttemptsTable, CallbacksTable, EventsTable } from '../../db/schema.ts';
 
 const bumpSeq = prepared((db, p: { mchid: string }) =>
@@ -103,8 +103,7 @@ export const recordAttempt: (db: Executor, row: CallbackAttemptsTable) => Promis
   insertRow('callback_attempts');
 
 const setCallback = preparedByKeys(
-  (params: Partial<CallbacksTable> & { where_id: string }) =>
-    definedKeys(params).filter((k) => k !== 'where_id'),
+  (params: Partial<CallbacksTable> & { where_id: string }) => setKeys(params),
   (db, p, keys) => db.updateTable('callbacks').set(pick(p, keys)).where('id', '=', p.where_id),
 );
 

@@ -1,5 +1,5 @@
 import type { Executor } from '../../db/database.ts';
-import { definedKeys, insertRow, pick, prepared, preparedByKeys } from '../../db/prepared.ts';
+import { insertRow, pick, prepared, preparedByKeys, setKeys } from '../../db/prepared.ts';
 import type { DecisionsTable, OrdersTable } from '../../db/schema.ts';
 
 export type OrderRow = OrdersTable;
@@ -45,7 +45,7 @@ type OrderUpdate = Partial<OrdersTable> & { where_id: string };
 /** `update orders set <the given columns> where id = ? and trade_state = <from>`. */
 const updateFrom = (from: OrdersTable['trade_state']) =>
   preparedByKeys(
-    (params: OrderUpdate) => definedKeys(params).filter((k) => k !== 'where_id'),
+    (params: OrderUpdate) => setKeys(params),
     (db, p, keys) =>
       db
         .updateTable('orders')
