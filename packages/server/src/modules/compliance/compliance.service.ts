@@ -71,15 +71,10 @@ const frozenForShare = prepared((db, p: { mchid: string }) =>
   db.selectFrom('merchants').select('frozen_until').where('mchid', '=', p.mchid).forShare(),
 );
 
-/** The merchant's freeze end if frozen now, read with a lock that orders it against freezes. */
-export async function frozenUntil(ctx: Ctx, db: Executor, mchid: string): Promise<number | null> {
-  const row = await (ctx.dialect === 'postgres' ? frozenForShare : frozen).first(db, { mchid });
-  const until = row?.frozen_until ?? null;
-  return until !== null && until > ctx.clock.now() ? until : null;
-}
-
+/** Refuses a frozen merchant, reading its freeze end with a lock that orders it against freezes. */
 export async function assertNotFrozen(ctx: Ctx, db: Executor, mchid: string): Promise<void> {
-  assertNotFrozenAt(ctx, mchid, await frozenUntil(ctx, db, mchid));
+  const row = await (ctx.dialect === 'postgres' ? frozenForShare : frozen).first(db, { mchid });
+  assertNotFrozenAt(ctx, mchid, row?.frozen_until ?? null);
 }
 
 /**

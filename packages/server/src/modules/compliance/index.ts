@@ -3,7 +3,6 @@ export {
   assertNotFrozenAt,
   type FreezeReason,
   freeze,
-  frozenUntil,
   listFreezes,
   type ReviewAction,
   reviewFreeze,

@@ -1,5 +1,6 @@
 import { CompiledQuery, PostgresAdapter } from 'kysely';
 import type { Executor } from '../../db/database.ts';
+import { prepared } from '../../db/prepared.ts';
 import type { RiskAssessmentsTable, RiskBatchesTable } from '../../db/schema.ts';
 
 /** Every column of risk_assessments, in the order of the insert statement (the compiler checks all are named). */
@@ -261,4 +262,19 @@ export async function paymentTimeOfRef(
 /** Removes the results stored so far of a batch that failed. */
 export function deleteBatchAssessments(db: Executor, batchId: string) {
   return db.deleteFrom('risk_assessments').where('batch_id', '=', batchId).execute();
+}
+
+const paidEvent = prepared((db, p: { payer_id: string; since: number; id_pattern: string }) =>
+  db
+    .selectFrom('risk_events')
+    .select(['device_id', 'ip', 'ts'])
+    .where('payer_id', '=', p.payer_id)
+    .where('ts', '>=', p.since)
+    .where('id', 'like', p.id_pattern)
+    .where('failed', '=', 0),
+);
+
+/** The payer's event since `since` whose id matches `idPattern` and that did not fail. */
+export function paidEventOfPayer(db: Executor, payerId: string, since: number, idPattern: string) {
+  return paidEvent.first(db, { payer_id: payerId, since, id_pattern: idPattern });
 }

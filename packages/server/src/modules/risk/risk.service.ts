@@ -11,7 +11,6 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
-import { prepared } from '../../db/prepared.ts';
 import type { RiskAssessmentsTable, RiskBatchesTable } from '../../db/schema.ts';
 import { assert } from '../../lib/assert.ts';
 import { rfc3339 } from '../../lib/clock.ts';
@@ -281,22 +280,8 @@ export async function paymentContext(
   order: { id: string; created_at: number },
   payerId: string,
 ): Promise<{ device_id: string; ip: string; ts: number } | undefined> {
-  return paymentContextQuery.first(db, {
-    payer_id: payerId,
-    since: order.created_at,
-    id_pattern: `pay:${order.id}:%`,
-  });
+  return repo.paidEventOfPayer(db, payerId, order.created_at, `pay:${order.id}:%`);
 }
-
-const paymentContextQuery = prepared((db, p: { payer_id: string; since: number; id_pattern: string }) =>
-  db
-    .selectFrom('risk_events')
-    .select(['device_id', 'ip', 'ts'])
-    .where('payer_id', '=', p.payer_id)
-    .where('ts', '>=', p.since)
-    .where('id', 'like', p.id_pattern)
-    .where('failed', '=', 0),
-);
 
 /** Adds an event to the history without an assessment (e.g. a payment the bank declined). */
 export async function recordOnly(trx: Executor, e: RiskEvent, outcome: Outcome): Promise<void> {
