@@ -50,6 +50,11 @@ export interface Config {
   readonly auditSampleRate: number;
   /** Smart Checkout's exploration share, 0–1 (ZHIFU_CHECKOUT_EXPLORATION, default 0.05; docs/checkout.md). */
   readonly checkoutExploration: number;
+  /**
+   * When a Smart Checkout query is answered: asynchronous (default; once its ranking and 0.01 CNY
+   * metering are committed) or durable (once they are on disk too) (ZHIFU_CHECKOUT_COMMIT; docs/checkout.md).
+   */
+  readonly checkoutCommit: 'asynchronous' | 'durable';
   /** Bearer token of the operator API (ZHIFU_OPERATOR_TOKEN); unset = the operator API is closed. */
   readonly operatorToken: string | undefined;
   /**
@@ -226,6 +231,7 @@ export function loadConfig(env: Env = process.env): Config {
     operatorToken: operatorToken(env),
     auditSampleRate: rate(env, 'ZHIFU_AUDIT_SAMPLE_RATE', 0.01),
     checkoutExploration: rate(env, 'ZHIFU_CHECKOUT_EXPLORATION', 0.05),
+    checkoutCommit: oneOf(env, 'ZHIFU_CHECKOUT_COMMIT', ['asynchronous', 'durable'] as const, 'asynchronous'),
     masterKey: masterKey(env, databaseUrl),
     masterKeyId: env.ZHIFU_MASTER_KEY_ID || 'k1',
     llmProviders: providers,

@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     auditSampleRate: config.auditSampleRate,
     llm: { providers: config.llmProviders, strategy: config.llmRouting },
     agentModel: config.agentModel,
-    checkout: { explorationShare: config.checkoutExploration },
+    checkout: { explorationShare: config.checkoutExploration, rankingCommit: config.checkoutCommit },
     logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel,
   });
   await app.listen({ port: config.port, host: config.host });

@@ -5,11 +5,32 @@
  * promotions applied in payments with their ledger funding and budget exhaustion, a channel outage
  * demoting instruments, the bandit's update and logged propensities, and per-query billing.
  */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { payerProof, type RankRequest, ZhifuApiError, ZhifuClient } from '@zhifu/sdk';
+import SQLite from 'better-sqlite3';
+import { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rfc3339 } from '../src/lib/clock.ts';
-import { forgetState, isWarm } from '../src/modules/checkout/index.ts';
+import { type Ctx, dataKeys } from '../src/context.ts';
+import { openDatabase } from '../src/db/database.ts';
+import { GroupCommitSqliteDialect } from '../src/db/group-commit.ts';
+import type { Database } from '../src/db/schema.ts';
+import { rfc3339, systemClock } from '../src/lib/clock.ts';
+import { seededIds } from '../src/lib/ids.ts';
+import { insertGrantForFixture } from '../src/modules/billing/index.ts';
+import { findRanking } from '../src/modules/checkout/checkout.repository.ts';
+import { rank } from '../src/modules/checkout/checkout.service.ts';
+import {
+  default_checkout_options,
+  forgetState,
+  isWarm,
+  rankingForPayment,
+} from '../src/modules/checkout/index.ts';
+import { resolveOpenid } from '../src/modules/identity/index.ts';
 import { audit } from '../src/modules/ledger/index.ts';
+import { createMerchant } from '../src/modules/merchants/index.ts';
 import { dialects, openTestApp, type TestApp } from './harness.ts';
 import { jsapiOrder, signedRequest } from './requests.ts';
 
@@ -802,5 +823,57 @@ describe.each(dialects)('Smart Checkout on %s', (dialect) => {
     expect(wallet.rank).toBeGreaterThan(1);
     expect(wallet.reasons.join(' ')).toMatch(/OTHERS channel degraded/);
     expect(during.instruments[0]!.bank_type).not.toBe('OTHERS');
+  });
+});
+
+describe('Smart Checkout on SQLite while another transaction’s fsync is in flight', () => {
+  it('a payment finds a ranking answered before its fsync (asynchronous commit)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zhifu-checkout-async-'));
+    const path = join(dir, 'c.db');
+    await (await openDatabase({ url: `sqlite:${path}`, sqliteGroupCommit: false })).close();
+    const writer = new SQLite(path);
+    writer.pragma('synchronous = NORMAL');
+    const reader = new SQLite(path);
+    // The test holds fsyncs while `held` is set.
+    let held: (() => void)[] | undefined;
+    const walSync = () => new Promise<void>((resolve) => (held ? held.push(resolve) : resolve()));
+    const db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(writer, reader, walSync) });
+    try {
+      const ctx: Ctx = {
+        db,
+        dialect: 'sqlite',
+        clock: systemClock,
+        ids: seededIds('checkout-async'),
+        publicUrl: 'http://127.0.0.1:0',
+        keys: dataKeys('test', randomBytes(16)),
+      };
+      const merchant = await createMerchant(ctx, { name: 'Async Store' });
+      await insertGrantForFixture(db, merchant.mchid, 'test', Date.now());
+      const payer = merchant.payers[0]!;
+      held = [];
+      // A durable write whose fsync is in flight: reads outside transactions show what preceded it.
+      const durable = db.insertInto('settings').values({ key: 'durable', value: '1' }).execute();
+      const ranking = await rank(ctx, default_checkout_options, merchant.mchid, {
+        feature_version: 'checkout.v1',
+        appid: merchant.appid,
+        transaction: { amount: { total: 1_000, currency: 'CNY' }, mcc: '5411', scene: 'jsapi' },
+        payer: { openid: payer.openid },
+        history: { window_days: 90, payments: 0, instruments: [] },
+      });
+      expect(held.length).toBe(1); // answered with that fsync still held
+      expect(await findRanking(db, ranking.ranking_id)).toBeUndefined();
+      const who = await resolveOpenid(db, payer.openid);
+      const found = rankingForPayment(ctx, ranking.ranking_id, merchant.mchid, who!.user_id);
+      // The payment's read runs while the fsync is still held; it is let go afterwards.
+      await new Promise((r) => setTimeout(r, 20));
+      for (const resolve of held.splice(0)) resolve();
+      held = undefined;
+      expect((await found).id).toBe(ranking.ranking_id);
+      await durable;
+    } finally {
+      held = undefined;
+      await db.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

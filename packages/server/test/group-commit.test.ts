@@ -14,9 +14,9 @@ import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { CompiledQuery, Kysely, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type DatabaseHandle, openDatabase } from '../src/db/database.ts';
+import { commitAsynchronously, type DatabaseHandle, openDatabase } from '../src/db/database.ts';
 import { isUniqueViolation } from '../src/db/errors.ts';
-import { GroupCommitSqliteDialect, restart_frames } from '../src/db/group-commit.ts';
+import { asynchronous_commit_sql, GroupCommitSqliteDialect, restart_frames } from '../src/db/group-commit.ts';
 import type { Database } from '../src/db/schema.ts';
 
 describe('SQLite group commit', () => {
@@ -233,8 +233,10 @@ describe('SQLite group commit with the WAL fsync off the event loop', () => {
   let reader: SQLite.Database;
   let db: Kysely<Database>;
   let syncs: { resolve: () => void; reject: (e: Error) => void }[];
+  let destroyed: boolean;
 
   beforeEach(async () => {
+    destroyed = false;
     dir = mkdtempSync(join(tmpdir(), 'zhifu-gc-sync-'));
     const path = join(dir, 'gc.db');
     await (await openDatabase({ url: `sqlite:${path}`, sqliteGroupCommit: false })).close();
@@ -249,10 +251,19 @@ describe('SQLite group commit with the WAL fsync off the event loop', () => {
   });
   afterEach(async () => {
     for (const s of syncs) s.resolve();
-    await db.destroy();
+    if (!destroyed) await db.destroy();
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** Whether another connection sees the row: committed in the file, not just in a group. */
+  const committedInFile = (key: string) => {
+    const other = new SQLite(join(dir, 'gc.db'), { readonly: true });
+    try {
+      return other.prepare('select key from settings where key = ?').all(key).length === 1;
+    } finally {
+      other.close();
+    }
+  };
   const keys = async () => (await db.selectFrom('settings').select('key').execute()).map((r) => r.key);
   const until = async (cond: () => boolean) => {
     while (!cond()) await new Promise((r) => setImmediate(r));
@@ -282,6 +293,102 @@ describe('SQLite group commit with the WAL fsync off the event loop', () => {
     syncs[1]!.resolve();
     await Promise.all([second, third]);
     expect((await keys()).sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  /** A transaction that asks to be answered at its COMMIT (db/database.ts commitAsynchronously). */
+  const insertAsynchronously = (key: string) =>
+    db.transaction().execute(async (trx) => {
+      await commitAsynchronously(trx, 'sqlite');
+      await trx.insertInto('settings').values({ key, value: key }).execute();
+    });
+
+  it('answers an asynchronous commit at its COMMIT, readable at once, and syncs it right after', async () => {
+    await insertAsynchronously('a');
+    // Answered with its fsync still pending; readable outside a transaction (nothing pinned).
+    expect(syncs).toHaveLength(1);
+    expect(await keys()).toEqual(['a']);
+    expect(committedInFile('a')).toBe(true);
+  });
+
+  it('an asynchronous commit does not wait for a durable group’s fsync, which still waits for its own', async () => {
+    let durableAnswered = false;
+    const durable = db
+      .insertInto('settings')
+      .values({ key: 'd', value: 'd' })
+      .execute()
+      .then(() => {
+        durableAnswered = true;
+      });
+    await until(() => syncs.length === 1);
+    // Committed during the durable group's fsync: answered, not readable outside a transaction yet
+    // (that reader still shows what was durable before the fsync began) ...
+    await insertAsynchronously('a');
+    expect(durableAnswered).toBe(false);
+    expect(await keys()).toEqual([]);
+    syncs[0]!.resolve();
+    await durable;
+    expect((await keys()).sort()).toEqual(['a', 'd']);
+    // That fsync began before the asynchronous COMMIT: a second one follows without a new write.
+    await until(() => syncs.length === 2);
+  });
+
+  it('a transaction sees an asynchronous commit that reads outside transactions do not see yet', async () => {
+    const durable = db.insertInto('settings').values({ key: 'd', value: 'd' }).execute();
+    await until(() => syncs.length === 1);
+    await insertAsynchronously('a');
+    expect(await keys()).toEqual([]);
+    // Its group waits for the fsync in flight, then for its own (it reads; it is not asynchronous).
+    const inTransaction = db
+      .transaction()
+      .execute((trx) => trx.selectFrom('settings').select('key').execute());
+    await new Promise((r) => setTimeout(r, 20));
+    syncs[0]!.resolve();
+    await durable;
+    // Its fsync covers the asynchronous commit too: no other follows.
+    await until(() => syncs.length === 2);
+    syncs[1]!.resolve();
+    expect((await inTransaction).map((r) => r.key).sort()).toEqual(['a', 'd']);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(syncs).toHaveLength(2);
+  });
+
+  it('in a group with a durable member, the asynchronous one is answered at the COMMIT, the durable after the fsync', async () => {
+    const answered: string[] = [];
+    const both = Promise.all([
+      insertAsynchronously('a').then(() => answered.push('a')),
+      db
+        .transaction()
+        .execute((trx) => trx.insertInto('settings').values({ key: 'd', value: 'd' }).execute())
+        .then(() => answered.push('d')),
+    ]);
+    await until(() => syncs.length === 1);
+    await until(() => answered.includes('a'));
+    expect(answered).not.toContain('d');
+    // One group, one COMMIT: its rows are readable only after the fsync (the durable member's).
+    expect(await keys()).toEqual([]);
+    syncs[0]!.resolve();
+    await both;
+    expect((await keys()).sort()).toEqual(['a', 'd']);
+  });
+
+  it('closing syncs asynchronous commits that no fsync covered yet', async () => {
+    const durable = db.insertInto('settings').values({ key: 'd', value: 'd' }).execute();
+    await until(() => syncs.length === 1);
+    await insertAsynchronously('a');
+    const closing = db.destroy();
+    await new Promise((r) => setTimeout(r, 20));
+    syncs[0]!.resolve();
+    await durable;
+    // Its fsync covers the asynchronous commit too: no other follows.
+    await until(() => syncs.length === 2);
+    syncs[1]!.resolve();
+    await closing;
+    destroyed = true;
+    expect(committedInFile('a')).toBe(true);
+  });
+
+  it('asynchronous commit is asked inside a transaction only', async () => {
+    await expect(sql.raw(asynchronous_commit_sql).execute(db)).rejects.toThrow('inside a transaction');
   });
 
   it('keeps the WAL bounded with checkpoints on the event loop when the checkpoint worker fails', async () => {

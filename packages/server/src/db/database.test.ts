@@ -1,6 +1,7 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dialects, openTestDb, type TestDb } from '../../test/harness.ts';
-import { fixedPlanSql } from './database.ts';
+import { commitAsynchronously, type Executor, fixedPlanSql } from './database.ts';
 
 describe('fixedPlanSql', () => {
   it('casts the bound limit and offset Kysely emits, and leaves everything else alone', () => {
@@ -41,5 +42,32 @@ describe.each(dialects)('limit and offset bound as values (%s)', (dialect) => {
     expect((await page(3, 0)).map((r) => r.value)).toEqual(['a', 'b', 'c']);
     expect((await page(10, 4)).map((r) => r.value)).toEqual(['e']);
     expect(await page(0, 0)).toEqual([]);
+  });
+});
+
+describe.each(dialects)('commitAsynchronously (%s)', (dialect) => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await openTestDb(dialect);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('commits the transaction as usual, asynchronously for this transaction only', async () => {
+    const setting = (db: Executor) =>
+      sql<{ v: string }>`select current_setting('synchronous_commit') as v`.execute(db);
+    await t.ctx.db.transaction().execute(async (trx) => {
+      await commitAsynchronously(trx, t.ctx.dialect);
+      if (dialect === 'postgres') expect((await setting(trx)).rows[0]!.v).toBe('off');
+      await trx.insertInto('settings').values({ key: 'async-commit', value: '1' }).execute();
+    });
+    const row = await t.ctx.db
+      .selectFrom('settings')
+      .select('value')
+      .where('key', '=', 'async-commit')
+      .executeTakeFirst();
+    expect(row?.value).toBe('1');
+    if (dialect === 'postgres') expect((await setting(t.ctx.db)).rows[0]!.v).toBe('on');
   });
 });

@@ -8,9 +8,9 @@
 import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
-import { GroupCommitSqliteDialect, type GroupCommitStats } from './group-commit.ts';
+import { asynchronous_commit_sql, GroupCommitSqliteDialect, type GroupCommitStats } from './group-commit.ts';
 import { migrations } from './migrations.ts';
 import type { Database } from './schema.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
@@ -112,6 +112,22 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   if (options.migrate !== false) await migrate(db, schema ?? 'public');
   return { db, dialect: 'postgres', close: () => db.destroy() };
+}
+
+/**
+ * Lets the open transaction be answered once committed, without waiting for the disk to make it
+ * durable: PostgreSQL's `synchronous_commit = off` for this transaction, the same in SQLite's group
+ * commit (group-commit.ts). For low-value writes only (a Smart Checkout ranking and its 0.01 CNY
+ * metering): committed and visible as usual, safe from a crash of the process, lost on a crash of
+ * the machine only if no durable commit followed within one fsync (the WAL is written in order, so
+ * a payment that refers to the ranking makes it durable too). Payments and refunds never use it; a
+ * fee journal lost with its ranking is one never charged, both of its sides lost together.
+ */
+export async function commitAsynchronously(trx: Trx, dialect: Dialect): Promise<void> {
+  await (dialect === 'postgres'
+    ? sql`set local synchronous_commit = off`
+    : sql.raw(asynchronous_commit_sql)
+  ).execute(trx);
 }
 
 const statement_cache_max = 512;

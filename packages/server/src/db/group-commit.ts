@@ -35,6 +35,16 @@
  * still waits for its own fsync — that is the guarantee; what changes is that the process serves
  * other requests meanwhile.
  *
+ * Asynchronous commit (PostgreSQL's `synchronous_commit = off`, for low-value writes: a Smart
+ * Checkout ranking and its metering). A transaction that runs `asynchronous_commit_sql` is answered
+ * once its group's COMMIT returned, not after the fsync. A group made only of such transactions is
+ * committed even while another group's fsync is in flight, and without pinning the reader, so its
+ * rows are readable at once; a group that also holds a durable member is committed and synced as
+ * any other (its asynchronous members are answered at the COMMIT). The fsync that makes them durable follows
+ * at once (at most one in flight); until it returns they survive a crash of the process (the WAL is
+ * in the kernel's page cache) but not of the machine. Every later durable commit covers them too:
+ * the WAL is written in order.
+ *
  * With `walSync`, checkpoints are the driver's too (SQLite's automatic one is off on the writer):
  * it would run inside a COMMIT, on the event loop, and with the pinned read snapshot it could never
  * let the WAL restart. After each fsync the driver reads the WAL's size (a NOOP checkpoint, ~13 µs)
@@ -61,10 +71,30 @@ import {
 import { CheckpointSqlError } from './wal-checkpointer.ts';
 
 interface Group {
+  /** Settles when the group is durable (its COMMIT and, with `walSync`, the fsync after it). */
   promise: Promise<void>;
   resolve: () => void;
   reject: (error: unknown) => void;
+  /** Settles at the group's COMMIT: what asynchronous-commit leases wait for. */
+  committed: Promise<void>;
+  resolveCommitted: () => void;
+  rejectCommitted: (error: unknown) => void;
+  /** A member or plain write wants to be answered only once durable (all but asynchronous ones). */
+  durableWanted: boolean;
 }
+
+/** Settles both of a group's promises with an error. */
+function failGroup(group: Group, error: unknown): void {
+  group.rejectCommitted(error);
+  group.reject(error);
+}
+
+/**
+ * The statement (db/database.ts `commitAsynchronously`) by which a transaction asks to be answered
+ * at its COMMIT, before its fsync. SQLite ignores unknown pragmas, so without this driver it is a
+ * no-op; this driver takes it and sends nothing to SQLite.
+ */
+export const asynchronous_commit_sql = 'pragma zhifu_asynchronous_commit';
 
 class Mutex {
   private held: Promise<void> | undefined;
@@ -96,9 +126,21 @@ function execute(db: SQLite.Database, query: CompiledQuery): QueryResult<unknown
   };
 }
 
+/** A promise and its settling functions; its rejection is handled (waiters see it). */
+function settlement() {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {}); // an unwaited group must not crash the process
+  return { promise, resolve, reject };
+}
+
 /** Counters for tests and diagnostics. */
 export interface GroupCommitStats {
-  /** Durable commits of the writer connection. */
+  /** Commits of the writer connection (one per group). */
   commits: number;
   /** Transactions (savepoints) committed inside groups. */
   members: number;
@@ -161,8 +203,12 @@ export class GroupCommitDriver implements Driver {
   private flushWanted = false;
   /** Groups the current lease touched: it is answered once they are durable. */
   private leaseGroups = new Set<Group>();
-  /** The committed group whose WAL fsync is in flight (`walSync`). */
+  /** The current lease asked to be answered at its COMMIT (`asynchronous_commit_sql`). */
+  private leaseAsynchronous = false;
+  /** The WAL fsync in flight (`walSync`). */
   private syncing: Promise<void> | undefined;
+  /** Asynchronous commits that no fsync started after them covers yet. */
+  private unsynced = false;
   /** A WAL fsync failed: durability is unknown, nothing more is written. */
   private broken: unknown;
   /** A worker checkpoint in flight. */
@@ -189,6 +235,7 @@ export class GroupCommitDriver implements Driver {
   async acquireConnection(): Promise<DatabaseConnection> {
     await this.mutex.lock();
     this.leaseGroups = new Set();
+    this.leaseAsynchronous = false;
     return this.connection;
   }
 
@@ -200,6 +247,7 @@ export class GroupCommitDriver implements Driver {
 
   async commitTransaction(): Promise<void> {
     this.inMember = false;
+    this.markDurableWanted();
     this.writer.prepare('release zhifu_member').run();
     this.stats.members++;
     if (this.flushWanted) this.flush();
@@ -207,6 +255,7 @@ export class GroupCommitDriver implements Driver {
 
   async rollbackTransaction(): Promise<void> {
     this.inMember = false;
+    this.markDurableWanted();
     // A failed statement may have ended the whole group (e.g. I/O error): the flush reports it.
     if (this.writer.inTransaction) {
       this.writer.prepare('rollback to zhifu_member').run();
@@ -229,17 +278,24 @@ export class GroupCommitDriver implements Driver {
 
   async releaseConnection(): Promise<void> {
     const groups = [...this.leaseGroups];
+    const asynchronous = this.leaseAsynchronous;
     this.leaseGroups = new Set();
     this.mutex.unlock();
-    for (const g of groups) await g.promise;
+    for (const g of groups) await (asynchronous ? g.committed : g.promise);
+  }
+
+  /** The ending member's group is answered only once durable, unless it asked otherwise. */
+  private markDurableWanted(): void {
+    if (this.group && !this.leaseAsynchronous) this.group.durableWanted = true;
   }
 
   async destroy(): Promise<void> {
     this.flush();
-    while (this.syncing || this.group) {
+    while (this.syncing || this.group || (this.unsynced && !this.broken)) {
       // A running member (inMember) may wait on a timer or I/O: yield to the loop, do not spin.
       if (this.syncing) await this.syncing.catch(() => {});
-      else await new Promise((resolve) => setImmediate(resolve));
+      else if (this.group) await new Promise((resolve) => setImmediate(resolve));
+      else this.startSync();
       this.flush();
     }
     await this.checkpointing;
@@ -251,11 +307,20 @@ export class GroupCommitDriver implements Driver {
   private async run(query: CompiledQuery): Promise<QueryResult<unknown>> {
     // After a failed fsync the state on disk is unknown: nothing more is read or written.
     if (this.broken) throw this.broken;
-    // With no group open and no fsync in flight the writer holds exactly the durable data, and its
-    // page cache is warm (the reader's is dropped whenever the writer commits).
+    if (query.sql === asynchronous_commit_sql) {
+      if (!this.inMember) throw new Error('asynchronous commit is asked inside a transaction');
+      this.leaseAsynchronous = true;
+      return { rows: [] };
+    }
+    // With no group open and the reader not pinned for an fsync in flight, the writer holds exactly
+    // what reads may see, and its page cache is warm (the reader's is dropped whenever the writer
+    // commits).
     if (!this.inMember && this.isRead(query))
-      return execute(this.group || this.syncing ? this.reader : this.writer, query);
-    if (!this.inMember) await this.join();
+      return execute(this.group || this.reader.inTransaction ? this.reader : this.writer, query);
+    if (!this.inMember) {
+      await this.join();
+      this.group!.durableWanted = true;
+    }
     return execute(this.writer, query);
   }
 
@@ -288,18 +353,21 @@ export class GroupCommitDriver implements Driver {
       // write must not run outside a transaction (it would autocommit), so it opens a new group.
       const dead = this.group;
       this.group = undefined;
-      dead.reject(new Error('the group transaction was rolled back by SQLite'));
+      failGroup(dead, new Error('the group transaction was rolled back by SQLite'));
     }
     if (!this.group) {
       await this.beginImmediate();
-      let resolve!: () => void;
-      let reject!: (error: unknown) => void;
-      const promise = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      promise.catch(() => {}); // members see the error; an unwaited group must not crash the process
-      this.group = { promise, resolve, reject };
+      const durable = settlement();
+      const committed = settlement();
+      this.group = {
+        promise: durable.promise,
+        resolve: durable.resolve,
+        reject: durable.reject,
+        committed: committed.promise,
+        resolveCommitted: committed.resolve,
+        rejectCommitted: committed.reject,
+        durableWanted: false,
+      };
       setImmediate(() => this.flush());
     }
     this.leaseGroups.add(this.group);
@@ -327,7 +395,8 @@ export class GroupCommitDriver implements Driver {
   private flush(): void {
     const group = this.group;
     if (!group) return;
-    if (this.inMember || this.syncing) {
+    // An asynchronous-only group need not wait for the fsync in flight: it is answered at COMMIT.
+    if (this.inMember || (this.syncing && group.durableWanted)) {
       this.flushWanted = true;
       return;
     }
@@ -337,32 +406,47 @@ export class GroupCommitDriver implements Driver {
       // A later fsync could report success after the failed one (the kernel reports a writeback
       // error once) while the WAL after the lost frames is unrecoverable: never commit again.
       if (this.writer.inTransaction) this.writer.prepare('rollback').run();
-      group.reject(this.broken);
+      failGroup(group, this.broken);
       return;
     }
+    // Reads outside transactions keep seeing what was durable before this COMMIT until its fsync;
+    // an asynchronous-only group's rows are readable at once (as PostgreSQL's).
+    const pin = this.walSync !== undefined && group.durableWanted;
     try {
       if (!this.writer.inTransaction) throw new Error('the group transaction was rolled back by SQLite');
-      // Reads outside transactions keep seeing what was durable before this COMMIT until its fsync.
-      if (this.walSync) this.pinReader();
+      if (pin) this.pinReader();
       this.writer.prepare('commit').run();
       this.stats.commits++;
     } catch (error) {
       if (this.writer.inTransaction) this.writer.prepare('rollback').run();
-      if (this.walSync) this.unpinReader();
-      group.reject(error);
+      if (pin) this.unpinReader();
+      failGroup(group, error);
       return;
     }
+    group.resolveCommitted();
     if (!this.walSync) {
       group.resolve();
       return;
     }
-    this.syncing = this.walSync().then(
+    if (group.durableWanted) {
+      this.startSync(group);
+      return;
+    }
+    group.resolve(); // nobody in it waits for the disk
+    this.unsynced = true;
+    if (!this.syncing) this.startSync();
+  }
+
+  /** fsyncs the WAL (one at a time): it covers every COMMIT made before it starts. */
+  private startSync(group?: Group): void {
+    this.unsynced = false;
+    this.syncing = this.walSync!().then(
       () => {
         this.stats.walSyncs++;
         try {
           this.afterSync();
         } finally {
-          group.resolve();
+          group?.resolve();
         }
       },
       (error: unknown) => {
@@ -370,7 +454,7 @@ export class GroupCommitDriver implements Driver {
         try {
           this.afterSync();
         } finally {
-          group.reject(error);
+          group?.reject(error);
         }
       },
     );
@@ -386,6 +470,8 @@ export class GroupCommitDriver implements Driver {
       this.checkpointError(error);
     }
     if (this.flushWanted && !this.inMember) this.flush();
+    // Asynchronous commits made during that fsync: the next one follows at once.
+    if (this.unsynced && !this.syncing && !this.broken) this.startSync();
   }
 
   /** Starts a worker checkpoint or a WAL restart when the WAL has grown enough (see the header). */

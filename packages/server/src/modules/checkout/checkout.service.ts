@@ -15,7 +15,7 @@
  * processes would each learn from their own outcomes plus the log at start (docs/checkout.md).
  */
 import type { Ctx } from '../../context.ts';
-import type { Db, Executor } from '../../db/database.ts';
+import { commitAsynchronously, type Db, type Executor } from '../../db/database.ts';
 import type { CheckoutPromotionsTable } from '../../db/schema.ts';
 import { assert } from '../../lib/assert.ts';
 import { parseRfc3339, rfc3339 } from '../../lib/clock.ts';
@@ -56,9 +56,17 @@ export const prior_weight = 20;
 export interface CheckoutOptions {
   /** Share of queries whose first place is drawn uniformly (default 0.05; ml.md §B.3: 1–5%). */
   explorationShare: number;
+  /**
+   * When a query is answered: `asynchronous` (default) once its ranking and metering are committed,
+   * `durable` once they are also on disk (db/database.ts `commitAsynchronously`; docs/checkout.md).
+   */
+  rankingCommit: 'asynchronous' | 'durable';
 }
 
-export const default_checkout_options: CheckoutOptions = { explorationShare: 0.05 };
+export const default_checkout_options: CheckoutOptions = {
+  explorationShare: 0.05,
+  rankingCommit: 'asynchronous',
+};
 
 export function newModel(): LinUcb {
   return new LinUcb({ alpha: ucb_alpha, lambda: prior_weight, prior });
@@ -244,6 +252,7 @@ export async function rank(
   const c = ranked.choice;
   const top = c ? ranked.arms[c.top]!.instrument_id : null;
   await ctx.db.transaction().execute(async (trx) => {
+    if (options.rankingCommit === 'asynchronous') await commitAsynchronously(trx, ctx.dialect);
     await repo.insertRanking(trx, {
       id,
       mchid,
@@ -371,7 +380,11 @@ function offer(p: CheckoutPromotionsTable): PromotionOffer {
 
 /** The ranking a payment says it followed: the merchant's, for the same payer; checked before any write. */
 export async function rankingForPayment(ctx: Ctx, rankingId: string, mchid: string, userId: string) {
-  const r = await repo.findRanking(ctx.db, rankingId);
+  // A ranking answered before its fsync is not yet readable outside a transaction while another
+  // group's fsync is in flight (SQLite group commit): a transaction sees every commit.
+  const r =
+    (await repo.findRanking(ctx.db, rankingId)) ??
+    (await ctx.db.transaction().execute((trx) => repo.findRanking(trx, rankingId)));
   if (!r || r.mchid !== mchid || r.user_id !== userId)
     fail('checkout_ranking_unknown', { field: '/ranking_id', value: rankingId, location: 'body' });
   return r;
