@@ -197,6 +197,43 @@ describe.each(dialects)('decision notifications over a real WebSocket (%s)', (di
     }
   });
 
+  it('callbacks: an endpoint that does not answer holds back no other merchant’s callback', async () => {
+    // The slow endpoint keeps its request open until the test lets it go (under the 5 s timeout).
+    let release!: () => void;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    let slowReceived = 0;
+    const slow = createServer((req, res) => {
+      slowReceived++;
+      req.resume();
+      void released.then(() => res.end());
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const fast = await receiver(() => 200);
+    try {
+      const slowUrl = `http://127.0.0.1:${(slow.address() as { port: number }).port}/notify`;
+      const a = await newOrder(t, 111, slowUrl);
+      await payAs(t, a.prepayId, a.order.payer.openid);
+      const waitFor = async (cond: () => boolean, ms: number) => {
+        const deadline = Date.now() + ms;
+        while (!cond() && Date.now() < deadline) await new Promise((x) => setTimeout(x, 25));
+        return cond();
+      };
+      expect(await waitFor(() => slowReceived === 1, 3000)).toBe(true);
+      const b = await newOrder(t, 112, fast.url);
+      await payAs(t, b.prepayId, b.order.payer.openid);
+      // Delivered while the first delivery is still waiting for its answer.
+      expect(await waitFor(() => fast.received.length === 1, 3000)).toBe(true);
+      expect(JSON.parse(fast.received[0]!.body).event_type).toBe('TRANSACTION.SUCCESS');
+    } finally {
+      release();
+      slow.closeAllConnections();
+      await new Promise<void>((r) => slow.close(() => r()));
+      await fast.close();
+    }
+  });
+
   it('APIv3 callback: the official plugin verifies and decrypts a real TRANSACTION.SUCCESS', async () => {
     const r = await receiver(() => 200);
     const { order, prepayId } = await newOrder(t, 1_234, r.url);

@@ -65,8 +65,10 @@ export const callback_timeout_ms = 5_000;
 export const callback_retry_delays_s = [
   15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600,
 ];
-/** Callbacks delivered concurrently by one node; a lease keeps other nodes off a callback in flight. */
+/** Callbacks one pass leases and delivers concurrently; a lease keeps other nodes off a callback in flight. */
 export const callback_batch_max = 16;
+/** Deliveries in flight on one node across passes (slow endpoints do not block later passes). */
+export const callback_in_flight_max = 256;
 export const callback_lease_ms = 30_000;
 
 /** A restricted-category hit or a mislabelled transaction freezes the merchant for 72 hours (DESIGN.md). */

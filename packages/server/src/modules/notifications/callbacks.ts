@@ -15,6 +15,7 @@ import { openRecordText, sealRecord } from '../../lib/crypto/index.ts';
 import { alphanumeric, hex, prefixed } from '../../lib/ids.ts';
 import {
   callback_batch_max,
+  callback_in_flight_max,
   callback_lease_ms,
   callback_retry_delays_s,
   callback_timeout_ms,
@@ -79,10 +80,16 @@ export interface CallbackOptions {
   allowLoopback: boolean;
 }
 
-/** Delivers due callbacks; `start` polls, tests call `tick` with a fake clock. */
+/**
+ * Delivers due callbacks; `start` polls, tests call `tick` with a fake clock. A pass leases what is
+ * due and waits for its deliveries, but the next pass does not wait for them: an endpoint that
+ * takes its whole 5 s timeout holds back no other callback (up to `callback_in_flight_max`).
+ */
 export class CallbackDispatcher {
   private timer: NodeJS.Timeout | undefined;
-  private running = false;
+  /** A pass is choosing and leasing callbacks (one at a time per node). */
+  private leasing = false;
+  private inFlight = 0;
 
   constructor(
     private readonly ctx: Ctx,
@@ -108,23 +115,32 @@ export class CallbackDispatcher {
 
   /** One pass: lease due callbacks, deliver them concurrently, record outcomes. Returns how many ran. */
   async tick(): Promise<number> {
-    if (this.running) return 0;
-    this.running = true;
+    const room = Math.min(callback_batch_max, callback_in_flight_max - this.inFlight);
+    if (this.leasing || room <= 0) return 0;
+    this.leasing = true;
+    let mine: Awaited<ReturnType<typeof repo.dueCallbacks>>;
     try {
       const now = this.ctx.clock.now();
-      const due = await repo.dueCallbacks(this.ctx.db, now, callback_batch_max);
+      const due = await repo.dueCallbacks(this.ctx.db, now, room);
       const leased = await repo.leaseDue(
         this.ctx.db,
         due.map((c) => c.id),
         now,
         now + callback_lease_ms,
       );
-      const mine = due.filter((c) => leased.has(c.id));
-      await Promise.all(mine.map((c) => this.attempt(c)));
-      return mine.length;
+      mine = due.filter((c) => leased.has(c.id));
     } finally {
-      this.running = false;
+      this.leasing = false;
     }
+    this.inFlight += mine.length;
+    await Promise.all(
+      mine.map((c) =>
+        this.attempt(c).finally(() => {
+          this.inFlight--;
+        }),
+      ),
+    );
+    return mine.length;
   }
 
   private async attempt(c: Awaited<ReturnType<typeof repo.dueCallbacks>>[number]): Promise<void> {
