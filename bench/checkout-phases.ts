@@ -125,6 +125,9 @@ interface Row {
   fsync: number;
   gc: number;
   wal: number;
+  /** A WAL restart (the driver's hold for the last copy) or a worker checkpoint ended in the call. */
+  restart: number;
+  checkpoint: number;
 }
 const rows: Row[] = [];
 const t00 = performance.now();
@@ -133,11 +136,22 @@ for (let i = 0; i < n; i++) {
   commitMs = 0;
   syncMs = 0;
   gcMs = 0;
+  const restarts = dialect.stats.walRestarts;
+  const checkpoints = dialect.stats.checkpoints;
   const t0 = performance.now();
   await rank(ctx, default_checkout_options, merchant.mchid, request);
   const total = performance.now() - t0;
   // GC entries are delivered asynchronously: read them after a turn.
-  rows.push({ total, sql: sqlMs, commit: commitMs, fsync: syncMs, gc: 0, wal: 0 });
+  rows.push({
+    total,
+    sql: sqlMs,
+    commit: commitMs,
+    fsync: syncMs,
+    gc: 0,
+    wal: 0,
+    restart: dialect.stats.walRestarts - restarts,
+    checkpoint: dialect.stats.checkpoints - checkpoints,
+  });
   await new Promise((r) => setImmediate(r));
   rows[rows.length - 1]!.gc = gcMs;
 }
@@ -192,7 +206,7 @@ console.log(
   `slow (>2 ms): ${slow.length} (${((slow.length / n) * 100).toFixed(2)}%); mean total ${f(sum('total'))} = sql ${f(sum('sql'))} + commit ${f(sum('commit'))} + fsync ${f(sum('fsync'))} + rest; gc ${f(sum('gc'))}`,
 );
 console.log(
-  `slow with commit > 1 ms: ${slow.filter((r) => r.commit > 1).length}; fsync > 1 ms: ${slow.filter((r) => r.fsync > 1).length}; gc > 1 ms: ${slow.filter((r) => r.gc > 1).length}`,
+  `slow with commit > 1 ms: ${slow.filter((r) => r.commit > 1).length}; fsync > 1 ms: ${slow.filter((r) => r.fsync > 1).length}; gc > 1 ms: ${slow.filter((r) => r.gc > 1).length}; a WAL restart: ${slow.filter((r) => r.restart > 0).length}; a worker checkpoint ended: ${slow.filter((r) => r.checkpoint > 0).length}; sql > 1 ms: ${slow.filter((r) => r.sql > 1).length}`,
 );
 console.log(
   `commit max ${f(commitMax)}; wal now ${walSize()} bytes; wall ${wall.toFixed(0)} ms; ${JSON.stringify(dialect.stats)}`,
