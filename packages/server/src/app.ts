@@ -228,7 +228,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onClose', async () => {
     if (sweeper) clearInterval(sweeper);
     if (pruner) clearInterval(pruner);
-    callbacks.stop();
+    await callbacks.stop();
     hub?.stop();
     timers.clear();
     await risk.batch.close();

@@ -371,24 +371,69 @@ describe('SQLite group commit with the WAL fsync off the event loop', () => {
     expect((await keys()).sort()).toEqual(['a', 'd']);
   });
 
-  it('closing syncs asynchronous commits that no fsync covered yet', async () => {
+  it('closing waits for the fsync of an asynchronous commit made during another fsync', async () => {
     const durable = db.insertInto('settings').values({ key: 'd', value: 'd' }).execute();
     await until(() => syncs.length === 1);
     await insertAsynchronously('a');
-    const closing = db.destroy();
-    await new Promise((r) => setTimeout(r, 20));
+    let closed = false;
+    const closing = db.destroy().then(() => {
+      closed = true;
+    });
     syncs[0]!.resolve();
     await durable;
-    // Its fsync covers the asynchronous commit too: no other follows.
+    // That fsync began before the asynchronous COMMIT: its own follows, and closing waits for it.
     await until(() => syncs.length === 2);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toBe(false);
     syncs[1]!.resolve();
     await closing;
     destroyed = true;
     expect(committedInFile('a')).toBe(true);
   });
 
-  it('asynchronous commit is asked inside a transaction only', async () => {
-    await expect(sql.raw(asynchronous_commit_sql).execute(db)).rejects.toThrow('inside a transaction');
+  it('a durable write arriving during an asynchronous commit’s fsync waits for it, then for its own', async () => {
+    await insertAsynchronously('a');
+    let answered = false;
+    const durable = db
+      .insertInto('settings')
+      .values({ key: 'd', value: 'd' })
+      .execute()
+      .then(() => {
+        answered = true;
+      });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(syncs).toHaveLength(1);
+    syncs[0]!.resolve();
+    await until(() => syncs.length === 2);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(answered).toBe(false);
+    syncs[1]!.resolve();
+    await durable;
+  });
+
+  it('a lease that commits a transaction asynchronously, then writes outside it, waits for that write’s fsync', async () => {
+    let answered = false;
+    const lease = db
+      .connection()
+      .execute(async (conn) => {
+        await conn.transaction().execute(async (trx) => {
+          await commitAsynchronously(trx, 'sqlite');
+          await trx.insertInto('settings').values({ key: 'a', value: 'a' }).execute();
+        });
+        await conn.insertInto('settings').values({ key: 'd', value: 'd' }).execute();
+      })
+      .then(() => {
+        answered = true;
+      });
+    await until(() => syncs.length === 1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(answered).toBe(false);
+    syncs[0]!.resolve();
+    await lease;
+  });
+
+  it('asynchronous commit can be asked only inside a transaction', async () => {
+    await expect(sql.raw(asynchronous_commit_sql).execute(db)).rejects.toThrow('only inside a transaction');
   });
 
   it('keeps the WAL bounded with checkpoints on the event loop when the checkpoint worker fails', async () => {

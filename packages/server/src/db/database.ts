@@ -118,10 +118,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
  * Lets the open transaction be answered once committed, without waiting for the disk to make it
  * durable: PostgreSQL's `synchronous_commit = off` for this transaction, the same in SQLite's group
  * commit (group-commit.ts). For low-value writes only (a Smart Checkout ranking and its 0.01 CNY
- * metering): committed and visible as usual, safe from a crash of the process, lost on a crash of
- * the machine only if no durable commit followed within one fsync (the WAL is written in order, so
- * a payment that refers to the ranking makes it durable too). Payments and refunds never use it; a
- * fee journal lost with its ranking is one never charged, both of its sides lost together.
+ * metering). Safe from a crash of the Zhifu process; a crash of the machine can lose it if no
+ * durable commit followed (on SQLite within two WAL fsyncs; on PostgreSQL within three
+ * wal_writer_delay, or a crash of the PostgreSQL server). The WAL is written in order, so a payment
+ * that refers to the ranking makes it durable too. Payments and refunds never use it; a fee journal
+ * lost with its ranking is one never charged, both of its sides lost together.
  */
 export async function commitAsynchronously(trx: Trx, dialect: Dialect): Promise<void> {
   await (dialect === 'postgres'

@@ -7,15 +7,14 @@
  * Kysely transaction becomes a savepoint inside it (its rollback undoes only its own work), and each
  * statement outside a transaction that writes runs inside the group too. The group commits — one
  * fsync, durability unchanged — on the next turn of the event loop (setImmediate), so everything
- * that arrived meanwhile rides along. Nobody is answered before their data is durable: a
- * transaction's `execute()` and a plain write resolve only after the group's COMMIT returned; if
- * the COMMIT fails, every member of the group fails with the error.
+ * that arrived meanwhile rides along. Nobody is answered before their data is durable (but see
+ * asynchronous commit below): a transaction's `execute()` and a plain write resolve only after the
+ * group's COMMIT returned; if the COMMIT fails, every member of the group fails with the error.
  *
  * Reads outside a transaction, while a group is open, go to a second connection that sees
  * committed data only (WAL snapshot), so no response can show data of a group that might still
- * fail; with no group open and no fsync in flight they use the writer, which then holds exactly the
- * durable data. Reads inside a
- * transaction see the group, i.e. the transactions committed before them in the same order the
+ * fail; with no group open and the reader not pinned (below) they use the writer, which then holds
+ * exactly what they may see. Reads inside a transaction see the group, i.e. the transactions committed before them in the same order the
  * group commits them (the single writer still serialises them). A lease that touched the writer
  * waits for that group even when its transaction rolled back or its statement failed: what it
  * saw there (a unique violation, a conditional update that matched nothing) is committed before
@@ -38,12 +37,14 @@
  * Asynchronous commit (PostgreSQL's `synchronous_commit = off`, for low-value writes: a Smart
  * Checkout ranking and its metering). A transaction that runs `asynchronous_commit_sql` is answered
  * once its group's COMMIT returned, not after the fsync. A group made only of such transactions is
- * committed even while another group's fsync is in flight, and without pinning the reader, so its
- * rows are readable at once; a group that also holds a durable member is committed and synced as
- * any other (its asynchronous members are answered at the COMMIT). The fsync that makes them durable follows
- * at once (at most one in flight); until it returns they survive a crash of the process (the WAL is
- * in the kernel's page cache) but not of the machine. Every later durable commit covers them too:
- * the WAL is written in order.
+ * committed even while another group's fsync is in flight, and without pinning the reader: its rows
+ * are readable outside transactions at once, or, when a durable group's fsync was in flight, once
+ * that fsync returned (transactions see them at once). A group that also holds a durable member is
+ * committed and synced as any other (its asynchronous members are answered at the COMMIT). The
+ * fsync that makes them durable follows at once (at most one in flight, so it may come after the
+ * one in flight); until it returns they survive a crash of the process (the WAL is in the kernel's
+ * page cache) but not of the machine. Every later durable commit covers them too: the WAL is
+ * written in order.
  *
  * With `walSync`, checkpoints are the driver's too (SQLite's automatic one is off on the writer):
  * it would run inside a COMMIT, on the event loop, and with the pinned read snapshot it could never
@@ -201,10 +202,13 @@ export class GroupCommitDriver implements Driver {
   private inMember = false;
   /** The group should commit as soon as the running member ends. */
   private flushWanted = false;
-  /** Groups the current lease touched: it is answered once they are durable. */
-  private leaseGroups = new Set<Group>();
-  /** The current lease asked to be answered at its COMMIT (`asynchronous_commit_sql`). */
-  private leaseAsynchronous = false;
+  /**
+   * Groups the current lease touched, and whether it waits for each to be durable (true) or only
+   * committed (false: its transaction there asked for asynchronous commit).
+   */
+  private leaseGroups = new Map<Group, boolean>();
+  /** The running member (transaction) asked to be answered at its COMMIT (`asynchronous_commit_sql`). */
+  private memberAsynchronous = false;
   /** The WAL fsync in flight (`walSync`). */
   private syncing: Promise<void> | undefined;
   /** Asynchronous commits that no fsync started after them covers yet. */
@@ -234,20 +238,20 @@ export class GroupCommitDriver implements Driver {
 
   async acquireConnection(): Promise<DatabaseConnection> {
     await this.mutex.lock();
-    this.leaseGroups = new Set();
-    this.leaseAsynchronous = false;
+    this.leaseGroups = new Map();
     return this.connection;
   }
 
   async beginTransaction(): Promise<void> {
     await this.join();
+    this.memberAsynchronous = false;
     this.writer.prepare('savepoint zhifu_member').run();
     this.inMember = true;
   }
 
   async commitTransaction(): Promise<void> {
     this.inMember = false;
-    this.markDurableWanted();
+    this.endMember();
     this.writer.prepare('release zhifu_member').run();
     this.stats.members++;
     if (this.flushWanted) this.flush();
@@ -255,7 +259,7 @@ export class GroupCommitDriver implements Driver {
 
   async rollbackTransaction(): Promise<void> {
     this.inMember = false;
-    this.markDurableWanted();
+    this.endMember();
     // A failed statement may have ended the whole group (e.g. I/O error): the flush reports it.
     if (this.writer.inTransaction) {
       this.writer.prepare('rollback to zhifu_member').run();
@@ -278,24 +282,28 @@ export class GroupCommitDriver implements Driver {
 
   async releaseConnection(): Promise<void> {
     const groups = [...this.leaseGroups];
-    const asynchronous = this.leaseAsynchronous;
-    this.leaseGroups = new Set();
+    this.leaseGroups = new Map();
     this.mutex.unlock();
-    for (const g of groups) await (asynchronous ? g.committed : g.promise);
+    for (const [g, durable] of groups) await (durable ? g.promise : g.committed);
   }
 
-  /** The ending member's group is answered only once durable, unless it asked otherwise. */
-  private markDurableWanted(): void {
-    if (this.group && !this.leaseAsynchronous) this.group.durableWanted = true;
+  /** The ending member is answered once its group is durable, unless it asked otherwise. */
+  private endMember(): void {
+    if (this.group && !this.memberAsynchronous) this.wantDurable(this.group);
+  }
+
+  private wantDurable(group: Group): void {
+    group.durableWanted = true;
+    this.leaseGroups.set(group, true);
   }
 
   async destroy(): Promise<void> {
     this.flush();
-    while (this.syncing || this.group || (this.unsynced && !this.broken)) {
+    // An asynchronous commit's fsync starts with it or after the one in flight (afterSync).
+    while (this.syncing || this.group) {
       // A running member (inMember) may wait on a timer or I/O: yield to the loop, do not spin.
       if (this.syncing) await this.syncing.catch(() => {});
-      else if (this.group) await new Promise((resolve) => setImmediate(resolve));
-      else this.startSync();
+      else await new Promise((resolve) => setImmediate(resolve));
       this.flush();
     }
     await this.checkpointing;
@@ -308,8 +316,8 @@ export class GroupCommitDriver implements Driver {
     // After a failed fsync the state on disk is unknown: nothing more is read or written.
     if (this.broken) throw this.broken;
     if (query.sql === asynchronous_commit_sql) {
-      if (!this.inMember) throw new Error('asynchronous commit is asked inside a transaction');
-      this.leaseAsynchronous = true;
+      if (!this.inMember) throw new Error('asynchronous commit can be asked only inside a transaction');
+      this.memberAsynchronous = true;
       return { rows: [] };
     }
     // With no group open and the reader not pinned for an fsync in flight, the writer holds exactly
@@ -317,10 +325,7 @@ export class GroupCommitDriver implements Driver {
     // commits).
     if (!this.inMember && this.isRead(query))
       return execute(this.group || this.reader.inTransaction ? this.reader : this.writer, query);
-    if (!this.inMember) {
-      await this.join();
-      this.group!.durableWanted = true;
-    }
+    if (!this.inMember) await this.join(true);
     return execute(this.writer, query);
   }
 
@@ -345,8 +350,11 @@ export class GroupCommitDriver implements Driver {
       yield { rows: [row as R] };
   }
 
-  /** Opens a group if none is open and records that the current lease depends on it. */
-  private async join(): Promise<void> {
+  /**
+   * Opens a group if none is open and records that the current lease depends on it: `durable` for
+   * a plain write; a member's wish is known when it ends (`endMember`).
+   */
+  private async join(durable = false): Promise<void> {
     if (this.broken) throw this.broken;
     if (this.group && !this.writer.inTransaction) {
       // SQLite rolled the whole group back after an error: its members fail at the flush; a new
@@ -370,7 +378,8 @@ export class GroupCommitDriver implements Driver {
       };
       setImmediate(() => this.flush());
     }
-    this.leaseGroups.add(this.group);
+    if (durable) this.wantDurable(this.group);
+    else if (!this.leaseGroups.has(this.group)) this.leaseGroups.set(this.group, false);
   }
 
   /**

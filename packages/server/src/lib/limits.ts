@@ -67,8 +67,11 @@ export const callback_retry_delays_s = [
 ];
 /** Callbacks one pass leases and delivers concurrently; a lease keeps other nodes off a callback in flight. */
 export const callback_batch_max = 16;
-/** Deliveries in flight on one node across passes (slow endpoints do not block later passes). */
-export const callback_in_flight_max = 256;
+/**
+ * Deliveries in flight on one node across passes (slow endpoints do not block later passes). Each
+ * may take a DNS lookup and an RSA signature in libuv's 4-thread pool, which the WAL fsync shares.
+ */
+export const callback_in_flight_max = 64;
 export const callback_lease_ms = 30_000;
 
 /** A restricted-category hit or a mislabelled transaction freezes the merchant for 72 hours (DESIGN.md). */

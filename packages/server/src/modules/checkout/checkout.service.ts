@@ -380,11 +380,17 @@ function offer(p: CheckoutPromotionsTable): PromotionOffer {
 
 /** The ranking a payment says it followed: the merchant's, for the same payer; checked before any write. */
 export async function rankingForPayment(ctx: Ctx, rankingId: string, mchid: string, userId: string) {
-  // A ranking answered before its fsync is not yet readable outside a transaction while another
-  // group's fsync is in flight (SQLite group commit): a transaction sees every commit.
+  // On SQLite, a ranking answered before its fsync is not readable outside a transaction while
+  // another transaction's fsync is in flight (db/group-commit.ts); a transaction sees every commit
+  // (and this one, which only reads, need not wait for the disk).
   const r =
     (await repo.findRanking(ctx.db, rankingId)) ??
-    (await ctx.db.transaction().execute((trx) => repo.findRanking(trx, rankingId)));
+    (ctx.dialect === 'sqlite'
+      ? await ctx.db.transaction().execute(async (trx) => {
+          await commitAsynchronously(trx, ctx.dialect);
+          return repo.findRanking(trx, rankingId);
+        })
+      : undefined);
   if (!r || r.mchid !== mchid || r.user_id !== userId)
     fail('checkout_ranking_unknown', { field: '/ranking_id', value: rankingId, location: 'body' });
   return r;

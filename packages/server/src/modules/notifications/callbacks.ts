@@ -89,7 +89,9 @@ export class CallbackDispatcher {
   private timer: NodeJS.Timeout | undefined;
   /** A pass is choosing and leasing callbacks (one at a time per node). */
   private leasing = false;
-  private inFlight = 0;
+  /** Deliveries in flight (each settles within the 5 s timeout and the recording of its outcome). */
+  private readonly inFlight = new Set<Promise<void>>();
+  private stopped = false;
 
   constructor(
     private readonly ctx: Ctx,
@@ -109,14 +111,20 @@ export class CallbackDispatcher {
     }
   }
 
-  stop(): void {
+  /** Stops polling and waits for the deliveries in flight, so their outcomes are recorded. */
+  async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    this.stopped = true;
+    while (this.leasing || this.inFlight.size > 0) {
+      if (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+      else await new Promise((resolve) => setTimeout(resolve, 1));
+    }
   }
 
   /** One pass: lease due callbacks, deliver them concurrently, record outcomes. Returns how many ran. */
   async tick(): Promise<number> {
-    const room = Math.min(callback_batch_max, callback_in_flight_max - this.inFlight);
-    if (this.leasing || room <= 0) return 0;
+    const room = Math.min(callback_batch_max, callback_in_flight_max - this.inFlight.size);
+    if (this.stopped || this.leasing || room <= 0) return 0;
     this.leasing = true;
     let mine: Awaited<ReturnType<typeof repo.dueCallbacks>>;
     try {
@@ -132,14 +140,12 @@ export class CallbackDispatcher {
     } finally {
       this.leasing = false;
     }
-    this.inFlight += mine.length;
-    await Promise.all(
-      mine.map((c) =>
-        this.attempt(c).finally(() => {
-          this.inFlight--;
-        }),
-      ),
-    );
+    const deliveries = mine.map((c) => {
+      const delivery = this.attempt(c).finally(() => this.inFlight.delete(delivery));
+      this.inFlight.add(delivery);
+      return delivery;
+    });
+    await Promise.all(deliveries);
     return mine.length;
   }
 
