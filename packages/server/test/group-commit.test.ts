@@ -16,8 +16,11 @@ import { CompiledQuery, Kysely, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { commitAsynchronously, type DatabaseHandle, openDatabase } from '../src/db/database.ts';
 import { isUniqueViolation } from '../src/db/errors.ts';
-import { asynchronous_commit_sql, GroupCommitSqliteDialect, restart_frames } from '../src/db/group-commit.ts';
+import { asynchronous_commit_sql, GroupCommitSqliteDialect } from '../src/db/group-commit.ts';
 import type { Database } from '../src/db/schema.ts';
+
+/** A smaller WAL than the server's (group-commit.ts restart_frames), so the restart tests stay short. */
+const restart_frames = 4_096;
 
 describe('SQLite group commit', () => {
   let dir: string;
@@ -25,7 +28,10 @@ describe('SQLite group commit', () => {
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'zhifu-gc-'));
-    handle = await openDatabase({ url: `sqlite:${join(dir, 'gc.db')}` });
+    handle = await openDatabase({
+      url: `sqlite:${join(dir, 'gc.db')}`,
+      sqliteWalRestartFrames: restart_frames,
+    });
   });
   afterEach(async () => {
     await handle.close();
@@ -448,7 +454,7 @@ describe('SQLite group commit with the WAL fsync off the event loop', () => {
       passive: () => Promise.reject(new Error('worker gone')),
       close: async () => {},
     };
-    const dialect = new GroupCommitSqliteDialect(writer, reader, async () => {}, failing);
+    const dialect = new GroupCommitSqliteDialect(writer, reader, async () => {}, failing, restart_frames);
     db = new Kysely<Database>({ dialect });
     await sql`create table blobs (body blob)`.execute(db);
     const body = Buffer.alloc(4 * 4096, 7);

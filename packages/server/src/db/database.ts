@@ -43,6 +43,8 @@ export interface DatabaseOptions {
    * true). Durability is the same; false commits every transaction on its own.
    */
   sqliteGroupCommit?: boolean;
+  /** SQLite group commit: WAL frames past which the WAL restarts (group-commit.ts restart_frames); for tests. */
+  sqliteWalRestartFrames?: number;
 }
 
 const int8_oid = 20;
@@ -87,6 +89,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
       cachedStatements(reader),
       walSync,
       walSync ? new WalCheckpointer(path) : undefined,
+      options.sqliteWalRestartFrames,
     );
     const db = new Kysely<Database>({ dialect });
     const close = async () => {
