@@ -134,7 +134,7 @@ for (let i = 0; i < n; i++) {
 }
 closeSync(probeFd);
 
-// 1a'. Baseline: one INSERT in a Kysely transaction on the same database (the floor of any write).
+// 1a'. Baseline: one INSERT in a Kysely transaction on the same database (the floor of any durable write).
 await ctx.db.schema
   .createTable('bench_floor')
   .addColumn('id', 'integer', (c) => c.primaryKey())
@@ -287,8 +287,8 @@ for (const line of table([
   ['rank() service call (asynchronous commit)', us(s.p50), us(s.p99), us(s.p99all), share(s)],
   ['rank() answered once durable', us(sd.p50), us(sd.p99), us(sd.p99all), share(sd)],
   ['disk: fdatasync after a 72 KiB write', us(fs.p50), us(fs.p99), us(fs.p99all), share(fs)],
-  ['of which: 0.01 CNY metering alone', us(mt.p50), us(mt.p99), us(mt.p99all), share(mt)],
-  ['baseline: 1 INSERT in a transaction', us(f.p50), us(f.p99), us(f.p99all), share(f)],
+  ['0.01 CNY metering alone, durable', us(mt.p50), us(mt.p99), us(mt.p99all), share(mt)],
+  ['baseline: 1 INSERT in a transaction, durable', us(f.p50), us(f.p99), us(f.p99all), share(f)],
   ['ranking core only', us(c.p50), us(c.p99), us(c.p99all), share(c)],
   ['LinUCB choose+update (d=20, K=4)', us(l.p50), us(l.p99), us(l.p99all), share(l)],
 ]))
