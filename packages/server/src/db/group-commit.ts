@@ -14,11 +14,12 @@
  * Reads outside a transaction, while a group is open, go to a second connection that sees
  * committed data only (WAL snapshot), so no response can show data of a group that might still
  * fail; with no group open and the reader not pinned (below) they use the writer, which then holds
- * exactly what they may see. Reads inside a transaction see the group, i.e. the transactions committed before them in the same order the
- * group commits them (the single writer still serialises them). A lease that touched the writer
- * waits for that group even when its transaction rolled back or its statement failed: what it
- * saw there (a unique violation, a conditional update that matched nothing) is committed before
- * the caller reads again through the committed-data connection.
+ * exactly what they may see. Reads inside a transaction see the group, i.e. the transactions
+ * committed before them in the same order the group commits them (the single writer still
+ * serialises them). A lease that touched the writer waits for that group even when its transaction
+ * rolled back or its statement failed: what it saw there (a unique violation, a conditional update
+ * that matched nothing) is committed before the caller reads again through the committed-data
+ * connection.
  *
  * The WAL's fsync runs off the event loop (`walSync`, synchronous=FULL only). A COMMIT that waits
  * for its fsync blocks the event-loop thread — every request in the process — for the disk's
@@ -369,15 +370,15 @@ export class GroupCommitDriver implements Driver {
     }
     if (!this.group) {
       await this.beginImmediate();
-      const durable = settlement();
-      const committed = settlement();
+      const onDisk = settlement();
+      const atCommit = settlement();
       this.group = {
-        promise: durable.promise,
-        resolve: durable.resolve,
-        reject: durable.reject,
-        committed: committed.promise,
-        resolveCommitted: committed.resolve,
-        rejectCommitted: committed.reject,
+        promise: onDisk.promise,
+        resolve: onDisk.resolve,
+        reject: onDisk.reject,
+        committed: atCommit.promise,
+        resolveCommitted: atCommit.resolve,
+        rejectCommitted: atCommit.reject,
         durableWanted: false,
       };
       setImmediate(() => this.flush());
