@@ -863,12 +863,16 @@ describe('Smart Checkout on SQLite while another transaction’s fsync is in fli
       expect(held.length).toBe(1); // answered with that fsync still held
       expect(await findRanking(db, ranking.ranking_id)).toBeUndefined();
       const who = await resolveOpenid(db, payer.openid);
-      const found = rankingForPayment(ctx, ranking.ranking_id, merchant.mchid, who!.user_id);
-      // The payment's read runs while the fsync is still held; it is let go afterwards.
+      // The payment's read runs, and is answered (it only reads), while that fsync is still held.
+      let found: { id: string } | undefined;
+      const finding = rankingForPayment(ctx, ranking.ranking_id, merchant.mchid, who!.user_id).then((r) => {
+        found = r;
+      });
       await new Promise((r) => setTimeout(r, 20));
+      expect(found?.id).toBe(ranking.ranking_id);
       for (const resolve of held.splice(0)) resolve();
       held = undefined;
-      expect((await found).id).toBe(ranking.ranking_id);
+      await finding;
       await durable;
     } finally {
       held = undefined;

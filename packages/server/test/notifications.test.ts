@@ -375,6 +375,48 @@ describe('deadlines, review windows and callback retries with the fake clock', (
     expect(cb.history).toHaveLength(16);
   });
 
+  it('a dispatcher stopping waits for its delivery in flight, which an endpoint trickling its answer cannot keep past 5 s', async () => {
+    const { CallbackDispatcher } = await import('../src/modules/notifications/callbacks.ts');
+    const { MerchantKeyCache } = await import('../src/modules/merchants/index.ts');
+    // Answers with headers, then a byte every 500 ms, never the end: the socket is never idle.
+    let requests = 0;
+    const trickle = createServer((req, res) => {
+      requests++;
+      req.resume();
+      res.writeHead(200);
+      const timer = setInterval(() => res.write('x'), 500);
+      res.on('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((r) => trickle.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(trickle.address() as { port: number }).port}/notify`;
+      const { order, prepayId } = await newOrder(t, 222, url);
+      await payAs(t, prepayId, order.payer.openid);
+      const dispatcher = new CallbackDispatcher(t.ctx, new MerchantKeyCache(t.ctx), { allowLoopback: true });
+      const started = Date.now();
+      void dispatcher.tick();
+      while (requests === 0 && Date.now() - started < 3000) await new Promise((x) => setTimeout(x, 20));
+      expect(requests).toBe(1);
+      let stopped = false;
+      const stopping = dispatcher.stop().then(() => {
+        stopped = true;
+      });
+      await new Promise((x) => setTimeout(x, 300));
+      expect(stopped).toBe(false);
+      expect(await dispatcher.tick()).toBe(0);
+      await stopping;
+      expect(Date.now() - started).toBeLessThan(8_000);
+      const [cb] = (
+        await signedRequest(t, 'GET', `/v1/notifications/callbacks?ref=${order.out_trade_no}`)
+      ).json().data;
+      expect(cb).toMatchObject({ status: 'pending', attempts: 1 });
+      expect(cb.history[0]).toMatchObject({ http_status: null, error: 'timed out after 5000 ms' });
+    } finally {
+      trickle.closeAllConnections();
+      await new Promise<void>((r) => trickle.close(() => r()));
+    }
+  });
+
   it('callback URLs to private, loopback, metadata addresses and their alternate spellings are refused', async () => {
     for (const url of [
       'http://127.0.0.1:9/notify',

@@ -170,7 +170,7 @@ export type WalSync = () => Promise<void>;
 export const checkpoint_frames = 1_024;
 /**
  * WAL frames past which the WAL is restarted (~64 MB at 4 KiB pages): the one moment queries wait
- * for a checkpoint, so rarely (every ~1,000 Smart Checkout queries of ~17 pages each). At 4,096
+ * for a checkpoint, so rarely (every 1,000–2,500 Smart Checkout queries in bench:checkout). At 4,096
  * frames the restarts were ~0.35% of the queries and a third of those over 2 ms (bench:checkout,
  * alternating runs: p99 1.41–1.63 ms here against 1.57–1.98 ms).
  */

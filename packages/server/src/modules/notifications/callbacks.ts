@@ -89,7 +89,7 @@ export class CallbackDispatcher {
   private timer: NodeJS.Timeout | undefined;
   /** A pass is choosing and leasing callbacks (one at a time per node). */
   private leasing = false;
-  /** Deliveries in flight (each settles within the 5 s timeout and the recording of its outcome). */
+  /** Deliveries in flight (each settles within the 5 s deadline and the recording of its outcome). */
   private readonly inFlight = new Set<Promise<void>>();
   private stopped = false;
 
@@ -245,6 +245,14 @@ function post(
   const u = new URL(url);
   const send = u.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve) => {
+    let settled = false;
+    const settle = (status: number | null, error: string | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      resolve({ status, error: error?.slice(0, 250) ?? null, durationMs: performance.now() - started });
+    };
+    const timedOut = () => new Error(`timed out after ${callback_timeout_ms} ms`);
     const req = send(
       u,
       {
@@ -255,15 +263,16 @@ function post(
       },
       (res) => {
         res.resume();
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? null, error: null, durationMs: performance.now() - started }),
-        );
+        res.on('end', () => settle(res.statusCode ?? null, null));
+        res.on('error', (error) => settle(null, error.message));
+        res.on('close', () => settle(null, 'connection closed before the answer ended'));
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`timed out after ${callback_timeout_ms} ms`)));
-    req.on('error', (error) =>
-      resolve({ status: null, error: error.message.slice(0, 250), durationMs: performance.now() - started }),
-    );
+    // The socket's idle timeout does not bound an endpoint that trickles bytes: the whole attempt
+    // has one deadline too.
+    const deadline = setTimeout(() => req.destroy(timedOut()), callback_timeout_ms);
+    req.on('timeout', () => req.destroy(timedOut()));
+    req.on('error', (error) => settle(null, error.message));
     req.end(body);
   });
 }
