@@ -274,26 +274,29 @@ describe('SQLite group commit with the WAL fsync off the event loop', () => {
   const until = async (cond: () => boolean) => {
     while (!cond()) await new Promise((r) => setImmediate(r));
   };
+  /** `work`, and whether it has been answered yet. */
+  const watched = (work: Promise<unknown>) => {
+    const w = {
+      answered: false,
+      done: work.then(() => {
+        w.answered = true;
+      }),
+    };
+    return w;
+  };
 
   it('answers and shows a commit only after its fsync returned; transactions meanwhile gather in the next group', async () => {
-    let answered = false;
-    const first = db
-      .insertInto('settings')
-      .values({ key: 'a', value: '1' })
-      .execute()
-      .then(() => {
-        answered = true;
-      });
+    const first = watched(db.insertInto('settings').values({ key: 'a', value: '1' }).execute());
     await until(() => syncs.length === 1);
     // Committed in SQLite, fsync in flight: not answered, not visible outside a transaction.
-    expect(answered).toBe(false);
+    expect(first.answered).toBe(false);
     expect(await keys()).toEqual([]);
     const second = db.insertInto('settings').values({ key: 'b', value: '2' }).execute();
     const third = db.insertInto('settings').values({ key: 'c', value: '3' }).execute();
     await new Promise((r) => setTimeout(r, 20));
     expect(syncs).toHaveLength(1);
     syncs[0]!.resolve();
-    await first;
+    await first.done;
     expect(await keys()).toEqual(['a']);
     await until(() => syncs.length === 2);
     syncs[1]!.resolve();
@@ -317,22 +320,15 @@ describe('SQLite group commit with the WAL fsync off the event loop', () => {
   });
 
   it('an asynchronous commit does not wait for a durable group’s fsync, which still waits for its own', async () => {
-    let durableAnswered = false;
-    const durable = db
-      .insertInto('settings')
-      .values({ key: 'd', value: 'd' })
-      .execute()
-      .then(() => {
-        durableAnswered = true;
-      });
+    const durable = watched(db.insertInto('settings').values({ key: 'd', value: 'd' }).execute());
     await until(() => syncs.length === 1);
     // Committed during the durable group's fsync: answered, not readable outside a transaction yet
     // (that reader still shows what was durable before the fsync began) ...
     await insertAsynchronously('a');
-    expect(durableAnswered).toBe(false);
+    expect(durable.answered).toBe(false);
     expect(await keys()).toEqual([]);
     syncs[0]!.resolve();
-    await durable;
+    await durable.done;
     expect((await keys()).sort()).toEqual(['a', 'd']);
     // That fsync began before the asynchronous COMMIT: a second one follows without a new write.
     await until(() => syncs.length === 2);
@@ -381,61 +377,47 @@ describe('SQLite group commit with the WAL fsync off the event loop', () => {
     const durable = db.insertInto('settings').values({ key: 'd', value: 'd' }).execute();
     await until(() => syncs.length === 1);
     await insertAsynchronously('a');
-    let closed = false;
-    const closing = db.destroy().then(() => {
-      closed = true;
-    });
+    const closing = watched(db.destroy());
     syncs[0]!.resolve();
     await durable;
     // That fsync began before the asynchronous COMMIT: its own follows, and closing waits for it.
     await until(() => syncs.length === 2);
     await new Promise((r) => setTimeout(r, 20));
-    expect(closed).toBe(false);
+    expect(closing.answered).toBe(false);
     syncs[1]!.resolve();
-    await closing;
+    await closing.done;
     destroyed = true;
     expect(committedInFile('a')).toBe(true);
   });
 
   it('a durable write arriving during an asynchronous commit’s fsync waits for it, then for its own', async () => {
     await insertAsynchronously('a');
-    let answered = false;
-    const durable = db
-      .insertInto('settings')
-      .values({ key: 'd', value: 'd' })
-      .execute()
-      .then(() => {
-        answered = true;
-      });
+    const durable = watched(db.insertInto('settings').values({ key: 'd', value: 'd' }).execute());
     await new Promise((r) => setTimeout(r, 20));
     expect(syncs).toHaveLength(1);
     syncs[0]!.resolve();
     await until(() => syncs.length === 2);
     await new Promise((r) => setTimeout(r, 20));
-    expect(answered).toBe(false);
+    expect(durable.answered).toBe(false);
     syncs[1]!.resolve();
-    await durable;
+    await durable.done;
   });
 
   it('a lease that commits a transaction asynchronously, then writes outside it, waits for that write’s fsync', async () => {
-    let answered = false;
-    const lease = db
-      .connection()
-      .execute(async (conn) => {
+    const lease = watched(
+      db.connection().execute(async (conn) => {
         await conn.transaction().execute(async (trx) => {
           await commitAsynchronously(trx, 'sqlite');
           await trx.insertInto('settings').values({ key: 'a', value: 'a' }).execute();
         });
         await conn.insertInto('settings').values({ key: 'd', value: 'd' }).execute();
-      })
-      .then(() => {
-        answered = true;
-      });
+      }),
+    );
     await until(() => syncs.length === 1);
     await new Promise((r) => setTimeout(r, 20));
-    expect(answered).toBe(false);
+    expect(lease.answered).toBe(false);
     syncs[0]!.resolve();
-    await lease;
+    await lease.done;
   });
 
   it('asynchronous commit can be asked only inside a transaction', async () => {

@@ -74,21 +74,17 @@ import { CheckpointSqlError } from './wal-checkpointer.ts';
 
 interface Group {
   /** Settles when the group is durable (its COMMIT and, with `walSync`, the fsync after it). */
-  promise: Promise<void>;
-  resolve: () => void;
-  reject: (error: unknown) => void;
+  onDisk: Settlement;
   /** Settles at the group's COMMIT: what asynchronous-commit leases wait for. */
-  committed: Promise<void>;
-  resolveCommitted: () => void;
-  rejectCommitted: (error: unknown) => void;
+  atCommit: Settlement;
   /** A member or plain write wants to be answered only once durable (all but asynchronous ones). */
   durableWanted: boolean;
 }
 
 /** Settles both of a group's promises with an error. */
 function failGroup(group: Group, error: unknown): void {
-  group.rejectCommitted(error);
-  group.reject(error);
+  group.atCommit.reject(error);
+  group.onDisk.reject(error);
 }
 
 /**
@@ -127,6 +123,8 @@ function execute(db: SQLite.Database, query: CompiledQuery): QueryResult<unknown
     rows: [],
   };
 }
+
+type Settlement = ReturnType<typeof settlement>;
 
 /** A promise and its settling functions; its rejection is handled (waiters see it). */
 function settlement() {
@@ -289,7 +287,7 @@ export class GroupCommitDriver implements Driver {
     const groups = [...this.leaseGroups];
     this.leaseGroups = new Map();
     this.mutex.unlock();
-    for (const [g, durable] of groups) await (durable ? g.promise : g.committed);
+    for (const [g, durable] of groups) await (durable ? g.onDisk : g.atCommit).promise;
   }
 
   /** The ending member is answered once its group is durable, unless it asked otherwise. */
@@ -370,17 +368,7 @@ export class GroupCommitDriver implements Driver {
     }
     if (!this.group) {
       await this.beginImmediate();
-      const onDisk = settlement();
-      const atCommit = settlement();
-      this.group = {
-        promise: onDisk.promise,
-        resolve: onDisk.resolve,
-        reject: onDisk.reject,
-        committed: atCommit.promise,
-        resolveCommitted: atCommit.resolve,
-        rejectCommitted: atCommit.reject,
-        durableWanted: false,
-      };
+      this.group = { onDisk: settlement(), atCommit: settlement(), durableWanted: false };
       setImmediate(() => this.flush());
     }
     if (durable) this.wantDurable(this.group);
@@ -437,16 +425,16 @@ export class GroupCommitDriver implements Driver {
       failGroup(group, error);
       return;
     }
-    group.resolveCommitted();
+    group.atCommit.resolve();
     if (!this.walSync) {
-      group.resolve();
+      group.onDisk.resolve();
       return;
     }
     if (group.durableWanted) {
       this.startSync(group);
       return;
     }
-    group.resolve(); // nobody in it waits for the disk
+    group.onDisk.resolve(); // nobody in it waits for the disk
     this.unsynced = true;
     if (!this.syncing) this.startSync();
   }
@@ -460,7 +448,7 @@ export class GroupCommitDriver implements Driver {
         try {
           this.afterSync();
         } finally {
-          group?.resolve();
+          group?.onDisk.resolve();
         }
       },
       (error: unknown) => {
@@ -468,7 +456,7 @@ export class GroupCommitDriver implements Driver {
         try {
           this.afterSync();
         } finally {
-          group?.reject(error);
+          group?.onDisk.reject(error);
         }
       },
     );

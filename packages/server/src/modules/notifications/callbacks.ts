@@ -252,14 +252,12 @@ function post(
       clearTimeout(deadline);
       resolve({ status, error: error?.slice(0, 250) ?? null, durationMs: performance.now() - started });
     };
-    const timedOut = () => new Error(`timed out after ${callback_timeout_ms} ms`);
     const req = send(
       u,
       {
         method: 'POST',
         headers: { ...headers, 'Content-Length': Buffer.byteLength(body) },
         lookup: guardedLookup(allowLoopback) as never,
-        timeout: callback_timeout_ms,
       },
       (res) => {
         res.resume();
@@ -268,10 +266,12 @@ function post(
         res.on('close', () => settle(null, 'connection closed before the answer ended'));
       },
     );
-    // The socket's idle timeout does not bound an endpoint that trickles bytes: the whole attempt
-    // has one deadline too.
-    const deadline = setTimeout(() => req.destroy(timedOut()), callback_timeout_ms);
-    req.on('timeout', () => req.destroy(timedOut()));
+    // One deadline for the whole attempt (a socket idle timeout would not bound an endpoint that
+    // trickles bytes).
+    const deadline = setTimeout(
+      () => req.destroy(new Error(`timed out after ${callback_timeout_ms} ms`)),
+      callback_timeout_ms,
+    );
     req.on('error', (error) => settle(null, error.message));
     req.end(body);
   });
