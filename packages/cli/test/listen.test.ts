@@ -70,7 +70,7 @@ async function listen(args: string[]) {
   };
 }
 
-async function until(predicate: () => boolean, ms = 5000, context: () => string = () => ''): Promise<void> {
+async function until(predicate: () => boolean, ms = 15_000, context: () => string = () => ''): Promise<void> {
   const deadline = Date.now() + ms;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out: ${context()}`);

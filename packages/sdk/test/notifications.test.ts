@@ -51,7 +51,8 @@ async function pay(amount = 1_000, notifyUrl?: string) {
   return { order, paid: res.json() as Record<string, unknown> & { trade_state: string } };
 }
 
-async function until(predicate: () => boolean, ms = 5000): Promise<void> {
+/** Waits for `predicate`; 15 s leaves a loaded 2-core CI machine margin (the test timeout is 30 s). */
+async function until(predicate: () => boolean, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error('timed out');

@@ -113,4 +113,25 @@ describe.each(dialects)('migrations on %s', (dialect) => {
       expect(plan.rows.map((r) => r.detail).join(' ')).toContain('risk_assessments_batch_event');
     }
   });
+
+  it('014: the minute batch sweep finds stale and recently failed batches through an index', async () => {
+    const { handle, schema } = await openUnmigrated();
+    const migrator = new Migrator({
+      db: handle.db,
+      provider: migrations,
+      ...(schema ? { migrationTableSchema: schema } : {}),
+    });
+    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    if (dialect !== 'sqlite') return; // PostgreSQL plans a tiny table with a scan whatever the index
+    // The statements of risk.repository.ts staleBatches and deleteFailedBatchAssessments' subquery.
+    for (const query of [
+      sql`select id, mchid, items from risk_batches where status = ${'processing'} and created_at < ${1}`,
+      sql`select id from risk_batches where status = ${'failed'} and completed_at >= ${1}`,
+    ]) {
+      const plan = await sql<{ detail: string }>`explain query plan ${query}`.execute(handle.db);
+      const detail = plan.rows.map((r) => r.detail).join(' ');
+      expect(detail).toContain('risk_batches_status');
+      expect(detail).not.toMatch(/SCAN risk_batches\b(?! USING)/);
+    }
+  });
 });

@@ -949,6 +949,21 @@ const m013_drop_redundant_indexes: Migration = {
   },
 };
 
+/**
+ * The minute sweep of risk batches (risk.service.ts sweepBatches) reads batches by status: the
+ * stale `processing` ones and the recently `failed` ones. Without this index both were full scans
+ * of a table that gains a row per batch forever.
+ */
+const m014_risk_batches_status: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createIndex('risk_batches_status')
+      .on('risk_batches')
+      .columns(['status', 'completed_at'])
+      .execute();
+  },
+};
+
 export const migrations: MigrationProvider = {
   async getMigrations() {
     return {
@@ -963,6 +978,7 @@ export const migrations: MigrationProvider = {
       '010_risk_features': m010_risk_features,
       '011_risk_window_counts': m011_risk_window_counts,
       '013_drop_redundant_indexes': m013_drop_redundant_indexes,
+      '014_risk_batches_status': m014_risk_batches_status,
     };
   },
 };

@@ -48,6 +48,12 @@ export const risk_batch_window_ms = 2_000;
  * process died, or its workers failed after their 5 s lock wait): the sweeper marks it `failed`.
  */
 export const risk_batch_stale_ms = 10 * 60_000;
+/**
+ * How long after a batch failed the sweeper still deletes rows stored under it (a worker job that
+ * finished after its batch had failed): far longer than any job runs, and it keeps each sweep's
+ * work bounded by the recent failures instead of every failed batch ever.
+ */
+export const risk_failed_batch_cleanup_ms = 24 * 3_600_000;
 
 /** The realtime decision deadline (DESIGN.md: the merchant answers within 500 ms). */
 export const decision_deadline_ms = 500;

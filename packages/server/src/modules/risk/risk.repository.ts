@@ -228,11 +228,19 @@ export function staleBatches(db: Executor, before: number) {
     .execute();
 }
 
-/** Deletes the assessments stored under failed batches. */
-export function deleteFailedBatchAssessments(db: Executor) {
+/** Deletes the assessments stored under the batches that failed at or after `since`. */
+export function deleteFailedBatchAssessments(db: Executor, since: number) {
   return db
     .deleteFrom('risk_assessments')
-    .where('batch_id', 'in', db.selectFrom('risk_batches').select('id').where('status', '=', 'failed'))
+    .where(
+      'batch_id',
+      'in',
+      db
+        .selectFrom('risk_batches')
+        .select('id')
+        .where('status', '=', 'failed')
+        .where('completed_at', '>=', since),
+    )
     .execute();
 }
 

@@ -21,6 +21,7 @@ import {
   risk_batch_items_max,
   risk_batch_stale_ms,
   risk_batch_window_ms,
+  risk_failed_batch_cleanup_ms,
   risk_rules_per_merchant_max,
 } from '../../lib/limits.ts';
 import * as billing from '../billing/index.ts';
@@ -801,14 +802,15 @@ async function failBatch(
 /**
  * Run every minute by the app: fails the batches still `processing` `risk_batch_stale_ms` after
  * they were accepted (their server stopped mid-batch; each gets its `risk.batch_failed` event),
- * then deletes the rows stored under failed batches (a worker job that finished after its batch
- * had failed, or the partial rows of a stopped server). Returns how many batches it failed.
+ * then deletes the rows stored under the batches that failed in the last
+ * `risk_failed_batch_cleanup_ms` (a worker job that finished after its batch had failed, or the
+ * partial rows of a stopped server). Returns how many batches it failed.
  */
 export async function sweepBatches(ctx: Ctx, deps: Pick<RiskDeps, 'publish'>): Promise<number> {
   let failed = 0;
   for (const batch of await repo.staleBatches(ctx.db, ctx.clock.now() - risk_batch_stale_ms))
     if (await failBatch(ctx, deps, batch)) failed++;
-  await repo.deleteFailedBatchAssessments(ctx.db);
+  await repo.deleteFailedBatchAssessments(ctx.db, ctx.clock.now() - risk_failed_batch_cleanup_ms);
   return failed;
 }
 
