@@ -417,6 +417,27 @@ describe('deadlines, review windows and callback retries with the fake clock', (
     }
   });
 
+  it('a dispatcher stopped while it is still leasing waits for what it leased to be delivered and recorded', async () => {
+    const { CallbackDispatcher } = await import('../src/modules/notifications/callbacks.ts');
+    const { MerchantKeyCache } = await import('../src/modules/merchants/index.ts');
+    const r = await receiver(() => 204);
+    try {
+      const { order, prepayId } = await newOrder(t, 223, r.url);
+      await payAs(t, prepayId, order.payer.openid);
+      const dispatcher = new CallbackDispatcher(t.ctx, new MerchantKeyCache(t.ctx), { allowLoopback: true });
+      const ticking = dispatcher.tick(); // still reading and leasing the due callbacks when stop() is called
+      await dispatcher.stop();
+      expect(r.received).toHaveLength(1);
+      const [cb] = (
+        await signedRequest(t, 'GET', `/v1/notifications/callbacks?ref=${order.out_trade_no}`)
+      ).json().data;
+      expect(cb).toMatchObject({ status: 'delivered', attempts: 1, history: [{ http_status: 204 }] });
+      expect(await ticking).toBe(1);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('callback URLs to private, loopback, metadata addresses and their alternate spellings are refused', async () => {
     for (const url of [
       'http://127.0.0.1:9/notify',

@@ -87,8 +87,8 @@ export interface CallbackOptions {
  */
 export class CallbackDispatcher {
   private timer: NodeJS.Timeout | undefined;
-  /** A pass is choosing and leasing callbacks (one at a time per node). */
-  private leasing = false;
+  /** A pass choosing and leasing callbacks (one at a time per node), until it has leased them. */
+  private leasing: Promise<unknown> | undefined;
   /** Deliveries in flight (each settles within the 5 s deadline and the recording of its outcome). */
   private readonly inFlight = new Set<Promise<void>>();
   private stopped = false;
@@ -116,8 +116,8 @@ export class CallbackDispatcher {
     if (this.timer) clearInterval(this.timer);
     this.stopped = true;
     while (this.leasing || this.inFlight.size > 0) {
-      if (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
-      else await new Promise((resolve) => setTimeout(resolve, 1));
+      await this.leasing?.catch(() => undefined);
+      await Promise.allSettled([...this.inFlight]);
     }
   }
 
@@ -125,20 +125,13 @@ export class CallbackDispatcher {
   async tick(): Promise<number> {
     const room = Math.min(callback_batch_max, callback_in_flight_max - this.inFlight.size);
     if (this.stopped || this.leasing || room <= 0) return 0;
-    this.leasing = true;
-    let mine: Awaited<ReturnType<typeof repo.dueCallbacks>>;
+    const leasing = this.lease(room);
+    this.leasing = leasing;
+    let mine: Awaited<typeof leasing>;
     try {
-      const now = this.ctx.clock.now();
-      const due = await repo.dueCallbacks(this.ctx.db, now, room);
-      const leased = await repo.leaseDue(
-        this.ctx.db,
-        due.map((c) => c.id),
-        now,
-        now + callback_lease_ms,
-      );
-      mine = due.filter((c) => leased.has(c.id));
+      mine = await leasing;
     } finally {
-      this.leasing = false;
+      this.leasing = undefined;
     }
     const deliveries = mine.map((c) => {
       const delivery = this.attempt(c).finally(() => this.inFlight.delete(delivery));
@@ -147,6 +140,19 @@ export class CallbackDispatcher {
     });
     await Promise.all(deliveries);
     return mine.length;
+  }
+
+  /** Leases up to `room` due callbacks to this node; returns the ones it got. */
+  private async lease(room: number) {
+    const now = this.ctx.clock.now();
+    const due = await repo.dueCallbacks(this.ctx.db, now, room);
+    const leased = await repo.leaseDue(
+      this.ctx.db,
+      due.map((c) => c.id),
+      now,
+      now + callback_lease_ms,
+    );
+    return due.filter((c) => leased.has(c.id));
   }
 
   private async attempt(c: Awaited<ReturnType<typeof repo.dueCallbacks>>[number]): Promise<void> {
