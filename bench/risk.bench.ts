@@ -5,7 +5,9 @@
  *    + featurize + model + rules) over simulator events against a few thousand events of history,
  *    p50/p99/max; next to the parts (snapshot alone, policy alone, the model alone on the same
  *    vectors) and two raw better-sqlite3 floors (one indexed window query; the snapshot's one
- *    statement without the query builder). Target: score() p99 < 1 ms.
+ *    statement without the query builder). Target: score() p99 < 1 ms. Then score() at two hot
+ *    keys: a merchant with 2,000 payments in the hour, and a card tester with 5,000 attempts in 24 h
+ *    (next to an indexed scan of all its rows: what its windows would cost without their bound).
  * 2. Batch: 10,000 items scored by WorkerBatchScorer (2 worker threads) and by InProcessBatchScorer,
  *    with the main thread's event-loop delay (monitorEventLoopDelay, 1 ms resolution) and wall time;
  *    the workers scoring and storing (scoreAndStore); then the whole submitBatch path (validation,
@@ -34,6 +36,7 @@ import { systemClock } from '../packages/server/src/lib/clock.ts';
 import { cryptoIds } from '../packages/server/src/lib/ids.ts';
 import { createMerchant } from '../packages/server/src/modules/merchants/index.ts';
 import { SqlFeatureStore } from '../packages/server/src/modules/risk/feature-store.sql.ts';
+import { window_rows_max } from '../packages/server/src/modules/risk/feature-store.ts';
 import { featurize, type RiskEvent } from '../packages/server/src/modules/risk/features.ts';
 import {
   type BatchItem,
@@ -257,6 +260,40 @@ const hotEvents = measured
 for (const e of hotEvents.slice(0, 100)) await score(ctx, { model }, handle.db, inputOf(e));
 const hotMs = await timeAsync(hotEvents, (e) => score(ctx, { model }, handle.db, inputOf(e)));
 
+// A card tester: one payer with 5,000 declined attempts in the last 24 h from one device. Its
+// windows read only their latest window_rows_max rows (feature-store.ts), so its own assessments
+// cost what a payer at the bound costs; next to it, the plain indexed scan of all its rows.
+const tester_rows = 5_000;
+await handle.db.transaction().execute(async (trx) => {
+  const testerStore = new SqlFeatureStore(trx);
+  for (let k = 0; k < tester_rows; k++) {
+    const e = measured[k % measured.length]!;
+    await testerStore.record(
+      {
+        ...e,
+        id: `tester-${k}`,
+        type: 'payment',
+        payer_id: 'tester',
+        device_id: 'tester-device',
+        instrument_id: `tester-card-${k}`,
+        ts: t0Hot - 86_400_000 + (k + 1) * 17_000,
+      },
+      'declined',
+    );
+  }
+});
+const testerEvents = measured
+  .slice(0, 1_000)
+  .map((e, k) => ({ ...e, id: `tester-q-${k}`, payer_id: 'tester', device_id: 'tester-device', ts: t0Hot }));
+for (const e of testerEvents.slice(0, 100)) await score(ctx, { model }, handle.db, inputOf(e));
+const testerMs = await timeAsync(testerEvents, (e) => score(ctx, { model }, handle.db, inputOf(e)));
+const rawTester = new SQLite(dbFile, { readonly: true });
+const testerScan = rawTester.prepare(
+  'SELECT count(*), sum(amount_fen), count(distinct device_id) FROM risk_events WHERE payer_id = ? AND ts > ? AND refund = 0',
+);
+const testerScanMs = timeSync(testerEvents, (e) => testerScan.get(e.payer_id, e.ts - day));
+rawTester.close();
+
 const scoreStats = stats(scoreMs);
 log();
 log(
@@ -271,6 +308,11 @@ log(
     statRow('raw better-sqlite3: one indexed window query (payer, 24 h)', stats(pointMs)),
     statRow("raw better-sqlite3: the snapshot's one statement", stats(rawSnapshotMs)),
     statRow(`score() at a merchant with ${int(hot_rows)} payments in the last hour`, stats(hotMs)),
+    statRow(
+      `score() of a card tester with ${int(tester_rows)} attempts in 24 h (windows read its latest ${int(window_rows_max)})`,
+      stats(testerMs),
+    ),
+    statRow(`raw better-sqlite3: an indexed scan of all the card tester's 24 h rows`, stats(testerScanMs)),
   ]).join('\n'),
 );
 log();

@@ -26,6 +26,7 @@ import {
   type Profile,
   seenKeys,
   updateProfile,
+  window_rows_max,
 } from './feature-store.ts';
 import { hourOfDay, type RiskEvent, type Snapshot } from './features.ts';
 
@@ -79,6 +80,13 @@ function hotWindows(kind: string, key: Token, column: string): string {
     + ${raw('h', 'h_s_end')} as double precision)`;
 }
 
+/** A key's latest `window_rows_max` events of the 24 h (an index-only scan backwards in time). */
+const latestRows = (columns: string, key: string) =>
+  `(select ${columns} from risk_events where ${key} and ts > {d} order by ts desc limit ${window_rows_max}) w`;
+
+/** How many rows `query` has, counting no further than `window_rows_max`. */
+const upTo = (query: string) => `(select count(*) from (${query} limit ${window_rows_max}) c)`;
+
 /**
  * The snapshot statement. Tags of its rows: p = payer window (24 h), d = device window, n = the
  * payer's instruments ever, i = IP window, m = merchant window (1 h), P / M = payer / merchant
@@ -94,8 +102,8 @@ const snapshot_sql = `select 'p' as k,
   cast(coalesce(sum(case when refund = 0 then promo else 0 end), 0) as double precision) as c6,
   cast(coalesce(sum(refund), 0) as double precision) as c7,
   cast(count(distinct case when refund = 0 then device_id end) as double precision) as c8,
-  cast((select count(*) from risk_device_payers where payer_id = {payer}) as double precision) as c9
-from risk_events where payer_id = {payer} and ts > {d}
+  cast(${upTo('select 1 from risk_device_payers where payer_id = {payer}')} as double precision) as c9
+from ${latestRows('refund, ts, amount_fen, failed, promo, device_id', 'payer_id = {payer}')}
 union all
 select 'd',
   cast(coalesce(sum(case when refund = 0 and ts > {m} then 1 else 0 end), 0) as double precision),
@@ -103,16 +111,16 @@ select 'd',
   cast(coalesce(sum(case when refund = 0 then 1 else 0 end), 0) as double precision),
   cast(count(distinct case when refund = 0 then payer_id end) as double precision),
   cast((select first_seen from risk_devices where device_id = {device}) as double precision),
-  cast((select count(*) from risk_device_payers where device_id = {device}) as double precision),
+  cast(${upTo('select 1 from risk_device_payers where device_id = {device}')} as double precision),
   null, null, null, null
-from risk_events where device_id = {device} and ts > {d}
+from ${latestRows('refund, ts, payer_id', 'device_id = {device}')}
 union all
-select 'n', cast(count(*) as double precision), null, null, null, null, null, null, null, null, null
-from risk_seen where payer_id = {payer} and kind = 'instrument'
+select 'n', cast(${upTo("select 1 from risk_seen where payer_id = {payer} and kind = 'instrument'")} as double precision),
+  null, null, null, null, null, null, null, null, null
 union all
 select 'i', ${hotWindows('ip', 'ip', 'ip')},
-  cast((select count(*) from risk_window_pairs
-    where kind = 'ip_payer' and "key" = {ip} and last_ts > {d}) as double precision),
+  cast(${upTo(`select 1 from risk_window_pairs where kind = 'ip_payer' and "key" = {ip} and last_ts > {d}`)}
+    as double precision),
   null, null, null, null, null, null, null
 union all
 select 'm', ${hotWindows('merchant', 'merchant', 'merchant_id')},

@@ -1,7 +1,8 @@
+import { CompiledQuery } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dialects, openTestDb, type TestDb } from '../../../test/harness.ts';
 import { pruneWindowCounts, SqlFeatureStore } from './feature-store.sql.ts';
-import { MemoryFeatureStore, type Outcome } from './feature-store.ts';
+import { MemoryFeatureStore, type Outcome, window_rows_max } from './feature-store.ts';
 import { featureNames, featureRecord, featurize, type RiskEvent } from './features.ts';
 
 /** A small deterministic stream with repeats of payers, devices, IPs and merchants, and refunds. */
@@ -179,6 +180,81 @@ describe.each(dialects)('feature store on %s', (dialect) => {
     const farm = at(t0 + 50_000, { payer_id: 'other', device_id: base.device_id });
     expect(featureRecord(featurize(farm, await store.snapshot(farm))).device_payers_24h).toBe(1);
     expect(featureNames.length).toBe(featurize(farm, await store.snapshot(farm)).length);
+  });
+
+  it('a card tester past window_rows_max: each window reads its latest rows only, the same in both stores', async () => {
+    const store = new MemoryFeatureStore();
+    const sql = new SqlFeatureStore(t.ctx.db);
+    const k = window_rows_max + 50;
+    const t0 = Date.UTC(2026, 10, 25);
+    const base = {
+      ...traffic(1, t0)[0]!.e,
+      type: 'payment' as const,
+      merchant_id: 'ct-m',
+      promotion_id: null,
+    };
+    // One payer trying k devices and k cards, and one device (on one IP) used by k payers: a
+    // payment every 20 s, all within the last 24 h.
+    const history: RiskEvent[] = [];
+    for (let i = 0; i < k; i++) {
+      history.push({
+        ...base,
+        id: `ct-a${i}`,
+        ts: t0 + i * 40_000,
+        payer_id: 'ct-p',
+        device_id: `ct-d${i}`,
+        instrument_id: `ct-i${i}`,
+        ip: 'ct-ip-a',
+      });
+      history.push({
+        ...base,
+        id: `ct-b${i}`,
+        ts: t0 + i * 40_000 + 20_000,
+        payer_id: `ct-q${i}`,
+        device_id: 'ct-d',
+        ip: 'ct-ip',
+      });
+    }
+    await t.ctx.db.transaction().execute(async (trx) => {
+      for (const e of history) {
+        await store.record(e, 'success');
+        await sql.within(trx).record(e, 'success');
+      }
+    });
+    const e: RiskEvent = {
+      ...base,
+      id: 'ct-now',
+      ts: t0 + k * 40_000,
+      payer_id: 'ct-p',
+      device_id: 'ct-d',
+      ip: 'ct-ip',
+    };
+    const a = featureRecord(featurize(e, await store.snapshot(e)));
+    expect(featureRecord(featurize(e, await sql.snapshot(e)))).toEqual(a);
+    expect([
+      a.payer_txn_count_24h,
+      a.payer_devices_24h,
+      a.payer_devices_ever,
+      a.payer_instruments_ever,
+      a.device_txn_count_24h,
+      a.device_payers_24h,
+      a.device_payers_ever,
+      a.ip_payers_24h,
+    ]).toEqual(Array(8).fill(window_rows_max));
+    // Windows inside the bound stay exact: the hour (now − 3,600 s, now] holds the payer's
+    // payments at now − 40 s … now − 3,560 s and the device's at now − 20 s … now − 3,580 s.
+    expect([a.payer_txn_count_1h, a.device_txn_count_1h]).toEqual([89, 90]);
+    if (dialect === 'sqlite') {
+      // The latest rows come from the covering indexes, read backwards in time: no sort, no table.
+      const q = sql.snapshotQuery(e);
+      const plan = await t.ctx.db.executeQuery<{ detail: string }>(
+        CompiledQuery.raw(`explain query plan ${q.sql}`, [...q.parameters]),
+      );
+      const detail = plan.rows.map((r) => r.detail).join('\n');
+      expect(detail).toContain('USING COVERING INDEX risk_events_payer_id_cover (payer_id=? AND ts>?)');
+      expect(detail).toContain('USING COVERING INDEX risk_events_device_id_cover (device_id=? AND ts>?)');
+      expect(detail).not.toContain('TEMP B-TREE FOR ORDER BY');
+    }
   });
 
   it('lifetime device and payer links, the usual ticket, quasi-cash share and refund delay', async () => {

@@ -29,6 +29,16 @@ export const minute_ms = 60_000;
 export const hour_ms = 3_600_000;
 export const day_ms = 86_400_000;
 
+/**
+ * Most history rows (or distinct linked keys) one window reads: a payer's or a device's window is
+ * its latest `window_rows_max` events of the 24 h, and a count of linked keys (a device's payers,
+ * a payer's devices or instruments, an IP's payers) stops at `window_rows_max`. Without the bound a
+ * card tester retrying thousands of times a day made each of its own assessments scan all of them
+ * (~1.5 µs per row in SQLite), a cost the attacker chose; no honest payer or device comes near it,
+ * and features this high are already the attack's signature.
+ */
+export const window_rows_max = 1_000;
+
 export function windowStats(rows: readonly HistoryRow[], now: number): WindowStats {
   const s = { c1m: 0, c1h: 0, c24h: 0, s1h: 0, s24h: 0 };
   for (const r of rows) {
@@ -163,8 +173,8 @@ export class MemoryFeatureStore implements FeatureStore {
 
   snapshotSync(e: RiskEvent): Snapshot {
     const now = e.ts;
-    const payerRows = this.rows(this.byPayer, e.payer_id, now);
-    const deviceRows = this.rows(this.byDevice, e.device_id, now);
+    const payerRows = latest(this.rows(this.byPayer, e.payer_id, now));
+    const deviceRows = latest(this.rows(this.byDevice, e.device_id, now));
     const ipRows = this.rows(this.byIp, e.ip, now);
     const merchantRows = this.rows(this.byMerchant, e.merchant_id, now);
     const [device, ip, instrument, region] = seenKeys(e).map(
@@ -177,8 +187,8 @@ export class MemoryFeatureStore implements FeatureStore {
       payer: payerStats(
         payerRows,
         now,
-        this.payerDevices.get(e.payer_id)?.size ?? 0,
-        this.payerInstruments.get(e.payer_id) ?? 0,
+        capped(this.payerDevices.get(e.payer_id)?.size ?? 0),
+        capped(this.payerInstruments.get(e.payer_id) ?? 0),
       ),
       device: {
         c1m: d.c1m,
@@ -186,9 +196,9 @@ export class MemoryFeatureStore implements FeatureStore {
         c24h: d.c24h,
         payers24h: distinctPayers(deviceRows, now),
         firstSeenTs: this.deviceFirstSeen.get(e.device_id) ?? null,
-        payersEver: this.devicePayers.get(e.device_id)?.size ?? 0,
+        payersEver: capped(this.devicePayers.get(e.device_id)?.size ?? 0),
       },
-      ip: { c1m: ipw.c1m, c1h: ipw.c1h, payers24h: distinctPayers(ipRows, now) },
+      ip: { c1m: ipw.c1m, c1h: ipw.c1h, payers24h: capped(distinctPayers(ipRows, now)) },
       merchant: { c1m: mw.c1m, c1h: mw.c1h },
       profile: this.profiles.get(e.payer_id) ?? emptyProfile(),
       merchantProfile: this.merchantProfiles.get(e.merchant_id) ?? { payments: 0, refunds: 0 },
@@ -252,6 +262,10 @@ export class MemoryFeatureStore implements FeatureStore {
     return rows;
   }
 }
+
+/** The latest `window_rows_max` of a key's rows (kept in time order). */
+const latest = (rows: HistoryRow[]) => (rows.length > window_rows_max ? rows.slice(-window_rows_max) : rows);
+const capped = (count: number) => Math.min(count, window_rows_max);
 
 function addTo(map: Map<string, Set<string>>, key: string, value: string): void {
   const set = map.get(key);
