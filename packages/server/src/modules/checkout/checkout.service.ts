@@ -379,7 +379,15 @@ function offer(p: CheckoutPromotionsTable): PromotionOffer {
 // The payment path (payments.service.ts calls these)
 
 /** The ranking a payment says it followed: the merchant's, for the same payer; checked before any write. */
-export async function rankingForPayment(ctx: Ctx, rankingId: string, mchid: string, userId: string) {
+/** A stored ranking, as `rankingForPayment` returns it to the payment that names it. */
+export type Ranking = NonNullable<Awaited<ReturnType<typeof repo.findRanking>>>;
+
+export async function rankingForPayment(
+  ctx: Ctx,
+  rankingId: string,
+  mchid: string,
+  userId: string,
+): Promise<Ranking> {
   // On SQLite, a ranking answered before its fsync is not readable outside a transaction while
   // another transaction's fsync is in flight (db/group-commit.ts); a transaction sees every commit
   // (and this one, which only reads, need not wait for the disk).
@@ -590,12 +598,12 @@ export async function refundPromotionShare(
  */
 export async function recordOutcome(
   ctx: Ctx,
-  o: { rankingId: string; orderId: string; instrumentId: string | null; succeeded: boolean },
+  o: { ranking: Ranking; orderId: string; instrumentId: string | null; succeeded: boolean },
 ): Promise<{ reward: number } | undefined> {
-  const r = await repo.findRanking(ctx.db, o.rankingId);
-  assert(r, `ranking ${o.rankingId} vanished`);
+  // What is read of the ranking never changes once written; its outcome is set once (the update's guard).
+  const r = o.ranking;
   const reward = o.succeeded && o.instrumentId === r.top_instrument_id ? 1 : 0;
-  const recorded = await repo.recordOutcome(ctx.db, o.rankingId, {
+  const recorded = await repo.recordOutcome(ctx.db, r.id, {
     chosen_instrument_id: o.instrumentId,
     order_id: o.orderId,
     succeeded: o.succeeded ? 1 : 0,

@@ -487,8 +487,10 @@ export async function payVerified(
   const merchant = await merchants.merchantProfile(ctx.db, order.mchid);
   assert(merchant, 'order of unknown merchant');
   compliance.assertNotFrozenAt(ctx, order.mchid, merchant.frozen_until);
-  if (input.ranking_id !== undefined)
-    await checkout.rankingForPayment(ctx, input.ranking_id, order.mchid, payer.userId);
+  const ranking =
+    input.ranking_id === undefined
+      ? undefined
+      : await checkout.rankingForPayment(ctx, input.ranking_id, order.mchid, payer.userId);
   const event = await paymentEvent(ctx, order, merchant.mcc, payer.userId, input, client);
   let chosen: wallet.Authorization;
   let tried = input.instrument_id;
@@ -501,9 +503,9 @@ export async function payVerified(
     // A declined attempt still enters the history: recent failures are a fraud signal.
     if (error instanceof AppError) {
       await ctx.db.transaction().execute((trx) => risk.recordOnly(trx, event, 'declined'));
-      if (input.ranking_id !== undefined)
+      if (ranking)
         await checkout.recordOutcome(ctx, {
-          rankingId: input.ranking_id,
+          ranking,
           orderId: order.id,
           instrumentId: tried ?? null,
           succeeded: false,
@@ -660,9 +662,9 @@ export async function payVerified(
     return { o: paid, auth, promotion };
   });
   deps.decisions.publish(order.mchid, written);
-  if (input.ranking_id !== undefined)
+  if (ranking)
     await checkout.recordOutcome(ctx, {
-      rankingId: input.ranking_id,
+      ranking,
       orderId: order.id,
       instrumentId: result.auth.instrumentId,
       succeeded: true,
