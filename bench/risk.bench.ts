@@ -235,63 +235,51 @@ raw.close();
 // have payers, devices and IPs of their own).
 const hot_rows = 2_000;
 const t0Hot = measured[0]!.ts;
-await handle.db.transaction().execute(async (trx) => {
-  const hotStore = new SqlFeatureStore(trx);
-  for (let k = 0; k < hot_rows; k++) {
-    const e = measured[k % measured.length]!;
-    await hotStore.record(
-      {
-        ...e,
-        id: `hot-${k}`,
-        type: 'payment',
-        payer_id: `hot-payer-${k % 500}`,
-        device_id: `hot-device-${k % 500}`,
-        ip: `hot-ip-${k % 500}`,
-        merchant_id: 'm_hot',
-        ts: t0Hot - 3_600_000 + (k + 1) * 1_750,
-      },
-      'success',
-    );
-  }
-});
-const hotEvents = measured
-  .slice(0, 1_000)
-  .map((e, k) => ({ ...e, id: `hot-q-${k}`, merchant_id: 'm_hot', ts: t0Hot }));
-for (const e of hotEvents.slice(0, 100)) await score(ctx, { model }, handle.db, inputOf(e));
-const hotMs = await timeAsync(hotEvents, (e) => score(ctx, { model }, handle.db, inputOf(e)));
+/** Writes `rows` history events shaped by `shape` (on the measured events) in one transaction. */
+async function recordHistory(
+  rows: number,
+  outcome: 'success' | 'declined',
+  shape: (k: number) => Partial<RiskEvent>,
+) {
+  await handle.db.transaction().execute(async (trx) => {
+    const history = new SqlFeatureStore(trx);
+    for (let k = 0; k < rows; k++)
+      await history.record({ ...measured[k % measured.length]!, type: 'payment', ...shape(k) }, outcome);
+  });
+}
+/** score() of 1,000 events shaped by `shape`, after 100 warm-up calls. */
+async function timeScores(shape: (k: number) => Partial<RiskEvent>): Promise<number[]> {
+  const scored = measured.slice(0, 1_000).map((e, k) => ({ ...e, ...shape(k), ts: t0Hot }));
+  for (const e of scored.slice(0, 100)) await score(ctx, { model }, handle.db, inputOf(e));
+  return timeAsync(scored, (e) => score(ctx, { model }, handle.db, inputOf(e)));
+}
+await recordHistory(hot_rows, 'success', (k) => ({
+  id: `hot-${k}`,
+  payer_id: `hot-payer-${k % 500}`,
+  device_id: `hot-device-${k % 500}`,
+  ip: `hot-ip-${k % 500}`,
+  merchant_id: 'm_hot',
+  ts: t0Hot - 3_600_000 + (k + 1) * 1_750,
+}));
+const hotMs = await timeScores((k) => ({ id: `hot-q-${k}`, merchant_id: 'm_hot' }));
 
 // A card tester: one payer with 5,000 declined attempts in the last 24 h from one device. Its
 // windows read only their latest window_rows_max rows (feature-store.ts), so its own assessments
 // cost what a payer at the bound costs; next to it, the plain indexed scan of all its rows.
 const tester_rows = 5_000;
-await handle.db.transaction().execute(async (trx) => {
-  const testerStore = new SqlFeatureStore(trx);
-  for (let k = 0; k < tester_rows; k++) {
-    const e = measured[k % measured.length]!;
-    await testerStore.record(
-      {
-        ...e,
-        id: `tester-${k}`,
-        type: 'payment',
-        payer_id: 'tester',
-        device_id: 'tester-device',
-        instrument_id: `tester-card-${k}`,
-        ts: t0Hot - 86_400_000 + (k + 1) * 17_000,
-      },
-      'declined',
-    );
-  }
-});
-const testerEvents = measured
-  .slice(0, 1_000)
-  .map((e, k) => ({ ...e, id: `tester-q-${k}`, payer_id: 'tester', device_id: 'tester-device', ts: t0Hot }));
-for (const e of testerEvents.slice(0, 100)) await score(ctx, { model }, handle.db, inputOf(e));
-const testerMs = await timeAsync(testerEvents, (e) => score(ctx, { model }, handle.db, inputOf(e)));
+const tester = { payer_id: 'tester', device_id: 'tester-device' };
+await recordHistory(tester_rows, 'declined', (k) => ({
+  ...tester,
+  id: `tester-${k}`,
+  instrument_id: `tester-card-${k}`,
+  ts: t0Hot - 86_400_000 + (k + 1) * 17_000,
+}));
+const testerMs = await timeScores((k) => ({ ...tester, id: `tester-q-${k}` }));
 const rawTester = new SQLite(dbFile, { readonly: true });
 const testerScan = rawTester.prepare(
   'SELECT count(*), sum(amount_fen), count(distinct device_id) FROM risk_events WHERE payer_id = ? AND ts > ? AND refund = 0',
 );
-const testerScanMs = timeSync(testerEvents, (e) => testerScan.get(e.payer_id, e.ts - day));
+const testerScanMs = timeSync(measured.slice(0, 1_000), () => testerScan.get(tester.payer_id, t0Hot - day));
 rawTester.close();
 
 const scoreStats = stats(scoreMs);

@@ -36,6 +36,18 @@ describe.each(dialects)('migrations on %s', (dialect) => {
     return { handle, schema };
   }
 
+  /** A new database brought to the latest migration by Kysely's Migrator. */
+  async function openMigrated(): Promise<DatabaseHandle> {
+    const { handle, schema } = await openUnmigrated();
+    const migrator = new Migrator({
+      db: handle.db,
+      provider: migrations,
+      ...(schema ? { migrationTableSchema: schema } : {}),
+    });
+    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    return handle;
+  }
+
   it('011 counts the last hours of merchant and IP payments into per-second and per-minute buckets, and the IP payers', async () => {
     const { handle, schema } = await openUnmigrated();
     const migrator = new Migrator({
@@ -87,13 +99,7 @@ describe.each(dialects)('migrations on %s', (dialect) => {
   });
 
   it('013 leaves risk_assessments one index by batch, (batch_id, event_id), and batch reads use it', async () => {
-    const { handle, schema } = await openUnmigrated();
-    const migrator = new Migrator({
-      db: handle.db,
-      provider: migrations,
-      ...(schema ? { migrationTableSchema: schema } : {}),
-    });
-    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    const handle = await openMigrated();
     const names =
       dialect === 'sqlite'
         ? (
@@ -115,13 +121,7 @@ describe.each(dialects)('migrations on %s', (dialect) => {
   });
 
   it('014: the minute batch sweep finds stale and recently failed batches through an index', async () => {
-    const { handle, schema } = await openUnmigrated();
-    const migrator = new Migrator({
-      db: handle.db,
-      provider: migrations,
-      ...(schema ? { migrationTableSchema: schema } : {}),
-    });
-    expect((await migrator.migrateToLatest()).error).toBeUndefined();
+    const handle = await openMigrated();
     if (dialect !== 'sqlite') return; // PostgreSQL plans a tiny table with a scan whatever the index
     // The statements of risk.repository.ts staleBatches and deleteFailedBatchAssessments' subquery.
     for (const query of [
