@@ -378,10 +378,10 @@ function offer(p: CheckoutPromotionsTable): PromotionOffer {
 // ---------------------------------------------------------------------------------------------
 // The payment path (payments.service.ts calls these)
 
-/** The ranking a payment says it followed: the merchant's, for the same payer; checked before any write. */
 /** A stored ranking, as `rankingForPayment` returns it to the payment that names it. */
 export type Ranking = NonNullable<Awaited<ReturnType<typeof repo.findRanking>>>;
 
+/** The ranking a payment says it followed: the merchant's, for the same payer; checked before any write. */
 export async function rankingForPayment(
   ctx: Ctx,
   rankingId: string,
