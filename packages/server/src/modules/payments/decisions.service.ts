@@ -90,21 +90,29 @@ export function paymentEventData(o: OrderRow, d: DecisionsTable | undefined, pay
   };
 }
 
-/** The pseudonym of the payer of a held order (read before the transaction that uses it). */
-async function payerRefOf(ctx: Ctx, orderId: string): Promise<string | undefined> {
-  const o = await repo.findById(ctx.db, orderId);
-  if (!o?.paid_openid) return undefined;
-  const row = await ctx.db
+/** The pseudonym of the payer of a held order (the pseudonym, never the raw OpenID, goes into events). */
+async function payerRefOf(ctx: Ctx, db: Executor, o: OrderRow): Promise<string> {
+  assert(o.paid_openid, `held order ${o.id} without its payer`);
+  const row = await db
     .selectFrom('openids')
     .select('user_id')
     .where('openid', '=', o.paid_openid)
     .executeTakeFirst();
-  return row ? identityPseudonym(ctx, row.user_id) : undefined;
+  assert(row, `held order ${o.id}: unknown payer`);
+  return identityPseudonym(ctx, row.user_id);
+}
+
+/** What a settled decision left: the order and its decision as committed (waiters need not read them). */
+export interface Settled {
+  order: OrderRow;
+  decision: DecisionsTable;
 }
 
 /**
  * Applies one outcome to a held payment if its decision is still in `from`; returns whether it did.
- * Money, order, decision and event commit together.
+ * Money, order, decision and event commit together. `known` is the decision row when the caller
+ * has just read it: what is used of it besides its state never changes, and the state is checked
+ * by the conditional update.
  */
 async function apply(
   ctx: Ctx,
@@ -114,12 +122,11 @@ async function apply(
   outcome: Outcome,
   by: string,
   answer: string | null,
+  known?: DecisionsTable,
 ): Promise<boolean> {
   const now = ctx.clock.now();
   const written: ZhifuEvent[] = [];
-  let mchid = '';
-  const payerRef = await payerRefOf(ctx, orderId);
-  if (payerRef === undefined) return false;
+  let settled: Settled | undefined;
   const applied = await ctx.db.transaction().execute(async (trx) => {
     const next: DecisionState =
       outcome === 'capture'
@@ -129,15 +136,16 @@ async function apply(
           : outcome === 'release'
             ? 'released'
             : 'manual_review';
-    const d = await trx
-      .selectFrom('decisions')
-      .selectAll()
-      .where('order_id', '=', orderId)
-      .executeTakeFirst();
+    const d =
+      known ??
+      (await trx.selectFrom('decisions').selectAll().where('order_id', '=', orderId).executeTakeFirst());
     if (!d) return false;
-    const settings = await notifications.settings(trx, d.mchid);
     // A deadline applies only once it has passed by the clock — whichever timer or node fires it.
     if (by === 'deadline' && now < d.deadline_at) return false;
+    const reviewUntil =
+      next === 'manual_review'
+        ? now + (await notifications.settings(trx, d.mchid)).review_window_ms
+        : d.review_until;
     const moved = await trx
       .updateTable('decisions')
       .set({
@@ -145,7 +153,7 @@ async function apply(
         decided_at: now,
         decided_by: by,
         decision: answer,
-        ...(next === 'manual_review' ? { review_until: now + settings.review_window_ms } : {}),
+        ...(next === 'manual_review' ? { review_until: reviewUntil } : {}),
       })
       .where('order_id', '=', orderId)
       .where('state', '=', from)
@@ -153,17 +161,20 @@ async function apply(
     if (moved.numUpdatedRows !== 1n) return false;
     const o = await repo.findById(trx, orderId);
     assert(o && o.trade_state === 'USERPAYING', `held order ${orderId} is not USERPAYING`);
-    mchid = o.mchid;
+    const payerRef = await payerRefOf(ctx, trx, o);
     const merchant = await merchants.merchantProfile(trx, o.mchid);
     assert(merchant, 'order of unknown merchant');
     // A frozen merchant captures nothing: the answer is refused and the funds stay held.
     if (outcome === 'capture') await compliance.assertNotFrozen(ctx, trx, o.mchid);
-    const after = {
+    const after: DecisionsTable = {
       ...d,
       state: next,
+      decided_at: now,
       decided_by: by,
-      review_until: next === 'manual_review' ? now + settings.review_window_ms : d.review_until,
+      decision: answer,
+      review_until: reviewUntil,
     };
+    settled = { order: o, decision: after };
     if (outcome === 'capture') {
       await ledger.post(trx, {
         id: `jnl_cap_${o.id}`,
@@ -184,7 +195,8 @@ async function apply(
         now,
       });
       await repo.updateHeld(trx, o.id, { trade_state: 'SUCCESS', success_time: now, updated_at: now });
-      const paid = { ...o, trade_state: 'SUCCESS', success_time: now };
+      const paid = { ...o, trade_state: 'SUCCESS', success_time: now, updated_at: now };
+      settled.order = paid;
       written.push(
         await notifications.emit(
           ctx,
@@ -218,7 +230,8 @@ async function apply(
         onInsufficient: 'system_error',
       });
       await repo.updateHeld(trx, o.id, { trade_state: 'PAYERROR', updated_at: now });
-      const failed = { ...o, trade_state: 'PAYERROR' };
+      const failed = { ...o, trade_state: 'PAYERROR', updated_at: now };
+      settled.order = failed;
       const type = outcome === 'block' ? 'payment.blocked' : 'payment.released';
       written.push(
         await notifications.emit(ctx, trx, o.mchid, type, paymentEventData(failed, after, payerRef)),
@@ -236,9 +249,9 @@ async function apply(
     }
     return true;
   });
-  if (applied) {
-    deps.publish(mchid, written);
-    deps.timers.settled(orderId);
+  if (applied && settled) {
+    deps.publish(settled.order.mchid, written);
+    deps.timers.settled(orderId, settled);
   }
   return applied;
 }
@@ -276,7 +289,7 @@ export async function decide(
     });
   }
   const outcome: Outcome = answer === 'approve' ? 'capture' : answer === 'block' ? 'block' : 'manual_review';
-  if (!(await apply(ctx, deps, d.order_id, 'pending', outcome, 'merchant', answer))) {
+  if (!(await apply(ctx, deps, d.order_id, 'pending', outcome, 'merchant', answer, d))) {
     fail('decision_already_made', { field: 'event_id', value: eventId });
   }
   const state: DecisionState =
@@ -344,7 +357,7 @@ export async function sweep(ctx: Ctx, deps: DecisionDeps): Promise<number> {
  * sweeper is the safety net), and the payer's confirmation call can wait for the outcome.
  */
 export class DecisionTimers {
-  private readonly waiters = new Map<string, (() => void)[]>();
+  private readonly waiters = new Map<string, ((s: Settled) => void)[]>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   onDeadline: (orderId: string) => void = () => {};
 
@@ -360,27 +373,27 @@ export class DecisionTimers {
     this.timers.set(orderId, timer);
   }
 
-  settled(orderId: string): void {
+  settled(orderId: string, s: Settled): void {
     const t = this.timers.get(orderId);
     if (t) clearTimeout(t);
     this.timers.delete(orderId);
-    for (const wake of this.waiters.get(orderId) ?? []) wake();
+    for (const wake of this.waiters.get(orderId) ?? []) wake(s);
     this.waiters.delete(orderId);
   }
 
-  /** Resolves true when the decision settles within `ms`, false when the wait times out. */
-  wait(orderId: string, ms: number): Promise<boolean> {
+  /** Resolves with what the decision left when it settles (in this process) within `ms`; else undefined. */
+  wait(orderId: string, ms: number): Promise<Settled | undefined> {
     return new Promise((resolve) => {
-      const wake = () => {
+      const wake = (s: Settled) => {
         clearTimeout(timer);
-        resolve(true);
+        resolve(s);
       };
       const timer = setTimeout(
         () => {
           const list = this.waiters.get(orderId)?.filter((w) => w !== wake) ?? [];
           if (list.length > 0) this.waiters.set(orderId, list);
           else this.waiters.delete(orderId);
-          resolve(false);
+          resolve(undefined);
         },
         Math.max(0, ms),
       );

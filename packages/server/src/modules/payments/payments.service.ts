@@ -669,18 +669,22 @@ export async function payVerified(
       instrumentId: result.auth.instrumentId,
       succeeded: true,
     });
+  let settled: decisions.Settled | undefined;
   if (!captureNow && mode === 'realtime') {
     // The payer's confirmation waits for the merchant (at most the deadline plus a margin).
     deps.decisions.timers.schedule(order.id, deadline - ctx.clock.now());
-    const settled = await deps.decisions.timers.wait(order.id, deadline - ctx.clock.now() + 50);
+    settled = await deps.decisions.timers.wait(order.id, deadline - ctx.clock.now() + 50);
     // The deadline timer may still be applying it (a slow database): the payer's answer does not
     // wait for that. Applying is guarded by state and clock, so at most one of the timer, the
     // sweeper and this call moves the payment.
     // A failure here leaves the deadline to the timer and the sweeper: the payer gets the state.
     if (!settled) await decisions.applyDeadline(ctx, deps.decisions, order.id).catch(() => false);
   }
-  const final = captureNow ? result.o : ((await repo.findById(ctx.db, order.id)) ?? result.o);
-  const d = captureNow ? undefined : await repo.decisionOf(ctx.db, order.id);
+  // Settled in this process: its committed state came with the wake-up; else it is read back.
+  const final = captureNow
+    ? result.o
+    : (settled?.order ?? (await repo.findById(ctx.db, order.id)) ?? result.o);
+  const d = captureNow ? undefined : (settled?.decision ?? (await repo.decisionOf(ctx.db, order.id)));
   return {
     transaction_id: transactionId,
     out_trade_no: final.out_trade_no,
