@@ -284,6 +284,13 @@ describe('SQLite group commit with the WAL fsync off the event loop', () => {
     };
     return w;
   };
+  /** `w` is not answered while `sync` is held (20 ms), and is once `sync` returns. */
+  const answeredOnlyAfter = async (sync: { resolve: () => void }, w: ReturnType<typeof watched>) => {
+    await new Promise((r) => setTimeout(r, 20));
+    expect(w.answered).toBe(false);
+    sync.resolve();
+    await w.done;
+  };
 
   it('answers and shows a commit only after its fsync returned; transactions meanwhile gather in the next group', async () => {
     const first = watched(db.insertInto('settings').values({ key: 'a', value: '1' }).execute());
@@ -382,10 +389,7 @@ describe('SQLite group commit with the WAL fsync off the event loop', () => {
     await durable;
     // That fsync began before the asynchronous COMMIT: its own follows, and closing waits for it.
     await until(() => syncs.length === 2);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(closing.answered).toBe(false);
-    syncs[1]!.resolve();
-    await closing.done;
+    await answeredOnlyAfter(syncs[1]!, closing);
     destroyed = true;
     expect(committedInFile('a')).toBe(true);
   });
@@ -397,10 +401,7 @@ describe('SQLite group commit with the WAL fsync off the event loop', () => {
     expect(syncs).toHaveLength(1);
     syncs[0]!.resolve();
     await until(() => syncs.length === 2);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(durable.answered).toBe(false);
-    syncs[1]!.resolve();
-    await durable.done;
+    await answeredOnlyAfter(syncs[1]!, durable);
   });
 
   it('a lease that commits a transaction asynchronously, then writes outside it, waits for that write’s fsync', async () => {
@@ -414,10 +415,7 @@ describe('SQLite group commit with the WAL fsync off the event loop', () => {
       }),
     );
     await until(() => syncs.length === 1);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(lease.answered).toBe(false);
-    syncs[0]!.resolve();
-    await lease.done;
+    await answeredOnlyAfter(syncs[0]!, lease);
   });
 
   it('asynchronous commit can be asked only inside a transaction', async () => {

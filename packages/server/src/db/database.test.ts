@@ -15,7 +15,7 @@ describe('fixedPlanSql', () => {
   });
 });
 
-describe.each(dialects)('limit and offset bound as values (%s)', (dialect) => {
+describe.each(dialects)('database on %s', (dialect) => {
   let t: TestDb;
   beforeAll(async () => {
     t = await openTestDb(dialect);
@@ -24,7 +24,7 @@ describe.each(dialects)('limit and offset bound as values (%s)', (dialect) => {
     await t?.close();
   });
 
-  it('returns the rows the limit and offset select, on every execution of the cached statement', async () => {
+  it('limit and offset bound as values return the rows they select, on every execution of the cached statement', async () => {
     await t.ctx.db
       .insertInto('settings')
       .values(['a', 'b', 'c', 'd', 'e'].map((k) => ({ key: `limit-test:${k}`, value: k })))
@@ -43,18 +43,8 @@ describe.each(dialects)('limit and offset bound as values (%s)', (dialect) => {
     expect((await page(10, 4)).map((r) => r.value)).toEqual(['e']);
     expect(await page(0, 0)).toEqual([]);
   });
-});
 
-describe.each(dialects)('commitAsynchronously (%s)', (dialect) => {
-  let t: TestDb;
-  beforeAll(async () => {
-    t = await openTestDb(dialect);
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
-
-  it('commits the transaction as usual, asynchronously for this transaction only', async () => {
+  it('commitAsynchronously commits the transaction as usual, asynchronously for this transaction only', async () => {
     const setting = (db: Executor) =>
       sql<{ v: string }>`select current_setting('synchronous_commit') as v`.execute(db);
     await t.ctx.db.transaction().execute(async (trx) => {
