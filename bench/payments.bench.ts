@@ -499,6 +499,72 @@ function machine(): string[] {
   ];
 }
 
+/**
+ * What each target leaves per payment, next to what this run's own baselines cost: the CPU a payment
+ * may take at the target rate, and how much of it the bare parts (HTTP exchanges, the raw ledger
+ * transaction, RSA signatures) already use. HTTP costs come from baseline (a) at its highest
+ * concurrency: server CPU per request, and this generator's CPU per request.
+ */
+function budgetLines(
+  hello: LoadResult[],
+  sqlite: SyncResult,
+  rsaPerSec: number,
+  sqlitePerSec: number,
+  rsaLimit: number,
+  schemeResults: SchemeResult[],
+): string[] {
+  const busiest = hello.reduce((a, b) => (b.concurrency > a.concurrency ? b : a));
+  const reqPerSec = median(busiest.perWindow);
+  const httpServerUs = ((busiest.serverCpuPct ?? Number.NaN) * 1e4) / reqPerSec;
+  const httpClientUs = (busiest.clientCpuPct * 1e4) / reqPerSec;
+  const txUs = (sqlite.selfCpuPct * 1e4) / sqlitePerSec;
+  const signUs = 1e6 / rsaPerSec;
+  // The create, pay and query requests, and the TRANSACTION.SUCCESS callback the server posts.
+  const exchanges = 4;
+  const clientRsaSignsPerPayment = 2;
+  const measuredUs = (scheme: Scheme): number => {
+    const runs = schemeResults.find((s) => s.scheme === scheme)?.runs.filter((r) => r.concurrency > 1) ?? [];
+    const best = runs.reduce<LoadResult | undefined>(
+      (a, r) => (a && median(a.perWindow) >= median(r.perWindow) ? a : r),
+      undefined,
+    );
+    return best ? ((best.serverCpuPct ?? Number.NaN) * 1e4) / median(best.perWindow) : Number.NaN;
+  };
+  const lines = ['What each target leaves per payment (from this run\'s baselines; "µs" = CPU time):', ''];
+  if (schemes.includes('hmac')) {
+    const rate = 0.3 * sqlitePerSec;
+    const budget = 1e6 / rate;
+    const floor = exchanges * httpServerUs + txUs + signUs;
+    const spent = measuredUs('hmac');
+    lines.push(
+      `- HMAC: the target, 0.3 × ${int(sqlitePerSec)} = ${int(rate)} payments/s, leaves the server (one core) ` +
+        `${int(budget)} µs per payment. This run's baselines alone take ${int(floor)} µs of it: ${exchanges} HTTP ` +
+        `exchanges (3 requests + the callback) × ${int(httpServerUs)} µs of bare-Fastify server CPU, the raw ` +
+        `payment transaction ${int(txUs)} µs, and the callback's RSA signature ${int(signUs)} µs (callbacks are ` +
+        `always RSA-signed). The server spent ${int(spent)} µs per payment at its best concurrency: ` +
+        `${(spent / budget).toFixed(1)}× the budget.`,
+    );
+  }
+  if (schemes.includes('rsa')) {
+    const rate = 0.8 * rsaLimit;
+    const signs = serverRsaSignsPerPayment + clientRsaSignsPerPayment;
+    const rsaCores = (rate * signs) / rsaPerSec;
+    const left = ((2 - rsaCores) * 1e6) / rate;
+    const floor = exchanges * (httpServerUs + httpClientUs) + txUs;
+    const spent = measuredUs('rsa');
+    lines.push(
+      `- RSA: the target, 0.8 × ${int(rsaLimit)} = ${int(rate)} payments/s, needs ${signs} RSA signatures per ` +
+        `payment on this machine (the generator signs 2 requests; the server 2 responses and the callback): ` +
+        `${rsaCores.toFixed(2)} of its 2 cores. The rest leaves ${int(left)} µs per payment for everything else, ` +
+        `server and generator together; this run's baselines take ${int(floor)} µs of it (${exchanges} HTTP ` +
+        `exchanges × (${int(httpServerUs)} + ${int(httpClientUs)}) µs of server and generator CPU, and the raw ` +
+        `payment transaction ${int(txUs)} µs) before any of the server's own work. The server spent ` +
+        `${int(spent)} µs per payment at its best concurrency (RSA included).`,
+    );
+  }
+  return lines;
+}
+
 function latencyCells(r: { latencies: Float64Array }): string {
   return `${ms(percentile(r.latencies, 50))} | ${ms(percentile(r.latencies, 99))}`;
 }
@@ -655,6 +721,8 @@ async function main(): Promise<void> {
     }
   }
   say('```');
+  say();
+  for (const line of budgetLines(hello, sqlite, rsaPerSec, sqlitePerSec, rsaLimit, schemeResults)) say(line);
   if (totalErrors > 0) {
     say();
     say(`**!!! ${totalErrors} ERRORS — samples:**`);

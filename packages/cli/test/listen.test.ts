@@ -170,6 +170,36 @@ describe('zhifu listen', () => {
     expect(await cli.exited).toBe(0);
   });
 
+  it('--auto-decide --forward: a forward target that never answers gives the suggested action in time', async () => {
+    const target: Server = createServer((req) => {
+      req.resume(); // reads the event, never answers
+    });
+    await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+    const port = (target.address() as { port: number }).port;
+    const cli = await listen(['--auto-decide', '--forward', `http://127.0.0.1:${port}/events`]);
+    try {
+      await setMode('realtime');
+      const { paid } = await pay(1_700);
+      // This sandbox payer's payments are approved by the Fraud Shield (as in the --auto-decide test).
+      expect(paid).toMatchObject({
+        trade_state: 'SUCCESS',
+        zhifu_decision: { state: 'approved', decided_by: 'merchant' },
+      });
+      await until(
+        () => /answered/.test(cli.out),
+        5000,
+        () => cli.out + cli.err,
+      );
+      expect(cli.out).toMatch(/answered approve for \S+ \(no answer in 400 ms: default, \d+ ms\)/);
+    } finally {
+      await setMode('auto');
+      cli.child.kill('SIGTERM');
+      target.closeAllConnections();
+      await new Promise<void>((r) => target.close(() => r()));
+    }
+    await cli.exited;
+  });
+
   it('usage errors exit 2; a wrong key exits 1 with the API error', async () => {
     const run = (args: string[]) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>

@@ -69,8 +69,11 @@ export interface NotificationClientOptions {
   onDecision?: (event: DecisionRequiredEvent) => DecisionAnswer | Promise<DecisionAnswer>;
   /** After this long without an answer from `onDecision`, `defaultDecision` is sent (default 400). */
   decisionTimeoutMs?: number;
-  /** Sent on timeout, handler error or invalid answer (default 'review'). */
-  defaultDecision?: DecisionAnswer;
+  /**
+   * Sent on timeout, handler error or invalid answer (default 'review'); a function chooses per event,
+   * e.g. `(e) => e.data.risk.suggested_action` to follow the Fraud Shield when the handler is late.
+   */
+  defaultDecision?: DecisionAnswer | ((event: DecisionRequiredEvent) => DecisionAnswer);
   /** Exponential backoff with full jitter between attempts (default 100 to 10000 ms); false: no reconnect. */
   reconnect?: { minMs?: number; maxMs?: number } | false;
   /** Acknowledge processed events at most this often (default 1000; 0: after every event). */
@@ -171,7 +174,7 @@ export class NotificationClient extends EventEmitter<NotificationClientEvents> {
   readonly #onEvent: NotificationClientOptions['onEvent'];
   readonly #onDecision: NotificationClientOptions['onDecision'];
   readonly #decisionTimeoutMs: number;
-  readonly #defaultDecision: DecisionAnswer;
+  readonly #defaultDecision: (event: DecisionRequiredEvent) => DecisionAnswer;
   readonly #reconnect: { minMs: number; maxMs: number } | false;
   readonly #ackEveryMs: number;
   readonly #heartbeatMs: number;
@@ -269,10 +272,21 @@ export class NotificationClient extends EventEmitter<NotificationClientEvents> {
       DEFAULT_DECISION_TIMEOUT_MS,
     );
     const fallback = options.defaultDecision ?? 'review';
-    if (!decisionAnswers.includes(fallback)) {
-      throw new TypeError(`${OWNER}: defaultDecision must be 'approve', 'review' or 'block'`);
+    if (typeof fallback === 'function') {
+      // A chooser that fails or answers nonsense must not cost the decision: 'review' then.
+      this.#defaultDecision = (event) => {
+        try {
+          const answer = fallback(event);
+          return decisionAnswers.includes(answer) ? answer : 'review';
+        } catch {
+          return 'review';
+        }
+      };
+    } else if (decisionAnswers.includes(fallback)) {
+      this.#defaultDecision = () => fallback;
+    } else {
+      throw new TypeError(`${OWNER}: defaultDecision must be 'approve', 'review', 'block' or a function`);
     }
-    this.#defaultDecision = fallback;
     if (options.reconnect === false) {
       this.#reconnect = false;
     } else {
@@ -729,6 +743,7 @@ export class NotificationClient extends EventEmitter<NotificationClientEvents> {
       return;
     }
     let done = false;
+    const fallback = () => this.#defaultDecision(event);
     const finish = (answer: DecisionAnswer, source: DecisionInfo['source']) => {
       if (done || this.#state === 'closed') return;
       done = true;
@@ -759,7 +774,7 @@ export class NotificationClient extends EventEmitter<NotificationClientEvents> {
       this.emit('decision', { event, answer, source, elapsedMs: performance.now() - arrived, via });
     };
     const budget = Math.max(0, Math.min(this.#decisionTimeoutMs, left - DEADLINE_MARGIN_MS));
-    const timer = setTimeout(() => finish(this.#defaultDecision, 'timeout'), budget);
+    const timer = setTimeout(() => finish(fallback(), 'timeout'), budget);
     this.#pendingDecisions.set(event.id, () => {
       done = true;
       clearTimeout(timer);
@@ -771,28 +786,30 @@ export class NotificationClient extends EventEmitter<NotificationClientEvents> {
         (answer) => {
           if (decisionAnswers.includes(answer)) finish(answer, 'handler');
           else {
+            const sent = fallback();
             if (!done) {
               this.#emitError(
                 new ZhifuError({
                   code: 'decision_invalid',
-                  message: `onDecision returned ${JSON.stringify(answer)} for ${event.id}; sent ${this.#defaultDecision}`,
+                  message: `onDecision returned ${JSON.stringify(answer)} for ${event.id}; sent ${sent}`,
                 }),
               );
             }
-            finish(this.#defaultDecision, 'invalid_answer');
+            finish(sent, 'invalid_answer');
           }
         },
         (error: unknown) => {
+          const sent = fallback();
           if (!done) {
             this.#emitError(
               new ZhifuError({
                 code: 'handler_failed',
-                message: `onDecision threw for ${event.id}: ${error instanceof Error ? error.message : String(error)}; sent ${this.#defaultDecision}`,
+                message: `onDecision threw for ${event.id}: ${error instanceof Error ? error.message : String(error)}; sent ${sent}`,
                 cause: error,
               }),
             );
           }
-          finish(this.#defaultDecision, 'handler_error');
+          finish(sent, 'handler_error');
         },
       );
   }

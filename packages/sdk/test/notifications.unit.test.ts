@@ -265,7 +265,11 @@ describe('NotificationClient decisions', () => {
       risk: { score: 100, suggested_action: 'approve' },
     });
 
-  async function run(onDecision: NotificationClientOptions['onDecision'], e = ask(1)) {
+  async function run(
+    onDecision: NotificationClientOptions['onDecision'],
+    e = ask(1),
+    options: Partial<NotificationClientOptions> = {},
+  ) {
     let sentAt = 0;
     onConnect = (c) => {
       hello(c);
@@ -273,7 +277,7 @@ describe('NotificationClient decisions', () => {
       c.ws.send(frame(e));
     };
     const infos: DecisionInfo[] = [];
-    const n = client({ onDecision, decisionTimeoutMs: 400 });
+    const n = client({ onDecision, decisionTimeoutMs: 400, ...options });
     n.on('error', () => {});
     n.on('decision', (i) => infos.push(i));
     await n.connectOnce();
@@ -305,6 +309,20 @@ describe('NotificationClient decisions', () => {
     expect(threw.answeredAfter).toBeLessThan(100);
     const invalid = await run(() => 'maybe' as never);
     expect(invalid.info).toMatchObject({ answer: 'review', source: 'invalid_answer' });
+  });
+
+  it('defaultDecision as a function chooses per event; a chooser that fails gives review', async () => {
+    const late = await run(() => new Promise(() => {}), ask(1), {
+      defaultDecision: (e) => e.data.risk.suggested_action,
+    });
+    expect(late.frames[0]).toEqual({ type: 'decision', event_id: 'evt_1', decision: 'approve' });
+    expect(late.info).toMatchObject({ answer: 'approve', source: 'timeout' });
+    const threw = await run(() => 'maybe' as never, ask(1), {
+      defaultDecision: () => {
+        throw new Error('chooser broke');
+      },
+    });
+    expect(threw.info).toMatchObject({ answer: 'review', source: 'invalid_answer' });
   });
 
   it('an event whose deadline has passed is not answered', async () => {

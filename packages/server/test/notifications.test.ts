@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Aes, Rsa } from 'wechatpay-axios-plugin';
 import { audit } from '../src/modules/ledger/index.ts';
+import { emit } from '../src/modules/notifications/index.ts';
 import { dialects, openTestApp, type TestApp } from './harness.ts';
 import { jsapiOrder, payAs, signedRequest } from './requests.ts';
 import { TestWsClient } from './ws-client.ts';
@@ -284,6 +285,24 @@ describe.each(dialects)('decision notifications over a real WebSocket (%s)', (di
     });
     await r.close();
   });
+
+  it('a callback answered 202 is not delivered (APIv3 success is 200 or 204): it is retried', async () => {
+    const r = await receiver(() => 202);
+    try {
+      const { order, prepayId } = await newOrder(t, 1_235, r.url);
+      await payAs(t, prepayId, order.payer.openid);
+      let list = [];
+      for (let i = 0; i < 120 && list[0]?.history?.length !== 1; i++) {
+        await new Promise((x) => setTimeout(x, 25));
+        list = (await signedRequest(t, 'GET', `/v1/notifications/callbacks?ref=${order.out_trade_no}`)).json()
+          .data;
+      }
+      expect(r.received).toHaveLength(1);
+      expect(list[0]).toMatchObject({ status: 'pending', attempts: 1, history: [{ http_status: 202 }] });
+    } finally {
+      await r.close();
+    }
+  });
 });
 
 describe('deadlines, review windows and callback retries with the fake clock', () => {
@@ -457,5 +476,80 @@ describe('deadlines, review windows and callback retries with the fake clock', (
       expect(cb.history[0].error, url).toMatch(/refused|not allowed/);
       expect(cb.history[0].http_status).toBeNull();
     }
+  });
+});
+
+describe('a slow WebSocket client (SQLite)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await openTestApp('sqlite', { realClock: true, listen: true });
+  });
+  afterAll(() => t.close());
+
+  it('a client that stops reading is closed with 4008 and resumes with after_seq; a reading client gets every event', async () => {
+    const base = t.ctx.publicUrl;
+    const slow = await TestWsClient.connect(base, t.merchant, 0);
+    const fast = await TestWsClient.connect(base, t.merchant, 0);
+    await slow.until(() => slow.frames.some((f) => f.type === 'hello'));
+    await fast.until(() => fast.frames.some((f) => f.type === 'hello'));
+    const closed = new Promise<number>((r) => slow.ws.once('close', (code) => r(code)));
+    const socket = (slow.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    socket.pause();
+    // ~18 MB of events: more than the kernel's socket buffers and the 1 MiB per-connection bound.
+    const big = 'x'.repeat(60_000);
+    const n = 300;
+    for (let i = 0; i < n; i += 10) {
+      const written = await t.ctx.db.transaction().execute(async (trx) => {
+        const out = [];
+        for (let j = 0; j < 10; j++)
+          out.push(await emit(t.ctx, trx, t.merchant.mchid, 'merchant.frozen', { i: i + j, big }));
+        return out;
+      });
+      t.app.zhifu.hub.publish(t.merchant.mchid, written);
+    }
+    await fast.until(() => fast.events.length >= n, 20_000);
+    expect(fast.events.map((e) => e.seq)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    socket.resume();
+    expect(await closed).toBe(4008);
+    const got = slow.events.map((e) => e.seq);
+    expect(got.length).toBeLessThan(n);
+    expect(got).toEqual(Array.from({ length: got.length }, (_, i) => i + 1));
+    // The documented resync: reconnect after the last event received, get the rest in order.
+    const resumed = await TestWsClient.connect(base, t.merchant, got.at(-1) ?? 0);
+    await resumed.until(() => resumed.events.length >= n - got.length, 20_000);
+    expect([...got, ...resumed.events.map((e) => e.seq)]).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    await Promise.all([fast.close(), resumed.close()]);
+  }, 60_000);
+});
+
+describe('event sequence numbers (PostgreSQL)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await openTestApp('postgres');
+  });
+  afterAll(() => t.close());
+
+  it("two concurrent transactions writing a merchant's first events both commit, with seq 1 and 2", async () => {
+    let releaseFirst!: () => void;
+    const firstMayCommit = new Promise<void>((r) => {
+      releaseFirst = r;
+    });
+    let firstEmitted!: () => void;
+    const firstHasEmitted = new Promise<void>((r) => {
+      firstEmitted = r;
+    });
+    const a = t.ctx.db.transaction().execute(async (trx) => {
+      const e = await emit(t.ctx, trx, t.merchant.mchid, 'merchant.frozen', { n: 1 });
+      firstEmitted();
+      await firstMayCommit;
+      return e.seq;
+    });
+    await firstHasEmitted;
+    const b = t.ctx.db
+      .transaction()
+      .execute(async (trx) => (await emit(t.ctx, trx, t.merchant.mchid, 'merchant.frozen', { n: 2 })).seq);
+    await new Promise((r) => setTimeout(r, 200)); // b now waits for a's row lock
+    releaseFirst();
+    expect(await Promise.all([a, b])).toEqual([1, 2]);
   });
 });

@@ -70,6 +70,31 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
       expect(again.json().message).toMatch(/nonce_str was already used/);
     });
 
+    it('counts the 5 minutes in whole seconds, and keeps a nonce until its timestamp leaves the window', async () => {
+      const saved = t.clock.now();
+      const s = Math.floor(saved / 1000) + 10;
+      const at = (ms: number, o: { timestamp: number; nonce?: string }) => {
+        t.clock.set(ms);
+        return signedRequest(t, 'GET', '/v3/certificates', undefined, o);
+      };
+      try {
+        // A clock at s.9 s: exactly 300 s either way is fresh, 301 s is not.
+        expect((await at(s * 1000 + 900, { timestamp: s - 300 })).statusCode).toBe(200);
+        expect((await at(s * 1000 + 900, { timestamp: s + 300 })).statusCode).toBe(200);
+        expect((await at(s * 1000 + 900, { timestamp: s - 301 })).statusCode).toBe(401);
+        // Signed 300 s ahead, the request stays fresh until s + 600.999 s: so does its nonce.
+        const nonce = `EDGE-${s}`;
+        expect((await at(s * 1000, { timestamp: s + 300, nonce })).statusCode).toBe(200);
+        const replay = await at(s * 1000 + 600_999, { timestamp: s + 300, nonce });
+        expect([replay.statusCode, replay.json().message]).toEqual([401, expect.stringMatching(/nonce_str/)]);
+        expect((await at(s * 1000 + 601_000, { timestamp: s + 300, nonce })).json().message).toMatch(
+          /5 minutes/,
+        );
+      } finally {
+        t.clock.set(saved);
+      }
+    });
+
     it('rejects a signature over different bytes and a wrong serial', async () => {
       const body = jsapiOrder(t);
       const text = JSON.stringify(body);
@@ -191,6 +216,20 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
         /time_expire/,
       ],
       [
+        'time_expire on a day that does not exist',
+        (o) => ({ ...o, time_expire: '2026-02-30T10:00:00+08:00' }),
+        400,
+        'PARAM_ERROR',
+        /time_expire/,
+      ],
+      [
+        'a 4-byte character (emoji)',
+        (o) => ({ ...o, description: 'QQ公仔😀' }),
+        400,
+        'PARAM_ERROR',
+        /4-byte/,
+      ],
+      [
         'time_expire too far',
         (o) => ({ ...o, time_expire: '2099-01-01T10:00:00+08:00' }),
         400,
@@ -216,6 +255,65 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
         message: expect.stringMatching(/not valid JSON/),
       });
       expect(await rowCount(t, 'orders')).toBe(before);
+    });
+
+    it('a correctly signed body that is not valid UTF-8', async () => {
+      const { createHmac } = await import('node:crypto');
+      const text = JSON.stringify(jsapiOrder(t, { description: 'ABC' }));
+      const i = text.indexOf('ABC');
+      const body = Buffer.concat([
+        Buffer.from(text.slice(0, i)),
+        Buffer.from([0xff, 0xfe]),
+        Buffer.from(text.slice(i)),
+      ]);
+      const timestamp = Math.floor(t.ctx.clock.now() / 1000);
+      const nonce = `UTF8-${timestamp}`;
+      const message = Buffer.concat([
+        Buffer.from(`POST\n/v3/pay/transactions/jsapi\n${timestamp}\n${nonce}\n`),
+        body,
+        Buffer.from('\n'),
+      ]);
+      const signature = createHmac('sha256', t.merchant.hmac_key).update(message).digest('base64');
+      const before = await rowCount(t, 'orders');
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/v3/pay/transactions/jsapi',
+        headers: {
+          authorization: `ZHIFU-HMAC-SHA256 mchid="${t.merchant.mchid}",nonce_str="${nonce}",timestamp="${timestamp}",signature="${signature}"`,
+          'content-type': 'application/json',
+        },
+        payload: body,
+      });
+      expect([res.statusCode, res.json().code, res.json().message]).toEqual([
+        400,
+        'PARAM_ERROR',
+        expect.stringMatching(/UTF-8/),
+      ]);
+      expect(await rowCount(t, 'orders')).toBe(before);
+    });
+
+    it('a 4-byte character written as a JSON escape; a backslash followed by "ud83d" is fine', async () => {
+      const before = await rowCount(t, 'orders');
+      const escaped = JSON.stringify(jsapiOrder(t)).replace('QQ公仔', String.raw`QQ\ud83d\ude00`);
+      const res = await create(undefined, { rawBody: escaped });
+      expect([res.statusCode, res.json().code]).toEqual([400, 'PARAM_ERROR']);
+      expect(await rowCount(t, 'orders')).toBe(before);
+      const literal = await create(jsapiOrder(t, { description: String.raw`C:\ud83d` }));
+      expect(literal.statusCode).toBe(200);
+    });
+
+    it('a URL that is not valid percent-encoding: PARAM_ERROR with Request-ID', async () => {
+      const res = await t.app.inject({
+        method: 'GET',
+        url: `/v3/pay/transactions/out-trade-no/%zz?mchid=${t.merchant.mchid}`,
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.headers['request-id']).toMatch(/^[0-9A-F]{40}-0$/);
+      expect(res.json()).toEqual({
+        code: 'PARAM_ERROR',
+        message: expect.any(String),
+        detail: expect.any(Object),
+      });
     });
 
     it('oversize body', async () => {
@@ -334,6 +432,37 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
   });
 
   describe('paying and refunding', () => {
+    it('a refund goods_detail line is checked field by field (reference §3.4)', async () => {
+      const order = jsapiOrder(t);
+      const { prepay_id } = (await create(order)).json();
+      expect((await payAs(t, prepay_id, order.payer.openid)).statusCode).toBe(200);
+      const refund = (no: string, goods_detail: unknown[]) =>
+        signedRequest(t, 'POST', '/v3/refund/domestic/refunds', {
+          out_trade_no: order.out_trade_no,
+          out_refund_no: `${order.out_trade_no}${no}`,
+          amount: { refund: 10, total: 100, currency: 'CNY' },
+          goods_detail,
+        });
+      const before = await rowCount(t, 'refunds');
+      for (const line of [
+        { surprise: true, merchant_goods_id: 'G1', unit_price: 100, refund_amount: 10, refund_quantity: 1 },
+        { merchant_goods_id: 'G1', unit_price: 100, refund_amount: 'ten', refund_quantity: 1 },
+        { merchant_goods_id: 'G1', unit_price: 100, refund_amount: 10 },
+      ]) {
+        const res = await refund('B', [line]);
+        expect([res.statusCode, res.json().code], JSON.stringify(line)).toEqual([400, 'PARAM_ERROR']);
+      }
+      expect(await rowCount(t, 'refunds')).toBe(before);
+      const good = {
+        merchant_goods_id: 'G1',
+        goods_name: '公仔',
+        unit_price: 100,
+        refund_amount: 10,
+        refund_quantity: 1,
+      };
+      expect((await refund('G', [good])).statusCode).toBe(200);
+    });
+
     it('pays a JSAPI order, then refunds twice partially and refuses an over-refund', async () => {
       const order = jsapiOrder(t, { amount: { total: 1000, currency: 'CNY' } });
       const { prepay_id } = (await create(order)).json();

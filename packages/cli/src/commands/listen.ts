@@ -109,6 +109,8 @@ export async function listenCommand(argv: string[]): Promise<number> {
       auth: { scheme: 'hmac', hmacKey: credentials.hmac_key },
       ...(afterSeq === undefined ? {} : { afterSeq }),
       decisionTimeoutMs,
+      // No valid answer in time (a slow --forward target): the suggestion with --auto-decide.
+      defaultDecision: (e: DecisionRequiredEvent) => fallbackOf(e, autoDecide),
       onEvent: async (e) => {
         out(json ? JSON.stringify(e) : describeEvent(e));
         if (forward !== undefined && e.type !== 'payment.decision_required') {
@@ -165,13 +167,17 @@ export async function listenCommand(argv: string[]): Promise<number> {
   }
 }
 
+function fallbackOf(e: DecisionRequiredEvent, autoDecide: boolean): DecisionAnswer {
+  return autoDecide ? e.data.risk.suggested_action : 'review';
+}
+
 /** The answer to a decision_required: the forward target's, else the suggestion (--auto-decide). */
 async function decide(
   e: DecisionRequiredEvent,
   forward: string | undefined,
   autoDecide: boolean,
 ): Promise<DecisionAnswer> {
-  const fallback: DecisionAnswer = autoDecide ? e.data.risk.suggested_action : 'review';
+  const fallback = fallbackOf(e, autoDecide);
   if (forward === undefined) return fallback;
   try {
     const r = await post(forward, e, decisionTimeoutMs);

@@ -31,9 +31,17 @@ export function rfc3339(ms: number): string {
   return `${d.toISOString().slice(0, 19)}+08:00`;
 }
 
-/** Parses an RFC 3339 time with an explicit offset; returns undefined when it is not one. */
+/**
+ * Parses an RFC 3339 time with an explicit offset; returns undefined when it is not one, including
+ * a date that does not exist (Date.parse would turn 2027-02-30 into 2 March) or a field out of range.
+ */
 export function parseRfc3339(text: string): number | undefined {
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(text)) return undefined;
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))$/.exec(text);
+  if (!m) return undefined;
+  const field = (i: number) => Number(m[i] ?? 0); // 1 year … 6 second, 7–8 the offset (Z: none)
+  const daysInMonth = new Date(Date.UTC(field(1), field(2), 0)).getUTCDate();
+  if (field(2) < 1 || field(2) > 12 || field(3) < 1 || field(3) > daysInMonth) return undefined;
+  if (field(4) > 23 || field(5) > 59 || field(6) > 59 || field(7) > 23 || field(8) > 59) return undefined;
   const ms = Date.parse(text);
   return Number.isNaN(ms) ? undefined : ms;
 }

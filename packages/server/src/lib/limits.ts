@@ -64,6 +64,8 @@ export const review_window_ms_max = 30 * 24 * 3600 * 1000;
 export const events_page_max = 500;
 /** A WebSocket client this far behind (bytes buffered) is disconnected and must resync (close 4008). */
 export const ws_buffered_bytes_max = 1024 * 1024;
+/** Sending a backlog waits this long at most for a client to read half of that (else close 4008). */
+export const ws_drain_wait_ms = 5_000;
 /** WebSocket connections per merchant: each costs a little memory and a share of every send. */
 export const ws_connections_per_merchant_max = 16;
 /** APIv3 callback: 5-second timeout, then retries at these delays — 15 retries over 24 h 4 min (reference §5.4). */

@@ -5,4 +5,10 @@ export {
   parseIdempotencyKey,
 } from './idempotency.repository.ts';
 export { canonicalJson, requestHash } from './idempotency.service.ts';
-export { type Claim, MemoryNonceStore, type NonceStore } from './nonce-store.ts';
+export {
+  type Claim,
+  MemoryNonceStore,
+  type NonceStore,
+  windowEndMs,
+  withinWindow,
+} from './nonce-store.ts';

@@ -7,6 +7,19 @@ import { nonce_store_entries_max } from '../../lib/limits.ts';
 
 export type Claim = 'claimed' | 'replayed' | 'full';
 
+/**
+ * A signed timestamp (whole seconds) is fresh while the clock's whole second is within `windowS` of
+ * it (APIv3: |now − timestamp| ≤ 300 s, in seconds: a sub-second clock must not shorten the window).
+ */
+export function withinWindow(timestampS: number, nowMs: number, windowS: number): boolean {
+  return Math.abs(Math.floor(nowMs / 1000) - timestampS) <= windowS;
+}
+
+/** When a request signed at `timestampS` stops being fresh: its nonce must be kept until then. */
+export function windowEndMs(timestampS: number, windowS: number): number {
+  return (timestampS + windowS + 1) * 1000;
+}
+
 export interface NonceStore {
   /** Records `key` until `expiresAtMs`: `replayed` when it is recorded and live, `full` when no room. */
   claim(key: string, nowMs: number, expiresAtMs: number): Claim;

@@ -12,7 +12,7 @@ import { pseudonymize } from '../../lib/crypto/index.ts';
 import { fail } from '../../lib/errors.ts';
 import { alphanumeric, prefixed } from '../../lib/ids.ts';
 import { login_code_validity_ms, payer_proof_window_s, session_validity_ms } from '../../lib/limits.ts';
-import type { NonceStore } from '../idempotency/index.ts';
+import { type NonceStore, windowEndMs, withinWindow } from '../idempotency/index.ts';
 import * as repo from './identity.repository.ts';
 
 const openid_secret_key = 'openid_secret';
@@ -164,7 +164,7 @@ export async function verifyPayerProof(
 ): Promise<{ userId: string; appid: string }> {
   const now = ctx.clock.now();
   const ts = Number(p.timestamp);
-  if (!/^\d{1,12}$/.test(p.timestamp) || Math.abs(now / 1000 - ts) > payer_proof_window_s) {
+  if (!/^\d{1,12}$/.test(p.timestamp) || !withinWindow(ts, now, payer_proof_window_s)) {
     fail('payer_proof_invalid', { field: '/timestamp', location: 'body', issue: 'stale or malformed' });
   }
   const who = await repo.findOpenid(ctx.db, p.openid);
@@ -177,7 +177,7 @@ export async function verifyPayerProof(
     return expected.length === given.length && timingSafeEqual(expected, given);
   });
   if (!ok) fail('payer_proof_invalid');
-  const claim = nonces.claim(`payer:${who.user_id}:${p.nonce}`, now, now + payer_proof_window_s * 2000);
+  const claim = nonces.claim(`payer:${who.user_id}:${p.nonce}`, now, windowEndMs(ts, payer_proof_window_s));
   if (claim === 'full') fail('nonce_store_full');
   if (claim === 'replayed')
     fail('payer_proof_invalid', { field: '/nonce', location: 'body', issue: 'nonce already used' });

@@ -174,7 +174,8 @@ export class CallbackDispatcher {
       }
     }
     const now = this.ctx.clock.now();
-    const ok = result.status !== null && result.status >= 200 && result.status < 300;
+    // APIv3 counts a callback as received only on 200 or 204 (reference §5.4); anything else retries.
+    const ok = result.status === 200 || result.status === 204;
     await this.ctx.db.transaction().execute(async (trx) => {
       await repo.recordAttempt(trx, {
         callback_id: c.id,

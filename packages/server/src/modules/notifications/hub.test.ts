@@ -60,6 +60,18 @@ describe('the WebSocket hub (real database)', () => {
     expect(hub.connections(mchid)).toBe(1);
   });
 
+  it('sends a backlog at the pace the client reads it instead of cutting it off', async () => {
+    const backlog = await write(3);
+    const reading = socket(ws_buffered_bytes_max); // over half the bound: the pump waits
+    await hub.attach(reading as never, mchid, backlog[0]!.seq - 1);
+    await settle();
+    expect(reading.sent.filter((f) => f.includes('"type":"event"'))).toHaveLength(0);
+    reading.bufferedAmount = 0; // the client read what was buffered
+    await settle();
+    expect(reading.closed).toEqual([]);
+    expect(reading.sent.filter((f) => f.includes('"type":"event"'))).toHaveLength(3);
+  });
+
   it('clamps a resume point beyond the last event, so later events are not skipped', async () => {
     const s = socket(0);
     await hub.attach(s as never, mchid, 999);

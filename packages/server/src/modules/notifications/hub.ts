@@ -9,7 +9,12 @@
 import { createHmac } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { Ctx } from '../../context.ts';
-import { events_page_max, ws_buffered_bytes_max, ws_connections_per_merchant_max } from '../../lib/limits.ts';
+import {
+  events_page_max,
+  ws_buffered_bytes_max,
+  ws_connections_per_merchant_max,
+  ws_drain_wait_ms,
+} from '../../lib/limits.ts';
 import type { MerchantKeyCache } from '../merchants/index.ts';
 import { ack, eventsAfter, settings, type ZhifuEvent } from './notifications.service.ts';
 
@@ -124,7 +129,7 @@ export class Hub {
   private send(conn: Connection, e: ZhifuEvent): void {
     if (e.seq <= conn.lastSent || conn.ws.readyState !== conn.ws.OPEN) return;
     if (conn.ws.bufferedAmount > ws_buffered_bytes_max) {
-      conn.ws.close(close_resync, `resync: reconnect with after_seq=${conn.lastSent}`);
+      this.resync(conn);
       return;
     }
     const data = JSON.stringify(e);
@@ -143,12 +148,37 @@ export class Hub {
       do {
         conn.again = false;
         const events = await eventsAfter(this.ctx.db, conn.mchid, conn.lastSent, events_page_max);
-        for (const e of events) this.send(conn, e);
+        for (const e of events) {
+          // A backlog goes at the pace the client reads it; only a client that stops reading is
+          // cut off (4008), or it could never catch up after a resync.
+          if (conn.ws.bufferedAmount > ws_buffered_bytes_max / 2 && !(await this.drained(conn))) return;
+          this.send(conn, e);
+        }
         if (events.length === events_page_max) conn.again = true;
       } while (conn.again && conn.ws.readyState === conn.ws.OPEN);
     } finally {
       conn.pumping = false;
     }
+  }
+
+  /**
+   * Waits until at most half the bound is unsent; a connection that has not drained that far after
+   * `ws_drain_wait_ms` is closed with 4008. Real time, not the injected clock: it paces a socket.
+   */
+  private async drained(conn: Connection): Promise<boolean> {
+    const deadline = performance.now() + ws_drain_wait_ms;
+    while (conn.ws.readyState === conn.ws.OPEN && conn.ws.bufferedAmount > ws_buffered_bytes_max / 2) {
+      if (performance.now() > deadline) {
+        this.resync(conn);
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return conn.ws.readyState === conn.ws.OPEN;
+  }
+
+  private resync(conn: Connection): void {
+    conn.ws.close(close_resync, `resync: reconnect with after_seq=${conn.lastSent}`);
   }
 
   private async receive(conn: Connection, text: string): Promise<void> {

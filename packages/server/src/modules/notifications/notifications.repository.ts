@@ -2,21 +2,23 @@ import { sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
 import { insertRow, pick, prepared, preparedByKeys, setKeys } from '../../db/prepared.ts';
 import type { CallbackAttemptsTable, CallbacksTable, EventsTable } from '../../db/schema.ts';
+import { assert } from '../../lib/assert.ts';
 
+// One statement: a merchant's first two events may be written by concurrent transactions (an
+// update-then-insert let the second fail on the primary key, rolling back its state change).
 const bumpSeq = prepared((db, p: { mchid: string }) =>
   db
-    .updateTable('merchant_sequences')
-    .set({ last_seq: sql`last_seq + 1` })
-    .where('mchid', '=', p.mchid)
+    .insertInto('merchant_sequences')
+    .values({ mchid: p.mchid, last_seq: 1 })
+    .onConflict((oc) => oc.column('mchid').doUpdateSet({ last_seq: sql`merchant_sequences.last_seq + 1` }))
     .returning('last_seq'),
 );
 
 /** Next per-merchant sequence number, allocated inside the caller's transaction. */
 export async function nextSeq(db: Executor, mchid: string): Promise<number> {
-  const updated = await bumpSeq.first(db, { mchid });
-  if (updated) return updated.last_seq;
-  await db.insertInto('merchant_sequences').values({ mchid, last_seq: 1 }).execute();
-  return 1;
+  const row = await bumpSeq.first(db, { mchid });
+  assert(row, 'an upsert returning no row');
+  return row.last_seq;
 }
 
 export const insertEvent: (db: Executor, row: EventsTable) => Promise<number> = insertRow('events');

@@ -31,6 +31,19 @@ const goodsDetail = obj(
   ['merchant_goods_id', 'quantity', 'unit_price'],
 );
 
+/** A refund's goods line (reference §3.4). */
+export const refundGoodsDetailSchema = obj(
+  {
+    merchant_goods_id: str(32),
+    wechatpay_goods_id: str(32),
+    goods_name: str(256),
+    unit_price: { type: 'integer', minimum: 0, maximum: amount_fen_max },
+    refund_amount: { type: 'integer', minimum: 0, maximum: amount_fen_max },
+    refund_quantity: { type: 'integer', minimum: 1, maximum: 100000 },
+  },
+  ['merchant_goods_id', 'unit_price', 'refund_amount', 'refund_quantity'],
+);
+
 const sceneInfo = obj(
   {
     payer_client_ip: str(45),

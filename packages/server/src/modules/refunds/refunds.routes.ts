@@ -1,7 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { Ctx } from '../../context.ts';
 import type { PaymentDeps } from '../payments/index.ts';
-import { amountFenSchema, notifyUrlSchema, outTradeNoSchema } from '../payments/payments.schemas.ts';
+import {
+  amountFenSchema,
+  notifyUrlSchema,
+  outTradeNoSchema,
+  refundGoodsDetailSchema,
+} from '../payments/payments.schemas.ts';
 import * as refunds from './refunds.service.ts';
 
 const outRefundNo = {
@@ -45,7 +50,7 @@ const createRefundSchema = {
         },
       },
     },
-    goods_detail: { type: 'array', maxItems: 100, items: { type: 'object' } },
+    goods_detail: { type: 'array', maxItems: 100, items: refundGoodsDetailSchema },
   },
 } as const;
 

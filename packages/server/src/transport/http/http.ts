@@ -4,6 +4,7 @@
  * signing of every 2xx merchant response including 204, `Request-ID` on every response, the error
  * mapping (one catalog, lib/errors.ts) and APIv3's empty 404 / 405 for unknown routes and methods.
  */
+import { isUtf8 } from 'node:buffer';
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import FindMyWay, { type HTTPVersion } from 'find-my-way';
@@ -83,10 +84,20 @@ export function installHttp(app: FastifyInstance, deps: HttpDeps): void {
       );
     }
     if (raw.length > 0) {
+      // JSON is UTF-8 (RFC 8259): invalid bytes would be stored as U+FFFD, not as what was signed.
+      if (!isUtf8(raw)) throw new AppError('malformed_json', { location: 'body', issue: 'not valid UTF-8' });
+      const text = raw.toString('utf8');
       try {
-        request.body = JSON.parse(raw.toString('utf8'));
+        request.body = JSON.parse(text);
       } catch (error) {
         throw new AppError('malformed_json', { location: 'body', issue: (error as Error).message });
+      }
+      if (request.url.startsWith('/v3/') && hasAstralText(text, request.body)) {
+        throw new AppError(
+          'invalid_parameter',
+          { location: 'body', issue: 'a character outside U+0000–U+FFFF (4-byte UTF-8, e.g. an emoji)' },
+          'APIv3 accepts UTF-8 characters of 1 to 3 bytes only: remove emoji and other 4-byte characters.',
+        );
       }
     } else if (request.method !== 'GET' && request.method !== 'DELETE') {
       request.body = undefined;
@@ -175,6 +186,34 @@ function sendError(error: FastifyError | AppError, request: FastifyRequest, repl
     return reply.code(500).send(new AppError('system_error').toBody());
   }
   return reply.code(400).send(new AppError('invalid_parameter', { issue: error.message }).toBody());
+}
+
+/**
+ * APIv3 takes UTF-8 characters of 1–3 bytes only (reference, general rules): true when a string of
+ * the parsed body holds a surrogate (a 4-byte character, or a lone `\uD83D` escape). The text is
+ * scanned first, so the common body costs one regular-expression test.
+ */
+function hasAstralText(text: string, body: unknown): boolean {
+  if (!/[\uD800-\uDFFF]|\\u[dD][89a-fA-F]/.test(text)) return false;
+  const walk = (value: unknown): boolean => {
+    if (typeof value === 'string') return /[\uD800-\uDFFF]/.test(value);
+    if (Array.isArray(value)) return value.some(walk);
+    if (value !== null && typeof value === 'object')
+      return Object.entries(value).some(([key, v]) => walk(key) || walk(v));
+    return false;
+  };
+  return walk(body);
+}
+
+/**
+ * Errors Fastify raises before routing (a URL that is not valid percent-encoding): answered like any
+ * other bad request, with `Request-ID` and an APIv3 error body. For `frameworkErrors` in buildApp.
+ */
+export function frameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('Request-ID', request.id);
+  reply
+    .code(400)
+    .send(new AppError('invalid_parameter', { location: 'path', issue: error.message }).toBody());
 }
 
 function lookup(request: FastifyRequest, context: string | undefined, pointer: string): unknown {

@@ -13,7 +13,7 @@ import type { Ids } from '../../lib/ids.ts';
 import { hex } from '../../lib/ids.ts';
 import { signature_window_s } from '../../lib/limits.ts';
 import { rsaSign } from '../../lib/rsa.ts';
-import type { NonceStore } from '../../modules/idempotency/index.ts';
+import { type NonceStore, windowEndMs, withinWindow } from '../../modules/idempotency/index.ts';
 import type { MerchantKeyCache, MerchantKeys } from '../../modules/merchants/index.ts';
 
 export type Scheme = 'rsa' | 'hmac';
@@ -82,7 +82,7 @@ export async function authenticate(
       'Required: mchid, nonce_str, timestamp, signature (and serial_no for RSA).',
     );
   }
-  if (!/^\d{1,12}$/.test(timestamp) || Math.abs(nowMs / 1000 - Number(timestamp)) > signature_window_s) {
+  if (!/^\d{1,12}$/.test(timestamp) || !withinWindow(Number(timestamp), nowMs, signature_window_s)) {
     fail('signature_timestamp_stale');
   }
   const keys = await merchants.get(mchid);
@@ -97,8 +97,11 @@ export async function authenticate(
     const given = Buffer.from(signature, 'base64');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) fail('signature_invalid');
   }
-  // Kept for twice the window: a timestamp may be up to 5 minutes in the future as well as the past.
-  const claim = nonces.claim(`mch:${mchid}:${nonce}`, nowMs, nowMs + signature_window_s * 2000);
+  const claim = nonces.claim(
+    `mch:${mchid}:${nonce}`,
+    nowMs,
+    windowEndMs(Number(timestamp), signature_window_s),
+  );
   if (claim === 'full') fail('nonce_store_full');
   if (claim === 'replayed') fail('signature_nonce_replayed');
   return { keys, scheme };
