@@ -46,7 +46,7 @@ import {
 } from './modules/risk/index.ts';
 import { riskRoutes } from './modules/risk/risk.routes.ts';
 import { walletRoutes } from './modules/wallet/wallet.routes.ts';
-import { frameworkError, installHttp, requestId } from './transport/http/http.ts';
+import { clientErrorHandler, frameworkError, installHttp, requestId } from './transport/http/http.ts';
 
 export interface AppDeps {
   ctx: Ctx;
@@ -141,6 +141,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: body_bytes_max,
     genReqId: () => requestId(ctx.ids),
     frameworkErrors: frameworkError,
+    clientErrorHandler: clientErrorHandler(ctx.ids),
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
     },

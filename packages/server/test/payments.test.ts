@@ -664,3 +664,40 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
     });
   });
 });
+
+describe('requests the HTTP parser refuses, over a real socket', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await openTestApp('sqlite', { listen: true });
+  });
+  afterAll(() => t.close());
+
+  /** Writes raw bytes to the server and reads until it closes the connection. */
+  async function raw(request: string): Promise<string> {
+    const { connect } = await import('node:net');
+    const { port } = new URL(t.ctx.publicUrl);
+    return new Promise((resolve, reject) => {
+      let answer = '';
+      const socket = connect(Number(port), '127.0.0.1', () => socket.write(request));
+      socket.on('data', (chunk) => {
+        answer += chunk.toString();
+      });
+      socket.on('close', () => resolve(answer));
+      socket.on('error', reject);
+    });
+  }
+
+  it('answers headers too large (431) and a request that is not HTTP (400) with Request-ID and an APIv3 body', async () => {
+    const big = await raw(`GET /v3/certificates HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(big).toMatch(/^HTTP\/1\.1 431 /);
+    expect(big).toMatch(/\r\nRequest-ID: [0-9A-F]{40}-0\r\n/);
+    expect(JSON.parse(big.slice(big.indexOf('\r\n\r\n') + 4))).toMatchObject({ code: 'INVALID_REQUEST' });
+    const garbage = await raw('NOT HTTP AT ALL\r\n\r\n');
+    expect(garbage).toMatch(/^HTTP\/1\.1 400 /);
+    expect(garbage).toMatch(/\r\nRequest-ID: /);
+    expect(JSON.parse(garbage.slice(garbage.indexOf('\r\n\r\n') + 4))).toMatchObject({
+      code: 'INVALID_REQUEST',
+      message: expect.stringMatching(/HTTP/),
+    });
+  });
+});

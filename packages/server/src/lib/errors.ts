@@ -53,6 +53,20 @@ export const catalog = {
     'Send the body as application/json.',
   ),
   body_too_large: e('INVALID_REQUEST', 413, 'invalid_argument', 'The request body is too large.'),
+  // Refused by the HTTP parser, before routing (transport/http/http.ts clientErrorHandler).
+  http_malformed: e('INVALID_REQUEST', 400, 'invalid_argument', 'The request is not valid HTTP/1.1.'),
+  http_headers_too_large: e(
+    'INVALID_REQUEST',
+    431,
+    'invalid_argument',
+    'The request headers are too large (at most 16 KB in all).',
+  ),
+  http_request_timeout: e(
+    'INVALID_REQUEST',
+    408,
+    'deadline_exceeded',
+    'The request did not arrive in time: send its headers and body without pausing.',
+  ),
   appid_not_bound_to_mchid: e(
     'APPID_MCHID_NOT_MATCH',
     400,

@@ -6,6 +6,8 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { timingSafeEqual } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import FindMyWay, { type HTTPVersion } from 'find-my-way';
 import type { Ctx } from '../../context.ts';
@@ -214,6 +216,32 @@ export function frameworkError(error: FastifyError, request: FastifyRequest, rep
   reply
     .code(400)
     .send(new AppError('invalid_parameter', { location: 'path', issue: error.message }).toBody());
+}
+
+/**
+ * Requests the HTTP parser refuses before Fastify sees them (headers too large, not HTTP, too slow):
+ * Fastify's default answer, with `Request-ID` and an APIv3 error body. For `clientErrorHandler`.
+ */
+export function clientErrorHandler(ids: Ctx['ids']) {
+  return (error: Error & { code?: string }, socket: Socket): void => {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const refused = new AppError(
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? 'http_headers_too_large'
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? 'http_request_timeout'
+          : 'http_malformed',
+    );
+    const body = JSON.stringify(refused.toBody());
+    if (socket.writable) {
+      socket.write(
+        `HTTP/1.1 ${refused.http} ${STATUS_CODES[refused.http]}\r\nRequest-ID: ${requestId(ids)}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+          `Connection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy(error);
+  };
 }
 
 function lookup(request: FastifyRequest, context: string | undefined, pointer: string): unknown {
