@@ -967,6 +967,26 @@ async function main(): Promise<void> {
     }
   }
   say('```');
+  say();
+  // What 1,000/s leaves per decision, next to what the capacity run spent and the echo baseline.
+  const echoServerUs = (echo.cpu.server * 1e4) / echo.closed.msgsPerSec;
+  say(
+    `What ${int(targetRate)} decisions/s leaves per decision: ${int(1e6 / targetRate)} µs of CPU on the server's core. ` +
+      `The bare \`ws\` echo above costs the server ${int(echoServerUs)} µs per message (a decision takes at least 3 ` +
+      'frames: the event, the answer, the result).',
+  );
+  for (const s of servers) {
+    const capacity = s.runs.find((x) => Number.isNaN(x.rate));
+    if (!capacity || capacity.paymentsPerSec <= 0) continue;
+    const serverUs = (capacity.cpu.server * 1e4) / capacity.paymentsPerSec;
+    const clientUs = (capacity.cpu.client * 1e4) / capacity.paymentsPerSec;
+    say(
+      `- ${s.sync}: the capacity run spent ${int(serverUs)} µs of server CPU per decision ` +
+        `(${(serverUs / (1e6 / targetRate)).toFixed(1)}× that), and ${int(clientUs)} µs of this process's CPU ` +
+        `(payers, merchants, callback receiver): at ${int(targetRate)}/s the load generator alone would need ` +
+        `${((clientUs * targetRate) / 1e6).toFixed(2)} cores.`,
+    );
+  }
   for (const s of servers) {
     if (s.profileError) say(`\n- ${s.sync} CPU profile: ${s.profileError}`);
     if (s.sql) {

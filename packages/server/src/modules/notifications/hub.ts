@@ -3,8 +3,9 @@
  * connection is pumped in sequence order from the outbox — live events are sent as soon as their
  * transaction commits, a reconnecting client gets everything after the sequence it names (or its
  * last acknowledged one) — so delivery is at-least-once and ordered per merchant. Frames are
- * signed with the merchant's HMAC key. A client that falls too far behind is disconnected with
- * close code 4008 and resumes with `after_seq` (documented resync), so it cannot stall others.
+ * signed with the merchant's HMAC key. A backlog is sent at the pace the client reads it; a client
+ * that stops reading is disconnected with close code 4008 and resumes with `after_seq` (documented
+ * resync), so it cannot stall others.
  */
 import { createHmac } from 'node:crypto';
 import type { WebSocket } from 'ws';
