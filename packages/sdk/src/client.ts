@@ -74,6 +74,17 @@ export interface ZhifuClientOptions {
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
+export interface RequestOptions {
+  /**
+   * The server deduplicates this call (a natural key such as `out_trade_no`, or an
+   * `Idempotency-Key` header), so a POST or PATCH may be retried. GET, PUT and DELETE always may.
+   */
+  idempotent?: boolean;
+}
+
+/** Order creates and closes: the server answers a repeat by `out_trade_no` with the same result. */
+const SAME_OUT_TRADE_NO: RequestOptions = { idempotent: true };
+
 /** An order request whose `mchid` defaults to the client's. */
 export type OrderInput<T extends { mchid: string }> = Omit<T, 'mchid'> & { mchid?: string };
 
@@ -177,7 +188,7 @@ export class ZhifuClient {
    * const { prepay_id } = await client.createJsapiOrder({ ...order, payer: { openid } });
    */
   createJsapiOrder(order: OrderInput<JsapiOrderRequest>): Promise<PrepayResponse> {
-    return this.request('POST', '/v3/pay/transactions/jsapi', this.#withMchid(order));
+    return this.request('POST', '/v3/pay/transactions/jsapi', this.#withMchid(order), SAME_OUT_TRADE_NO);
   }
 
   /**
@@ -187,7 +198,7 @@ export class ZhifuClient {
    * const { code_url } = await client.createNativeOrder(order);
    */
   createNativeOrder(order: OrderInput<NativeOrderRequest>): Promise<NativePrepayResponse> {
-    return this.request('POST', '/v3/pay/transactions/native', this.#withMchid(order));
+    return this.request('POST', '/v3/pay/transactions/native', this.#withMchid(order), SAME_OUT_TRADE_NO);
   }
 
   /**
@@ -197,7 +208,7 @@ export class ZhifuClient {
    * const { h5_url } = await client.createH5Order({ ...order, scene_info: { payer_client_ip, h5_info: { type: 'Wap' } } });
    */
   createH5Order(order: OrderInput<H5OrderRequest>): Promise<H5PrepayResponse> {
-    return this.request('POST', '/v3/pay/transactions/h5', this.#withMchid(order));
+    return this.request('POST', '/v3/pay/transactions/h5', this.#withMchid(order), SAME_OUT_TRADE_NO);
   }
 
   /**
@@ -207,7 +218,7 @@ export class ZhifuClient {
    * const { prepay_id } = await client.createAppOrder(order);
    */
   createAppOrder(order: OrderInput<AppOrderRequest>): Promise<PrepayResponse> {
-    return this.request('POST', '/v3/pay/transactions/app', this.#withMchid(order));
+    return this.request('POST', '/v3/pay/transactions/app', this.#withMchid(order), SAME_OUT_TRADE_NO);
   }
 
   /**
@@ -243,9 +254,12 @@ export class ZhifuClient {
    * await client.closeOrder('T20240101001');
    */
   async closeOrder(outTradeNo: string): Promise<void> {
-    await this.request('POST', `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}/close`, {
-      mchid: this.mchid,
-    });
+    await this.request(
+      'POST',
+      `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}/close`,
+      { mchid: this.mchid },
+      SAME_OUT_TRADE_NO,
+    );
   }
 
   /**
@@ -255,7 +269,7 @@ export class ZhifuClient {
    * await client.createRefund({ out_trade_no: 'T1', out_refund_no: 'R1', amount: { refund: 50, total: 100, currency: 'CNY' } });
    */
   createRefund(refund: RefundRequest): Promise<Refund> {
-    return this.request('POST', '/v3/refund/domestic/refunds', refund);
+    return this.request('POST', '/v3/refund/domestic/refunds', refund, { idempotent: true });
   }
 
   /**
@@ -321,18 +335,29 @@ export class ZhifuClient {
   }
 
   /**
-   * Any API call: signs it, retries network errors, 429 and 5xx with the same body, verifies 2xx
-   * answers and parses their JSON (`undefined` for an empty body). A string body is sent verbatim.
+   * Any API call: signs it, verifies 2xx answers and parses their JSON (`undefined` for an empty
+   * body). A string body is sent verbatim. A call that may be repeated safely is retried after a
+   * network error, 429 or 5xx with the same body: GET, PUT and DELETE, and a POST or PATCH marked
+   * `idempotent` (one the server deduplicates: an order by `out_trade_no`, a refund by
+   * `out_refund_no`, a request with an `Idempotency-Key` header). Any other call is sent once: a
+   * repeat could create a second promotion or a second billed ranking.
    *
    * @example
    * const bill = await client.request('GET', '/v3/bill/tradebill?bill_date=2024-01-01');
    */
-  async request<T = unknown>(method: HttpMethod, path: string, body?: object | string): Promise<T> {
+  async request<T = unknown>(
+    method: HttpMethod,
+    path: string,
+    body?: object | string,
+    options: RequestOptions = {},
+  ): Promise<T> {
     if (!path.startsWith('/')) throw new TypeError(`${OWNER}: path must start with '/', got "${path}"`);
     const url = new URL(`${this.#baseUrl}${path}`);
     // Sign exactly what goes on the wire: the URL as fetch will send it and the body string sent.
     const target = pathWithQuery(url);
     const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+    const safe = options.idempotent || method === 'GET' || method === 'PUT' || method === 'DELETE';
+    const retries = safe ? this.#maxRetries : 0;
     for (let attempt = 0; ; attempt++) {
       const headers = {
         ...jsonHeaders(text),
@@ -349,7 +374,7 @@ export class ZhifuClient {
           this.#timeoutMs,
         );
       } catch (error) {
-        if (error instanceof ZhifuConnectionError && attempt < this.#maxRetries) {
+        if (error instanceof ZhifuConnectionError && attempt < retries) {
           await backoff(attempt);
           continue;
         }
@@ -359,7 +384,7 @@ export class ZhifuClient {
         this.#verify?.({ headers: answer.headers, body: answer.body });
         return parseBody<T>(answer);
       }
-      if ((answer.status === 429 || answer.status >= 500) && attempt < this.#maxRetries) {
+      if ((answer.status === 429 || answer.status >= 500) && attempt < retries) {
         await backoff(attempt);
         continue;
       }

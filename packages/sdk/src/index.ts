@@ -17,7 +17,14 @@ export type {
   Ranking,
   RankRequest,
 } from './checkout.ts';
-export type { HmacAuth, HttpMethod, OrderInput, RsaAuth, ZhifuClientOptions } from './client.ts';
+export type {
+  HmacAuth,
+  HttpMethod,
+  OrderInput,
+  RequestOptions,
+  RsaAuth,
+  ZhifuClientOptions,
+} from './client.ts';
 export { ZhifuClient } from './client.ts';
 export type {
   Conversation,

@@ -230,6 +230,33 @@ describe('ZhifuClient retries', () => {
     });
   });
 
+  it('sends a POST the server cannot deduplicate once; a POST marked idempotent and a PUT are retried', async () => {
+    const busy = () => errorResponse(503, { code: 'SYSTEM_ERROR', message: 'busy' });
+    const promotions = hmacClient(busy);
+    const promotion = {
+      name: 'x',
+      kind: 'amount_off' as const,
+      discount_fen: 10,
+      eligibility: {},
+      budget_fen: 100,
+      funded_by: 'merchant' as const,
+      starts_at: '2026-01-01T00:00:00+08:00',
+      ends_at: '2026-02-01T00:00:00+08:00',
+    };
+    await expect(promotions.client.createPromotion(promotion)).rejects.toMatchObject({ httpStatus: 503 });
+    expect(promotions.sent).toHaveLength(1);
+    const marked = hmacClient(busy);
+    await expect(marked.client.request('POST', '/v1/x', {}, { idempotent: true })).rejects.toMatchObject({
+      httpStatus: 503,
+    });
+    expect(marked.sent).toHaveLength(3);
+    const put = hmacClient(busy);
+    await expect(put.client.request('PUT', '/v1/notifications/settings', {})).rejects.toMatchObject({
+      httpStatus: 503,
+    });
+    expect(put.sent).toHaveLength(3);
+  });
+
   it('gives up after maxRetries and throws the last error', async () => {
     const { client, sent } = hmacClient(() => errorResponse(503, { code: 'SYSTEM_ERROR', message: 'down' }));
     await expect(client.queryRefund('R1')).rejects.toMatchObject({ code: 'SYSTEM_ERROR', httpStatus: 503 });

@@ -157,6 +157,9 @@ export async function createRefund(
   try {
     const view = await ctx.db.transaction().execute(async (trx) => {
       if (!(await repo.reserveRefund(trx, order.id, input.amount.refund, now))) {
+        // A retry racing its first attempt waited for it here: answer the refund it repeats.
+        const same = await repo.findRefund(trx, mchid, input.out_refund_no);
+        if (same) return replay(same, order.id, input, hash);
         const o = await payments.findOrderByOutTradeNo(trx, mchid, order.out_trade_no);
         assert(o, 'order vanished');
         if (o.refund_count >= refunds_per_order_max) fail('refund_count_exceeded');
