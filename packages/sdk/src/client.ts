@@ -76,8 +76,8 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface RequestOptions {
   /**
-   * The server deduplicates this call (a natural key such as `out_trade_no`, or an
-   * `Idempotency-Key` header), so a POST or PATCH may be retried. GET, PUT and DELETE always may.
+   * The server deduplicates this call (by a key in it, such as `out_trade_no`), so a POST or
+   * PATCH may be retried. GET, PUT and DELETE always may.
    */
   idempotent?: boolean;
 }
@@ -338,8 +338,8 @@ export class ZhifuClient {
    * Any API call: signs it, verifies 2xx answers and parses their JSON (`undefined` for an empty
    * body). A string body is sent verbatim. A call that may be repeated safely is retried after a
    * network error, 429 or 5xx with the same body: GET, PUT and DELETE, and a POST or PATCH marked
-   * `idempotent` (one the server deduplicates: an order by `out_trade_no`, a refund by
-   * `out_refund_no`, a request with an `Idempotency-Key` header). Any other call is sent once: a
+   * `idempotent` (one the server deduplicates, as an order by `out_trade_no` or a refund by
+   * `out_refund_no`). Any other call is sent once: a
    * repeat could create a second promotion or a second billed ranking.
    *
    * @example
