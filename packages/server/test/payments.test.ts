@@ -432,25 +432,6 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
   });
 
   describe('paying and refunding', () => {
-    it('a full refund retried while its first attempt is in flight answers the same refund', async () => {
-      const order = jsapiOrder(t, { amount: { total: 1000, currency: 'CNY' } });
-      const { prepay_id } = (await create(order)).json();
-      expect((await payAs(t, prepay_id, order.payer.openid)).statusCode).toBe(200);
-      const body = {
-        out_trade_no: order.out_trade_no,
-        out_refund_no: `${order.out_trade_no}RF`,
-        amount: { refund: 1000, total: 1000, currency: 'CNY' },
-      };
-      const before = await rowCount(t, 'refunds');
-      const [a, b] = await Promise.all([
-        signedRequest(t, 'POST', '/v3/refund/domestic/refunds', body),
-        signedRequest(t, 'POST', '/v3/refund/domestic/refunds', body),
-      ]);
-      expect([a.statusCode, b.statusCode]).toEqual([200, 200]);
-      expect(b.json().refund_id).toBe(a.json().refund_id);
-      expect(await rowCount(t, 'refunds')).toBe(before + 1);
-    });
-
     it('a refund goods_detail line is checked field by field (reference §3.4)', async () => {
       const order = jsapiOrder(t);
       const { prepay_id } = (await create(order)).json();

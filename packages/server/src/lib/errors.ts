@@ -279,6 +279,12 @@ export const catalog = {
     'failed_precondition',
     'Only a payment in manual review can be approved or declined.',
   ),
+  review_window_expired: e(
+    'DECISION_NOT_IN_REVIEW',
+    409,
+    'failed_precondition',
+    'The review window had run out: the funds went back to the payer and the answer changed nothing.',
+  ),
   // Billing, eligibility and bills (docs/billing.md)
   ai_not_eligible: e(
     'AI_NOT_ELIGIBLE',

@@ -54,10 +54,6 @@ const ensureAccountQuery = prepared((db, p: Omit<AccountsTable, 'currency' | 'ba
  * Takes the row lock of an account without changing it (PostgreSQL; SQLite transactions are
  * serialised anyway), so a transaction can lock accounts in the order every other one does.
  */
-export async function lockAccount(db: Executor, id: string): Promise<void> {
-  await db.updateTable('accounts').set({ balance: sql`balance` }).where('id', '=', id).execute();
-}
-
 // Processing fees --------------------------------------------------------------------------------
 
 export const insertProcessingFee: (db: Executor, row: ProcessingFeesTable) => Promise<number> =

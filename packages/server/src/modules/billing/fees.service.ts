@@ -100,8 +100,8 @@ export async function returnProcessingFee(trx: Executor, r: RefundFeeInput): Pro
   if (!row) return 0;
   // Captures lock the merchant's account before its fee account (the fee is debited from the
   // merchant); a return credits the merchant from the fee account, so it takes the merchant's lock
-  // first too, or a capture and a refund of one merchant could deadlock on PostgreSQL.
-  await repo.lockAccount(trx, r.merchantAccountId);
+  // first too (ledger.lockInOrder), or a capture and a refund could deadlock on PostgreSQL.
+  await ledger.lockInOrder(trx, [r.merchantAccountId]);
   const paid = Number(row.paid_fen);
   const refundedBefore = Number(row.refunded_fen);
   const returned = refundFeeReturn(Number(row.fee_fen), paid, refundedBefore, r.refundFen);

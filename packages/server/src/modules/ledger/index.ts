@@ -5,6 +5,7 @@ export {
   balancesOf,
   type JournalInput,
   type LedgerAudit,
+  lockInOrder,
   openAccount,
   type Posting,
   post,

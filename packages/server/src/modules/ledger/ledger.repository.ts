@@ -21,6 +21,11 @@ export function findAccounts(db: Executor, ids: string[]) {
  * and the write are one statement, so concurrent postings can never take a balance below it.
  * Returns whether the row was updated.
  */
+/** Takes an account's row lock (PostgreSQL) with a no-op update; SQLite has one writer anyway. */
+export async function lockAccount(db: Executor, id: string): Promise<void> {
+  await db.updateTable('accounts').set({ balance: sql`balance` }).where('id', '=', id).execute();
+}
+
 export async function applyToBalance(db: Executor, accountId: string, amount: number): Promise<boolean> {
   return (await addToBalance.run(db, { id: accountId, amount })) === 1;
 }

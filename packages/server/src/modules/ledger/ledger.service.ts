@@ -83,6 +83,17 @@ export async function post(db: Executor, j: JournalInput): Promise<void> {
   );
 }
 
+/**
+ * Account row locks are taken in one order across all money movements: the payer's instrument
+ * account, then the merchant's account, then its fee account (what a capture does: its journal
+ * posts the instrument before the merchant, its fee journal follows). A transaction that moves
+ * money of several journals in another order takes these locks first, with this, so a capture and
+ * a refund touching the same instrument cannot deadlock on PostgreSQL.
+ */
+export async function lockInOrder(db: Executor, accountIds: readonly string[]): Promise<void> {
+  for (const id of accountIds) await repo.lockAccount(db, id);
+}
+
 export async function balanceOf(db: Executor, accountId: string): Promise<number> {
   const account = await repo.findAccount(db, accountId);
   assert(account, `unknown account ${accountId}`);

@@ -315,6 +315,12 @@ export async function resolveReview(
       issue: `state is ${d?.state ?? 'none'}`,
     });
   }
+  // The window is the server clock's, not the sweeper's: past it, the funds go back whatever the
+  // answer, exactly as the sweeper would have done.
+  if (d.review_until !== null && ctx.clock.now() >= d.review_until) {
+    await apply(ctx, deps, o.id, 'manual_review', 'release', 'expiry', null);
+    fail('review_window_expired', { field: 'out_trade_no', value: outTradeNo, location: 'path' });
+  }
   const outcome: Outcome = decision === 'approve' ? 'capture' : 'release';
   if (!(await apply(ctx, deps, o.id, 'manual_review', outcome, 'review', decision))) {
     fail('decision_not_in_review', { field: 'out_trade_no', value: outTradeNo });

@@ -77,19 +77,37 @@ export async function transitionFromNotpay(
   return (await updateNotpay.run(db, { ...set, where_id: id })) === 1;
 }
 
-export function renewPrepay(
+const payerTotal = prepared((db, p: { id: string; payer_total: number }) =>
+  db.updateTable('orders').set({ payer_total: p.payer_total }).where('id', '=', p.id),
+);
+
+/** What the payer pays once a promotion's discount is known (after the order was claimed). */
+export async function setPayerTotal(db: Executor, id: string, total: number): Promise<void> {
+  await payerTotal.run(db, { id, payer_total: total });
+}
+
+/**
+ * Renews an expired prepay_id, only if nobody renewed it since `expiredAt` was read (two identical
+ * creates racing: the second must answer the first's id, not overwrite it). True when renewed.
+ */
+export async function renewPrepay(
   db: Executor,
   id: string,
-  prepayId: string,
-  codeToken: string,
-  expiresAt: number,
-  now: number,
-) {
-  return db
+  expiredAt: number,
+  renewal: { prepayId: string; codeToken: string; expiresAt: number; now: number },
+): Promise<boolean> {
+  const result = await db
     .updateTable('orders')
-    .set({ prepay_id: prepayId, code_token: codeToken, prepay_expires_at: expiresAt, updated_at: now })
+    .set({
+      prepay_id: renewal.prepayId,
+      code_token: renewal.codeToken,
+      prepay_expires_at: renewal.expiresAt,
+      updated_at: renewal.now,
+    })
     .where('id', '=', id)
-    .execute();
+    .where('prepay_expires_at', '=', expiredAt)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
 }
 
 /** Moves a held (USERPAYING) order to its outcome; the decision row guards against doing it twice. */

@@ -229,15 +229,17 @@ async function replay(ctx: Ctx, o: OrderRow, hash: string, now: number): Promise
   // After a prepay_id expires (2 h) the same call returns a new one (reference §9).
   if (o.trade_state === 'NOTPAY' && now >= o.prepay_expires_at && now < payDeadline(o)) {
     const renewed = { ...o, prepay_id: `wx${hex(ctx.ids, 34)}`, code_token: alphanumeric(ctx.ids, 16) };
-    await repo.renewPrepay(
-      ctx.db,
-      o.id,
-      renewed.prepay_id,
-      renewed.code_token,
-      now + prepay_validity_ms,
+    const mine = await repo.renewPrepay(ctx.db, o.id, o.prepay_expires_at, {
+      prepayId: renewed.prepay_id,
+      codeToken: renewed.code_token,
+      expiresAt: now + prepay_validity_ms,
       now,
-    );
-    return resultOf(ctx, renewed);
+    });
+    if (mine) return resultOf(ctx, renewed);
+    // An identical request renewed it first: answer with its id.
+    const current = await repo.findById(ctx.db, o.id);
+    assert(current, 'order vanished');
+    return resultOf(ctx, current);
   }
   return resultOf(ctx, o);
 }
@@ -559,6 +561,19 @@ export async function payVerified(
     assert(o, 'order vanished');
     // Re-checked inside the transaction: the balance may have moved since the assessment.
     const auth = await wallet.authorize(trx, payer.userId, o.amount_total, chosen.instrumentId);
+    // The order is claimed first: a second payer or device racing this one stops here, before
+    // anything else of the order (its promotion's journal) is written twice.
+    const claimed = await repo.transitionFromNotpay(trx, o.id, {
+      trade_state: captureNow ? 'SUCCESS' : 'USERPAYING',
+      transaction_id: transactionId,
+      success_time: captureNow ? now : null,
+      bank_type: auth.bankType,
+      paid_openid: input.openid,
+      instrument_id: auth.instrumentId,
+      payer_total: o.amount_total,
+      updated_at: now,
+    });
+    if (!claimed) await failLostClaim(trx, o.id, now);
     // The promotion applies to a held payment too; its release gives the discount back.
     const promotion = await checkout.redeemPromotion(ctx, trx, {
       mchid: o.mchid,
@@ -568,17 +583,7 @@ export async function payVerified(
       now,
     });
     const payerTotal = o.amount_total - (promotion?.discount_fen ?? 0);
-    const claimed = await repo.transitionFromNotpay(trx, o.id, {
-      trade_state: captureNow ? 'SUCCESS' : 'USERPAYING',
-      transaction_id: transactionId,
-      success_time: captureNow ? now : null,
-      bank_type: auth.bankType,
-      paid_openid: input.openid,
-      instrument_id: auth.instrumentId,
-      payer_total: payerTotal,
-      updated_at: now,
-    });
-    if (!claimed) fail('order_already_paid');
+    if (promotion) await repo.setPayerTotal(trx, o.id, payerTotal);
     const holdId = captureNow ? merchant.account_id : await decisions.ensureHoldAccount(trx, o.mchid, now);
     await ledger.post(trx, {
       id: `jnl_pay_${o.id}`,
@@ -706,6 +711,15 @@ export async function payVerified(
     ...(d ? { zhifu_decision: decisions.decisionView(d) } : {}),
     ...(result.promotion ? { promotion: result.promotion } : {}),
   };
+}
+
+/** A pay that lost the order to another request: what the order became decides the error. */
+async function failLostClaim(trx: Executor, orderId: string, now: number): Promise<never> {
+  const o = await repo.findById(trx, orderId);
+  assert(o, 'order vanished');
+  const state = effectiveState(o, now);
+  if (state === 'SUCCESS' || state === 'REFUND' || state === 'USERPAYING') fail('order_already_paid');
+  fail('order_closed');
 }
 
 async function paymentEvent(

@@ -173,6 +173,8 @@ export async function createRefund(
       const instrument = await wallet.instrumentById(trx, order.instrument_id!);
       const merchant = await merchants.merchantProfile(trx, mchid);
       assert(instrument && merchant, 'paid order without instrument or merchant');
+      // The payer's account before the merchant's, as a capture takes them (ledger.lockInOrder).
+      await ledger.lockInOrder(trx, [instrument.account_id, merchant.account_id]);
       // The pro-rata fee return lands first, so the refund can draw on it (docs/billing.md).
       await billing.returnProcessingFee(trx, {
         orderId: order.id,
