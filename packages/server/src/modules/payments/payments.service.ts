@@ -666,6 +666,13 @@ export async function payVerified(
     }
     return { o: paid, auth, promotion };
   });
+  // The payer's confirmation waits for the merchant (at most the deadline plus a margin). The wait
+  // starts before the event goes out, so an answer that comes back at once is not missed.
+  const realtime = !captureNow && mode === 'realtime';
+  if (realtime) deps.decisions.timers.schedule(order.id, deadline - ctx.clock.now());
+  const waiting = realtime
+    ? deps.decisions.timers.wait(order.id, deadline - ctx.clock.now() + 50)
+    : undefined;
   deps.decisions.publish(order.mchid, written);
   if (ranking)
     await checkout.recordOutcome(ctx, {
@@ -675,10 +682,8 @@ export async function payVerified(
       succeeded: true,
     });
   let settled: decisions.Settled | undefined;
-  if (!captureNow && mode === 'realtime') {
-    // The payer's confirmation waits for the merchant (at most the deadline plus a margin).
-    deps.decisions.timers.schedule(order.id, deadline - ctx.clock.now());
-    settled = await deps.decisions.timers.wait(order.id, deadline - ctx.clock.now() + 50);
+  if (waiting) {
+    settled = await waiting;
     // The deadline timer may still be applying it (a slow database): the payer's answer does not
     // wait for that. Applying is guarded by state and clock, so at most one of the timer, the
     // sweeper and this call moves the payment.
