@@ -50,10 +50,6 @@ const ensureAccountQuery = prepared((db, p: Omit<AccountsTable, 'currency' | 'ba
     .onConflict((oc) => oc.column('id').doNothing()),
 );
 
-/**
- * Takes the row lock of an account without changing it (PostgreSQL; SQLite transactions are
- * serialised anyway), so a transaction can lock accounts in the order every other one does.
- */
 // Processing fees --------------------------------------------------------------------------------
 
 export const insertProcessingFee: (db: Executor, row: ProcessingFeesTable) => Promise<number> =

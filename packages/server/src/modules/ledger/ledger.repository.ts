@@ -17,15 +17,18 @@ export function findAccounts(db: Executor, ids: string[]) {
 }
 
 /**
- * Adds `amount` to a balance only if the result stays at or above the account's floor; the check
- * and the write are one statement, so concurrent postings can never take a balance below it.
- * Returns whether the row was updated.
+ * Takes the row lock of an account without changing it (PostgreSQL; SQLite transactions are
+ * serialised anyway), so a transaction can lock accounts in the order every other one does.
  */
-/** Takes an account's row lock (PostgreSQL) with a no-op update; SQLite has one writer anyway. */
 export async function lockAccount(db: Executor, id: string): Promise<void> {
   await db.updateTable('accounts').set({ balance: sql`balance` }).where('id', '=', id).execute();
 }
 
+/**
+ * Adds `amount` to a balance only if the result stays at or above the account's floor; the check
+ * and the write are one statement, so concurrent postings can never take a balance below it.
+ * Returns whether the row was updated.
+ */
 export async function applyToBalance(db: Executor, accountId: string, amount: number): Promise<boolean> {
   return (await addToBalance.run(db, { id: accountId, amount })) === 1;
 }
