@@ -54,6 +54,7 @@ export const errorCodes = [
   'SIGN_ERROR',
   'SYSTEM_ERROR',
   'TRADE_ERROR',
+  'TRADE_OVERDUE',
   'USER_NOT_EXISTS',
 ] as const;
 

@@ -964,6 +964,22 @@ const m014_risk_batches_status: Migration = {
   },
 };
 
+/**
+ * A refund's own amounts (reference §3.4): what the payer paid for the order and gets back, the
+ * discount returned to a promotion's funder, and the `amount.from` split the merchant asked for.
+ * Refunds made before have no promotion share to record (0) and no split (null).
+ */
+const m015_refund_amounts: Migration = {
+  async up(db: AnyDb) {
+    await db.schema.alterTable('refunds').addColumn('payer_total', 'bigint').execute();
+    await db.schema
+      .alterTable('refunds')
+      .addColumn('discount_refund', 'bigint', (c) => c.notNull().defaultTo(0))
+      .execute();
+    await db.schema.alterTable('refunds').addColumn('from_json', 'text').execute();
+  },
+};
+
 export const migrations: MigrationProvider = {
   async getMigrations() {
     return {
@@ -979,6 +995,7 @@ export const migrations: MigrationProvider = {
       '011_risk_window_counts': m011_risk_window_counts,
       '013_drop_redundant_indexes': m013_drop_redundant_indexes,
       '014_risk_batches_status': m014_risk_batches_status,
+      '015_refund_amounts': m015_refund_amounts,
     };
   },
 };

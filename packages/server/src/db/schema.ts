@@ -166,6 +166,12 @@ export interface RefundsTable {
   request_hash: string;
   create_time: number;
   success_time: number | null;
+  /** What the payer paid for the order (its total less a promotion's discount); null before 015. */
+  payer_total: number | null;
+  /** The part of this refund that went back to a promotion's funder, not to the payer. */
+  discount_refund: number;
+  /** `amount.from` as asked, JSON; null when not given. */
+  from_json: string | null;
 }
 
 export interface RiskEventsTable {

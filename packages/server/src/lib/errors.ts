@@ -151,11 +151,17 @@ export const catalog = {
   ),
   order_not_closable: e('TRADE_ERROR', 403, 'failed_precondition', 'Only an unpaid order can be closed.'),
   order_already_paid: e('ORDER_PAID', 403, 'failed_precondition', 'The order has already been paid.'),
-  order_not_refundable: e(
-    'INVALID_REQUEST',
+  refund_trade_overdue: e(
+    'TRADE_OVERDUE',
     400,
     'failed_precondition',
-    'Only a paid order can be refunded, within one year of payment.',
+    'The order was paid more than one year ago: it can no longer be refunded.',
+  ),
+  refund_from_mismatch: e(
+    'PARAM_ERROR',
+    400,
+    'invalid_argument',
+    'The amounts of amount.from must add up to amount.refund.',
   ),
   refund_total_mismatch: e(
     'INVALID_REQUEST',

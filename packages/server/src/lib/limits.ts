@@ -19,6 +19,8 @@ export const refunds_per_order_max = 50;
 export const refund_window_ms = 365 * 24 * 3600 * 1000;
 /** prepay_id / code_url validity (APIv3 §3.1: 2 hours). */
 export const prepay_validity_ms = 2 * 3600 * 1000;
+/** An H5 order's h5_url is valid for 5 minutes (reference §3.1); an identical create renews it. */
+export const h5_url_validity_ms = 5 * 60 * 1000;
 /** Unpaid orders cannot be paid after 7 days (APIv3 Native page). */
 export const order_pay_window_ms = 7 * 24 * 3600 * 1000;
 /** time_expire must be at least one minute after creation and at most 15 days later (APIv3 §3.1). */

@@ -14,6 +14,7 @@ import { AppError, fail } from '../../lib/errors.ts';
 import { alphanumeric, digits, hex, prefixed } from '../../lib/ids.ts';
 import {
   decision_deadline_ms,
+  h5_url_validity_ms,
   order_pay_window_ms,
   prepay_validity_ms,
   time_expire_max_ms,
@@ -162,7 +163,7 @@ export async function createOrder(
     prepay_id: `wx${hex(ctx.ids, 34)}`,
     code_token: alphanumeric(ctx.ids, 16),
     time_expire: timeExpire,
-    prepay_expires_at: now + prepay_validity_ms,
+    prepay_expires_at: now + prepayValidity(tradeType),
     trade_state: 'NOTPAY',
     transaction_id: null,
     success_time: null,
@@ -223,16 +224,23 @@ async function screenOrder(
 }
 
 /** Same out_trade_no: same parameters return the stored answer, different ones are refused. */
+/** How long a prepay_id / code_url (2 h) or an h5_url (5 min) can be paid (reference §3.1). */
+function prepayValidity(tradeType: TradeType): number {
+  return tradeType === 'MWEB' ? h5_url_validity_ms : prepay_validity_ms;
+}
+
 async function replay(ctx: Ctx, o: OrderRow, hash: string, now: number): Promise<CreateOrderResult> {
   if (o.request_hash !== hash)
     fail('out_trade_no_used', { field: '/out_trade_no', value: o.out_trade_no, location: 'body' });
+  // A closed order (closed, or past its pay deadline) is not handed back (reference §3.1 ORDER_CLOSED).
+  if (effectiveState(o, now) === 'CLOSED') fail('order_closed');
   // After a prepay_id expires (2 h) the same call returns a new one (reference §9).
   if (o.trade_state === 'NOTPAY' && now >= o.prepay_expires_at && now < payDeadline(o)) {
     const renewed = { ...o, prepay_id: `wx${hex(ctx.ids, 34)}`, code_token: alphanumeric(ctx.ids, 16) };
     const mine = await repo.renewPrepay(ctx.db, o.id, o.prepay_expires_at, {
       prepayId: renewed.prepay_id,
       codeToken: renewed.code_token,
-      expiresAt: now + prepay_validity_ms,
+      expiresAt: now + prepayValidity(o.trade_type as TradeType),
       now,
     });
     if (mine) return resultOf(ctx, renewed);

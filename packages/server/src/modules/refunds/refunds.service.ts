@@ -77,12 +77,11 @@ export function refundView(r: RefundRow): RefundView {
     amount: {
       total: r.amount_total,
       refund: r.amount_refund,
-      from: [],
-      payer_total: r.amount_total,
-      payer_refund: r.amount_refund,
+      from: r.from_json === null ? [] : (JSON.parse(r.from_json) as RefundView['amount']['from']),
+      ...payerAmounts(r),
       settlement_refund: r.amount_refund,
       settlement_total: r.amount_total,
-      discount_refund: 0,
+      discount_refund: r.discount_refund,
       currency: r.currency,
       refund_fee: 0,
     },
@@ -90,6 +89,11 @@ export function refundView(r: RefundRow): RefundView {
   };
   if (r.success_time !== null) view.success_time = rfc3339(r.success_time);
   return view;
+}
+
+/** What the payer paid and gets back: a promotion's discount is neither (it goes back to its funder). */
+function payerAmounts(r: RefundRow): { payer_total: number; payer_refund: number } {
+  return { payer_total: r.payer_total ?? r.amount_total, payer_refund: r.amount_refund - r.discount_refund };
 }
 
 /** Where the money goes back to, as APIv3 names it (e.g. 招商银行信用卡0403, 支付用户零钱). */
@@ -125,7 +129,8 @@ export async function createRefund(
   const hash = requestHash('REFUND', params);
   const existing = await repo.findRefund(ctx.db, mchid, input.out_refund_no);
   if (existing) return replay(existing, order?.id, input, hash);
-  if (!order || order.transaction_id === null) {
+  // Only what was paid can be refunded: a held payment (USERPAYING) or a released one is not.
+  if (!order || (order.trade_state !== 'SUCCESS' && order.trade_state !== 'REFUND')) {
     fail('refund_order_unknown', {
       field: input.transaction_id ? '/transaction_id' : '/out_trade_no',
       location: 'body',
@@ -134,8 +139,13 @@ export async function createRefund(
   if (input.amount.total !== order.amount_total || input.amount.currency !== order.currency) {
     fail('refund_total_mismatch', { field: '/amount/total', value: input.amount.total, location: 'body' });
   }
+  const from = input.amount.from;
+  if (from !== undefined && from.reduce((sum, f) => sum + f.amount, 0) !== input.amount.refund) {
+    fail('refund_from_mismatch', { field: '/amount/from', location: 'body' });
+  }
   const now = ctx.clock.now();
-  if (now - order.success_time! > refund_window_ms) fail('order_not_refundable');
+  assert(order.success_time !== null, 'a paid order without success_time');
+  if (now - order.success_time > refund_window_ms) fail('refund_trade_overdue');
   const refundId = `5030${chinaDate(now)}${digits(ctx.ids, 17)}`;
   const event = await refundEvent(ctx, order, refundId, input.amount.refund, client.ip);
   const scored = await risk.score(ctx, deps.risk, ctx.db, {
@@ -214,10 +224,13 @@ export async function createRefund(
         status: 'SUCCESS',
         channel: 'ORIGINAL',
         user_received_account: receivedAccount(instrument),
-        funds_account: 'UNSETTLED',
+        funds_account: input.funds_account ?? 'UNSETTLED',
         request_hash: hash,
         create_time: now,
         success_time: now,
+        payer_total: order.payer_total ?? order.amount_total,
+        discount_refund: promoShare,
+        from_json: input.amount.from === undefined ? null : JSON.stringify(input.amount.from),
       };
       await repo.insertRefund(trx, row);
       await risk.commit(trx, scored, event, 'success');
@@ -255,12 +268,7 @@ function refundNotification(r: RefundRow) {
     refund_status: r.status,
     ...(r.success_time !== null ? { success_time: rfc3339(r.success_time) } : {}),
     user_received_account: r.user_received_account,
-    amount: {
-      total: r.amount_total,
-      refund: r.amount_refund,
-      payer_total: r.amount_total,
-      payer_refund: r.amount_refund,
-    },
+    amount: { total: r.amount_total, refund: r.amount_refund, ...payerAmounts(r) },
   };
 }
 
