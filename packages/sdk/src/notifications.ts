@@ -631,6 +631,16 @@ export class NotificationClient extends EventEmitter<NotificationClientEvents> {
     if (!this.#baselineKnown && Number.isSafeInteger(resume)) {
       this.#baselineKnown = true;
       this.#received = this.#processed = this.#ackedSent = resume;
+    } else if (Number.isSafeInteger(resume) && resume < this.#received) {
+      // The server has no event after `resume` (an afterSeq beyond its last one, or a database
+      // that was reset): take its position, or every later event would be dropped as a duplicate.
+      this.#emitError(
+        new ZhifuError({
+          code: 'resume_clamped',
+          message: `asked to resume after seq ${this.#received}, the server's last event is ${resume}: resuming there`,
+        }),
+      );
+      this.#received = this.#processed = this.#ackedSent = resume;
     }
     this.#helloSeen = true;
     this.#state = 'open';

@@ -118,6 +118,22 @@ describe('NotificationClient against the real server', () => {
     expect(await closed).toBeInstanceOf(ZhifuSignatureError);
   });
 
+  it('an afterSeq beyond the last event resumes where the server is, so later events are not dropped', async () => {
+    const seen: ZhifuEvent[] = [];
+    const errors: string[] = [];
+    const resumes: number[] = [];
+    const n = client({ afterSeq: 1_000_000, onEvent: (e) => void seen.push(e) });
+    n.on('error', (e) => errors.push((e as { code?: string }).code ?? ''));
+    n.on('connected', (c) => resumes.push(c.resumeAfterSeq));
+    await n.connectOnce();
+    expect(resumes[0]).toBeLessThan(1_000_000);
+    expect(errors).toContain('resume_clamped');
+    const { order } = await pay(700);
+    await until(() => ofTrade(seen, order.out_trade_no).length > 0);
+    expect(n.stats.duplicatesDropped).toBe(0);
+    await n.close();
+  });
+
   it('a wrong key is refused at the handshake: connectOnce rejects with 401', async () => {
     const n = client({ auth: { scheme: 'hmac', hmacKey: 'wrong' }, hmacKey: t.merchant.hmac_key });
     await expect(n.connectOnce()).rejects.toMatchObject({ httpStatus: 401 });

@@ -175,7 +175,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       ],
     },
   });
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(websocket, {
+    options: { maxPayload: 64 * 1024 },
+    // A shutdown tells WebSocket clients to reconnect with backoff (1001, docs/notifications.md);
+    // the plugin's default closes them without a code, before the hub's onClose could.
+    preClose(done) {
+      for (const client of this.websocketServer.clients) client.close(1001, 'server shutting down');
+      this.websocketServer.close(() => done());
+    },
+  });
   const nonces = deps.nonces ?? new MemoryNonceStore();
   const model = deps.risk?.model ?? loadRiskModel();
   const risk: RiskDeps = deps.risk ?? { model, batch: new InProcessBatchScorer(ctx.db, model) };

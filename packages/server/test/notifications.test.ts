@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Aes, Rsa } from 'wechatpay-axios-plugin';
 import { audit } from '../src/modules/ledger/index.ts';
@@ -171,6 +172,29 @@ describe.each(dialects)('decision notifications over a real WebSocket (%s)', (di
     expect(seqs).toEqual(seqs.map((_, i) => acked + 1 + i));
     expect(Math.max(...seqs)).toBeGreaterThan(last());
     await resumed.close();
+  });
+
+  it('acked_seq never goes backwards, whatever order acks are handled in; a null frame is a PARAM_ERROR', async () => {
+    const written = await t.ctx.db.transaction().execute(async (trx) => {
+      const out = [];
+      for (let i = 0; i < 10; i++)
+        out.push(await emit(t.ctx, trx, t.merchant.mchid, 'merchant.frozen', { i }));
+      return out;
+    });
+    const first = written[0]!.seq;
+    const c = await TestWsClient.connect(base, t.merchant, first - 1);
+    await c.until(() => c.events.length === 10);
+    c.send({ type: 'ack', seq: first + 7 });
+    c.send({ type: 'ack', seq: first + 2 });
+    c.ws.send('null');
+    await c.until(() => c.frames.some((f) => f.type === 'error'));
+    expect(c.frames.find((f) => f.type === 'error')).toMatchObject({ code: 'PARAM_ERROR' });
+    const acked = async () =>
+      (await signedRequest(t, 'GET', '/v1/notifications/settings')).json().acked_seq as number;
+    for (let i = 0; i < 40 && (await acked()) < first + 7; i++) await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, 100)); // the lower ack has been handled too
+    expect(await acked()).toBe(first + 7);
+    await c.close();
   });
 
   it('callbacks: dispatchers of several nodes on one database deliver each callback exactly once', async () => {
@@ -551,5 +575,45 @@ describe('event sequence numbers (PostgreSQL)', () => {
     await new Promise((r) => setTimeout(r, 200)); // b now waits for a's row lock
     releaseFirst();
     expect(await Promise.all([a, b])).toEqual([1, 2]);
+  });
+});
+
+describe('the WebSocket hub as the server starts and stops', () => {
+  it('a shutdown closes live sockets with 1001 "server shutting down"', async () => {
+    const t = await openTestApp('sqlite', { realClock: true, listen: true });
+    const c = await TestWsClient.connect(t.ctx.publicUrl, t.merchant, 0);
+    await c.until(() => c.frames.some((f) => f.type === 'hello'));
+    const closed = new Promise<[number, string]>((r) =>
+      c.ws.once('close', (code, reason) => r([code, String(reason)])),
+    );
+    await t.close();
+    expect(await closed).toEqual([1001, 'server shutting down']);
+  });
+
+  it('sockets that close while their handshake waits for the database hold no connection slot (postgres)', async () => {
+    const t = await openTestApp('postgres', { realClock: true, listen: true });
+    try {
+      const hub = t.app.zhifu.hub;
+      // The merchant's keys are cached by a first handshake, so later ones wait only for the pool.
+      const warm = await TestWsClient.connect(t.ctx.publicUrl, t.merchant, 0);
+      await warm.until(() => warm.frames.some((f) => f.type === 'hello'));
+      await warm.close();
+      // Every pooled connection busy for 1 s: 16 handshakes wait, and their sockets close meanwhile.
+      const busy = Array.from({ length: 8 }, () => sql`select pg_sleep(1)`.execute(t.ctx.db));
+      await new Promise((r) => setTimeout(r, 50));
+      await Promise.all(
+        Array.from({ length: 16 }, async () =>
+          (await TestWsClient.connect(t.ctx.publicUrl, t.merchant, 0)).close(),
+        ),
+      );
+      await Promise.all(busy);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(hub.connections(t.merchant.mchid)).toBe(0);
+      const live = await TestWsClient.connect(t.ctx.publicUrl, t.merchant, 0);
+      await live.until(() => live.frames.some((f) => f.type === 'hello'));
+      await live.close();
+    } finally {
+      await t.close();
+    }
   });
 });

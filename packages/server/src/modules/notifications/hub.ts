@@ -82,6 +82,9 @@ export class Hub {
       .executeTakeFirst();
     // A resume point beyond the last event would silently skip future events: clamp it.
     const resume = Math.min(afterSeq ?? (await settings(this.ctx.db, mchid)).acked_seq, last?.last_seq ?? 0);
+    // The socket may have closed during the awaits: its close event has fired, so it would never
+    // leave the set and would hold one of the merchant's connection slots for good.
+    if (ws.readyState !== ws.OPEN) return;
     // Read the set only after the awaits, so concurrent handshakes join the same set.
     const set = this.byMerchant.get(mchid) ?? new Set<Connection>();
     if (!keys || set.size >= ws_connections_per_merchant_max) {
@@ -183,10 +186,8 @@ export class Hub {
   }
 
   private async receive(conn: Connection, text: string): Promise<void> {
-    let m: { type?: unknown; seq?: unknown; event_id?: unknown; decision?: unknown };
-    try {
-      m = JSON.parse(text) as typeof m;
-    } catch {
+    const m = parseFrame(text);
+    if (!m) {
       conn.ws.send(
         JSON.stringify({ type: 'error', code: 'PARAM_ERROR', message: 'frames must be JSON objects' }),
       );
@@ -210,5 +211,17 @@ export class Hub {
       const code = (error as { code?: string }).code ?? 'SYSTEM_ERROR';
       conn.ws.send(JSON.stringify({ type: 'error', code, message: (error as Error).message }));
     }
+  }
+}
+
+type ClientFrame = { type?: unknown; seq?: unknown; event_id?: unknown; decision?: unknown };
+
+/** A client frame: a JSON object, else undefined (not JSON, or `null`, an array, a number…). */
+function parseFrame(text: string): ClientFrame | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -65,6 +65,29 @@ export async function upsertSettings(
     .execute();
 }
 
+/**
+ * Raises the merchant's acknowledged sequence to `seq`, never lowers it: one statement, so acks
+ * handled concurrently (two frames, two connections) cannot overwrite a higher one with a lower.
+ */
+export async function raiseAckedSeq(
+  db: Executor,
+  mchid: string,
+  seq: number,
+  defaults: { decision_mode: string; review_window_ms: number },
+  now: number,
+): Promise<void> {
+  await db
+    .insertInto('notification_settings')
+    .values({ mchid, ...defaults, acked_seq: seq, updated_at: now })
+    .onConflict((oc) =>
+      oc
+        .column('mchid')
+        .doUpdateSet({ acked_seq: seq, updated_at: now })
+        .where('notification_settings.acked_seq', '<', seq),
+    )
+    .execute();
+}
+
 export const insertCallback: (db: Executor, row: CallbacksTable) => Promise<number> = insertRow('callbacks');
 
 export function dueCallbacks(db: Executor, now: number, limit: number) {

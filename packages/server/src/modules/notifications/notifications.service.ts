@@ -116,5 +116,5 @@ export async function ack(ctx: Ctx, mchid: string, seq: number): Promise<void> {
     .executeTakeFirst();
   if (seq > (last?.last_seq ?? 0))
     fail('invalid_parameter', { field: 'seq', value: seq, issue: 'beyond the last event' });
-  await repo.upsertSettings(ctx.db, mchid, { acked_seq: seq }, defaults, ctx.clock.now());
+  await repo.raiseAckedSeq(ctx.db, mchid, seq, defaults, ctx.clock.now());
 }
