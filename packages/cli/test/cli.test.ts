@@ -301,6 +301,30 @@ describe('zhifu sandbox (against a listening server)', () => {
     expect((await client.queryOrderByOutTradeNo(input.out_trade_no)).trade_state).toBe('SUCCESS');
   });
 
+  it('pay of a payment held for the merchant says it is not captured, with no success_time', async () => {
+    const settings = (decision_mode: 'realtime' | 'auto') =>
+      client.request('PUT', '/v1/notifications/settings', { decision_mode });
+    await settings('realtime');
+    try {
+      const { code_url } = await client.createNativeOrder(order(300));
+      const run = await zhifu([
+        'sandbox',
+        'pay',
+        code_url,
+        '--payer',
+        t.merchant.payers[0]!.openid,
+        '--base-url',
+        baseUrl,
+      ]);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/^Not captured \(USERPAYING\): /);
+      expect(run.stdout).not.toContain('success_time');
+      expect(run.stdout).not.toContain('undefined');
+    } finally {
+      await settings('auto');
+    }
+  });
+
   it("payers lists the payers of an appid; instruments lists a payer's instruments", async () => {
     const payers = await zhifu(['sandbox', 'payers', '--appid', t.merchant.appid, '--base-url', baseUrl]);
     expect(payers.code).toBe(0);

@@ -61,7 +61,8 @@ export interface SandboxPayment {
   transaction_id: string;
   out_trade_no: string;
   trade_state: TradeState;
-  success_time: string;
+  /** Present once the payment is captured (not while held for the merchant's decision). */
+  success_time?: string;
   amount: { total: number; payer_total: number; currency: string };
   instrument_id: string;
   bank_type: string;

@@ -257,6 +257,49 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
       expect(await rowCount(t, 'orders')).toBe(before);
     });
 
+    it('a U+0000 in a body string or in a path is PARAM_ERROR on every route, never 500 or stored', async () => {
+      const before = await rowCount(t, 'orders');
+      const created = await create(jsapiOrder(t, { description: 'a\u0000b' }));
+      expect([created.statusCode, created.json().code, created.json().message]).toEqual([
+        400,
+        'PARAM_ERROR',
+        expect.stringMatching(/U\+0000/),
+      ]);
+      const query = await signedRequest(
+        t,
+        'GET',
+        `/v3/pay/transactions/out-trade-no/abc%00def?mchid=${t.merchant.mchid}`,
+      );
+      expect([query.statusCode, query.json().code, query.json().detail.location]).toEqual([
+        400,
+        'PARAM_ERROR',
+        'path',
+      ]);
+      const login = await t.app.inject({
+        method: 'POST',
+        url: '/sandbox/v1/login',
+        payload: { appid: t.merchant.appid, openid: 'o\u0000', device_fingerprint: 'd' },
+      });
+      expect([login.statusCode, login.json().code]).toEqual([400, 'PARAM_ERROR']);
+      expect(await rowCount(t, 'orders')).toBe(before);
+    });
+
+    it('a body nested 30,000 levels deep with a \\uD83D escape is PARAM_ERROR, not 500', async () => {
+      const depth = 30_000;
+      const rawBody = `{"description":${'['.repeat(depth)}"\\ud83d"${']'.repeat(depth)}}`;
+      const res = await create(undefined, { rawBody });
+      expect([res.statusCode, res.json().code]).toEqual([400, 'PARAM_ERROR']);
+    });
+
+    it('a missing field is named as missing', async () => {
+      const { amount: _a, ...body } = jsapiOrder(t);
+      const res = await create(body);
+      expect(res.json()).toMatchObject({
+        code: 'PARAM_ERROR',
+        message: expect.stringMatching(/ \/amount is required\.$/),
+      });
+    });
+
     it('a correctly signed body that is not valid UTF-8', async () => {
       const { createHmac } = await import('node:crypto');
       const text = JSON.stringify(jsapiOrder(t, { description: 'ABC' }));
@@ -432,6 +475,50 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
   });
 
   describe('paying and refunding', () => {
+    it("naming an instrument that is not the payer's writes nothing, not even risk history", async () => {
+      const { prepay_id } = (await create(jsapiOrder(t))).json();
+      const counts = async () => ({
+        events: await rowCount(t, 'risk_events'),
+        profiles: await rowCount(t, 'risk_profiles'),
+        orders: await rowCount(t, 'orders'),
+      });
+      await payAs(t, 'wx-warm-up', t.merchant.payers[0]!.openid); // its login rows are by design
+      const before = await counts();
+      const res = await payAs(t, prepay_id, t.merchant.payers[0]!.openid, { instrumentId: 'ins_nope' });
+      expect([res.statusCode, res.json().code]).toEqual([400, 'INVALID_REQUEST']);
+      expect(await counts()).toEqual(before);
+    });
+
+    it('a promotion counts in the funds check: a payer who can afford the discounted price pays', async () => {
+      const now = t.clock.now();
+      const rfc = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+      const promo = await signedRequest(t, 'POST', '/v1/checkout/promotions', {
+        name: '零钱立减 0.50',
+        kind: 'amount_off',
+        eligibility: { instrument_kind: 'balance', min_amount_fen: 100 },
+        discount_fen: 50,
+        budget_fen: 50, // spent by this payment: no other test of the suite gets the discount
+        funded_by: 'merchant',
+        starts_at: rfc(now - 60_000),
+        ends_at: rfc(now + 3_600_000),
+      });
+      expect(promo.statusCode, promo.body).toBe(201);
+      const payer = (
+        await t.app.inject({
+          method: 'POST',
+          url: '/sandbox/v1/payers',
+          payload: { appid: t.merchant.appid, name: 'Short', balance_fen: 100 },
+        })
+      ).json() as { openid: string };
+      const order = jsapiOrder(t, {
+        amount: { total: 150, currency: 'CNY' },
+        payer: { openid: payer.openid },
+      });
+      const { prepay_id } = (await create(order)).json();
+      const paid = await payAs(t, prepay_id, payer.openid);
+      expect([paid.statusCode, paid.json().amount?.payer_total], paid.body).toEqual([200, 100]);
+    });
+
     it('a refund goods_detail line is checked field by field (reference §3.4)', async () => {
       const order = jsapiOrder(t);
       const { prepay_id } = (await create(order)).json();
@@ -615,6 +702,24 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
   });
 
   describe('code2session and certificates', () => {
+    it('a malformed code2session query is answered the WeChat way (HTTP 200, errcode)', async () => {
+      const long = await t.app.inject({
+        method: 'GET',
+        url: `/sns/jscode2session?appid=${t.merchant.appid}&secret=x&js_code=${'c'.repeat(65)}`,
+      });
+      expect([long.statusCode, long.json()]).toEqual([200, { errcode: 40029, errmsg: 'invalid code' }]);
+      const twice = await t.app.inject({
+        method: 'GET',
+        url: '/sns/jscode2session?appid=a&appid=b&secret=x&js_code=c',
+      });
+      expect([twice.statusCode, twice.json().errcode]).toEqual([200, 40013]);
+    });
+
+    it('the cashier lookup names a query parameter as such', async () => {
+      const res = await t.app.inject({ method: 'GET', url: '/sandbox/v1/orders/lookup?prepay_id=wxnope' });
+      expect([res.statusCode, res.json().detail.location]).toEqual([404, 'query']);
+    });
+
     it('exchanges a single-use login code for the openid and session_key', async () => {
       const openid = t.merchant.payers[0]!.openid;
       const login = (

@@ -1,6 +1,7 @@
 /** Signed in-process requests for tests: the merchant signs with the fake clock's time. */
 import { hmacAuthorization, payerProof, rsaAuthorization } from '@zhifu/sdk';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { Database } from '../src/db/schema.ts';
 import type { TestApp } from './harness.ts';
 
 export interface SignOptions {
@@ -100,12 +101,9 @@ export async function payAs(
   });
 }
 
-export async function rowCount(
-  t: TestApp,
-  table: 'orders' | 'refunds' | 'journals' | 'postings',
-): Promise<number> {
+export async function rowCount(t: TestApp, table: keyof Database & string): Promise<number> {
   const r = await t.ctx.db
-    .selectFrom(table)
+    .selectFrom(table as 'orders')
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .executeTakeFirstOrThrow();
   return Number(r.n);

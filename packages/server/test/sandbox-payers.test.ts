@@ -44,6 +44,16 @@ describe.each(dialects)('sandbox payers: POST /sandbox/v1/payers (%s)', (dialect
   const create = (body: Record<string, unknown>) =>
     t.app.inject({ method: 'POST', url: '/sandbox/v1/payers', payload: body });
 
+  it('creates a payer with an empty wallet (balance_fen 0), who cannot pay', async () => {
+    const res = await create({ appid: t.merchant.appid, name: 'Empty', balance_fen: 0 });
+    expect(res.statusCode, res.body).toBe(201);
+    const payer = res.json() as CreatedPayer;
+    const order = jsapiOrder(t, { payer: { openid: payer.openid } });
+    const { prepay_id } = (await signedRequest(t, 'POST', '/v3/pay/transactions/jsapi', order)).json();
+    const paid = await payAs(t, prepay_id, payer.openid);
+    expect([paid.statusCode, paid.json().code]).toEqual([403, 'INSUFFICIENT_FUNDS']);
+  });
+
   it('creates a payer with a funded wallet balance, bound to the appid', async () => {
     const res = await create({ appid: t.merchant.appid, name: '模拟 Sim One', balance_fen: 123_456 });
     expect(res.statusCode).toBe(201);

@@ -201,13 +201,15 @@ function describePayment(p: SandboxPayment): string {
   const currency = p.amount.currency;
   const paid =
     p.amount.payer_total === p.amount.total ? '' : ` (payer paid ${yuan(p.amount.payer_total)} ${currency})`;
+  // Only a captured payment is paid: a held one waits for the merchant's decision or its review.
+  const headline = p.trade_state === 'SUCCESS' ? 'Paid' : `Not captured (${p.trade_state}):`;
   return [
-    `Paid ${p.out_trade_no}`,
+    `${headline} ${p.out_trade_no}`,
     `  transaction_id  ${p.transaction_id}`,
     `  trade_state     ${p.trade_state}`,
     `  amount          ${yuan(p.amount.total)} ${currency}${paid}`,
     `  instrument      ${p.instrument_id} (${p.bank_type})`,
-    `  success_time    ${p.success_time}`,
+    ...(p.success_time === undefined ? [] : [`  success_time    ${p.success_time}`]),
   ].join('\n');
 }
 

@@ -444,6 +444,25 @@ export interface Redemption {
  * the promotion's account (owned by its funder) pays the discount into the payer's instrument, so
  * the payer's net outlay is the total minus the discount and the merchant still receives the total.
  */
+const noDiscount = () => 0;
+
+/**
+ * The discount the best promotion in force would give each instrument (0 when none): the funds
+ * check before a payment compares a balance with the total less it, as the payer is charged. Read
+ * from the short cache the rankings use; the redemption in the payment's transaction reads fresh
+ * rows, and the ledger's balance floor stays the final guard.
+ */
+export async function promotionDiscounts(
+  ctx: Ctx,
+  mchid: string,
+  amountFen: number,
+): Promise<(instrument: { kind: string; bankType: string }) => number> {
+  const rows = await promotionsInForce(ctx, await stateOf(ctx), mchid, ctx.clock.now());
+  if (rows.length === 0) return noDiscount;
+  const offers = rows.map(offer);
+  return (i) => bestPromotion(offers, { kind: i.kind, bank_type: i.bankType }, amountFen)?.discount_fen ?? 0;
+}
+
 export async function redeemPromotion(
   ctx: Ctx,
   trx: Executor,

@@ -7,6 +7,7 @@ export {
   newModel,
   type PromotionDetail,
   promotionDetail,
+  promotionDiscounts,
   type Redemption,
   rankingForPayment,
   recordOutcome,

@@ -115,6 +115,16 @@ export type Code2SessionResult =
   | { openid: string; session_key: string }
   | { errcode: number; errmsg: string };
 
+/**
+ * A query parameter of `GET /sns/jscode2session` that is malformed (over-long, or given twice): the
+ * WeChat way too, HTTP 200 with the errcode of that parameter being invalid.
+ */
+export function code2sessionMalformed(parameter: string): Code2SessionResult {
+  if (parameter === 'appid') return { errcode: 40013, errmsg: 'invalid appid' };
+  if (parameter === 'secret') return { errcode: 40125, errmsg: 'invalid appsecret' };
+  return { errcode: 40029, errmsg: 'invalid code' };
+}
+
 /** `GET /sns/jscode2session` semantics (reference §8): errors are HTTP 200 with errcode/errmsg. */
 export async function code2session(
   ctx: Ctx,

@@ -2,6 +2,7 @@ export {
   bindPayerToApp,
   type Code2SessionResult,
   code2session,
+  code2sessionMalformed,
   deriveOpenid,
   type LoginResult,
   login,

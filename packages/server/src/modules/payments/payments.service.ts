@@ -367,7 +367,7 @@ export async function closeOrder(
 
 /** What the cashier shows before the payer confirms. */
 export async function lookupForPayer(ctx: Ctx, target: { prepay_id?: string; code_url?: string }) {
-  const o = await findByTarget(ctx, target);
+  const o = await findByTarget(ctx, target, 'query');
   const m = await merchants.merchantProfile(ctx.db, o.mchid);
   return {
     appid: o.appid,
@@ -382,16 +382,20 @@ export async function lookupForPayer(ctx: Ctx, target: { prepay_id?: string; cod
   };
 }
 
-async function findByTarget(ctx: Ctx, target: { prepay_id?: string; code_url?: string }): Promise<OrderRow> {
+async function findByTarget(
+  ctx: Ctx,
+  target: { prepay_id?: string; code_url?: string },
+  location: 'body' | 'query' = 'body',
+): Promise<OrderRow> {
   if (target.prepay_id !== undefined) {
     const o = await repo.findByPrepayId(ctx.db, target.prepay_id);
-    if (!o) fail('order_unknown', { field: '/prepay_id', value: target.prepay_id, location: 'body' });
+    if (!o) fail('order_unknown', { field: '/prepay_id', value: target.prepay_id, location });
     return o;
   }
   const token = target.code_url === undefined ? null : codeToken(target.code_url);
   const o = token ? await repo.findByCodeToken(ctx.db, token) : undefined;
   if (o?.trade_type !== 'NATIVE')
-    fail('order_unknown', { field: '/code_url', value: target.code_url, location: 'body' });
+    fail('order_unknown', { field: '/code_url', value: target.code_url, location });
   return o;
 }
 
@@ -502,16 +506,25 @@ export async function payVerified(
       ? undefined
       : await checkout.rankingForPayment(ctx, input.ranking_id, order.mchid, payer.userId);
   const event = await paymentEvent(ctx, order, merchant.mcc, payer.userId, input, client);
+  // A promotion lowers what the payer is charged: the funds checks below count it.
+  const discountOf = await checkout.promotionDiscounts(ctx, order.mchid, order.amount_total);
   let chosen: wallet.Authorization;
   let tried = input.instrument_id;
   try {
-    chosen = await wallet.authorize(ctx.db, payer.userId, order.amount_total, input.instrument_id);
+    chosen = await wallet.authorize(
+      ctx.db,
+      payer.userId,
+      order.amount_total,
+      input.instrument_id,
+      discountOf,
+    );
     tried = chosen.instrumentId;
     // The sandbox bank channel answers (its configured latency, failure rate and outages).
     await checkout.authorizeOnChannel(ctx, chosen);
   } catch (error) {
-    // A declined attempt still enters the history: recent failures are a fraud signal.
-    if (error instanceof AppError) {
+    // A declined attempt still enters the history: recent failures are a fraud signal. A payer
+    // naming an instrument that is not theirs was not declined: that writes nothing.
+    if (error instanceof AppError && error.reason !== 'instrument_unknown') {
       await ctx.db.transaction().execute((trx) => risk.recordOnly(trx, event, 'declined'));
       if (ranking)
         await checkout.recordOutcome(ctx, {
@@ -568,7 +581,7 @@ export async function payVerified(
     const o = await repo.findById(trx, order.id);
     assert(o, 'order vanished');
     // Re-checked inside the transaction: the balance may have moved since the assessment.
-    const auth = await wallet.authorize(trx, payer.userId, o.amount_total, chosen.instrumentId);
+    const auth = await wallet.authorize(trx, payer.userId, o.amount_total, chosen.instrumentId, discountOf);
     // The order is claimed first: a second payer or device racing this one stops here, before
     // anything else of the order (its promotion's journal) is written twice.
     const claimed = await repo.transitionFromNotpay(trx, o.id, {

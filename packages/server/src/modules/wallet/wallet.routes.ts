@@ -126,6 +126,8 @@ export function walletRoutes(app: FastifyInstance, ctx: Ctx): void {
   app.get<{ Querystring: { appid?: string; secret?: string; js_code?: string; grant_type?: string } }>(
     '/sns/jscode2session',
     {
+      // Answered the WeChat way even when malformed: HTTP 200 with an errcode, never PARAM_ERROR.
+      attachValidation: true,
       schema: {
         tags: ['sandbox'],
         summary: 'code2Session: exchange a login code for openid and session_key (errors are 200 + errcode)',
@@ -141,10 +143,12 @@ export function walletRoutes(app: FastifyInstance, ctx: Ctx): void {
       },
     },
     (req) =>
-      identity.code2session(
-        ctx,
-        req.query,
-        async (appid) => (await merchants.findApp(ctx.db, appid))?.app_secret,
-      ),
+      req.validationError
+        ? identity.code2sessionMalformed(req.validationError.validation[0]?.instancePath.slice(1) ?? '')
+        : identity.code2session(
+            ctx,
+            req.query,
+            async (appid) => (await merchants.findApp(ctx.db, appid))?.app_secret,
+          ),
   );
 }

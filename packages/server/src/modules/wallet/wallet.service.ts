@@ -96,6 +96,8 @@ async function createPayer(trx: Executor, payer: PayerFixture, now: number): Pro
       account_id: accountId,
       created_at: opened,
     });
+    // An empty wallet (balance_fen 0) has nothing to fund: a journal cannot post zero.
+    if (ins.funds_fen === 0) continue;
     await ledger.post(trx, {
       id: `jnl_fund_${id}`,
       kind: 'funding',
@@ -211,16 +213,19 @@ export interface Authorization {
 
 /**
  * Decides which instrument pays and whether its bank accepts: the named instrument, or else the
- * first one (wallet balance first) that has the funds and the per-transaction limit. The ledger
- * posting that follows re-checks the balance atomically.
+ * first one (wallet balance first) that has the funds and the per-transaction limit. An instrument
+ * is charged `amount` less its promotion discount (`discountOf`, 0 by default). The ledger posting
+ * that follows re-checks the balance atomically.
  */
 export async function authorize(
   db: Executor,
   userId: string,
   amount: number,
   instrumentId: string | undefined,
+  discountOf: (instrument: { kind: string; bankType: string }) => number = () => 0,
 ): Promise<Authorization> {
   const rows = await repo.instrumentsOf(db, userId);
+  const due = (r: InstrumentRow) => amount - discountOf({ kind: r.kind, bankType: r.bank_type });
   let chosen: InstrumentRow | undefined;
   if (instrumentId !== undefined) {
     chosen = rows.find((r) => r.id === instrumentId);
@@ -229,14 +234,14 @@ export async function authorize(
   } else {
     chosen =
       rows.find(
-        (r) => r.balance >= amount && (r.per_txn_limit_fen ?? Infinity) >= amount && !r.always_declined,
+        (r) => r.balance >= due(r) && (r.per_txn_limit_fen ?? Infinity) >= due(r) && !r.always_declined,
       ) ?? rows[0];
     if (!chosen) fail('payer_funds_insufficient', undefined, 'The payer has no instruments.');
   }
   if (chosen.always_declined) fail('payer_card_declined');
-  if (chosen.per_txn_limit_fen !== null && amount > chosen.per_txn_limit_fen)
+  if (chosen.per_txn_limit_fen !== null && due(chosen) > chosen.per_txn_limit_fen)
     fail('instrument_over_card_limit');
-  if (chosen.balance < amount) fail('payer_funds_insufficient');
+  if (chosen.balance < due(chosen)) fail('payer_funds_insufficient');
   return {
     instrumentId: chosen.id,
     accountId: chosen.account_id,

@@ -64,6 +64,16 @@ export function installHttp(app: FastifyInstance, deps: HttpDeps): void {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('Request-ID', request.id);
+    // A NUL in a path or query value: refused before any route reads it (PostgreSQL cannot store it).
+    const nul = request.url.indexOf('%00');
+    if (nul >= 0) {
+      const query = request.url.indexOf('?');
+      throw new AppError(
+        'invalid_parameter',
+        { location: query >= 0 && nul > query ? 'query' : 'path', issue: 'a U+0000 (NUL) character' },
+        'The URL may not contain %00 (NUL): remove it.',
+      );
+    }
   });
 
   app.addHook('preValidation', async (request) => {
@@ -94,7 +104,15 @@ export function installHttp(app: FastifyInstance, deps: HttpDeps): void {
       } catch (error) {
         throw new AppError('malformed_json', { location: 'body', issue: (error as Error).message });
       }
-      if (request.url.startsWith('/v3/') && hasAstralText(text, request.body)) {
+      const problem = textProblem(text, request.body, request.url.startsWith('/v3/'));
+      if (problem === 'nul') {
+        throw new AppError(
+          'invalid_parameter',
+          { location: 'body', issue: 'a U+0000 (NUL) character' },
+          'Text may not contain U+0000 (NUL): remove it.',
+        );
+      }
+      if (problem === 'astral') {
         throw new AppError(
           'invalid_parameter',
           { location: 'body', issue: 'a character outside U+0000–U+FFFF (4-byte UTF-8, e.g. an emoji)' },
@@ -170,7 +188,11 @@ function sendError(error: FastifyError | AppError, request: FastifyRequest, repl
           ? 'path'
           : 'body';
     const what =
-      extra !== undefined && params.additionalProperty !== undefined ? 'is not a known field' : v.message;
+      params.additionalProperty !== undefined
+        ? 'is not a known field'
+        : params.missingProperty !== undefined
+          ? 'is required'
+          : v.message;
     const detail: ErrorDetail = { field: field || '/', issue: `${field || 'body'} ${what}`, location };
     const instance = lookup(request, error.validationContext, v.instancePath);
     if (instance !== undefined && params.missingProperty === undefined) detail.value = instance;
@@ -191,20 +213,29 @@ function sendError(error: FastifyError | AppError, request: FastifyRequest, repl
 }
 
 /**
- * APIv3 takes UTF-8 characters of 1–3 bytes only (reference, general rules): true when a string of
- * the parsed body holds a surrogate (a 4-byte character, or a lone `\uD83D` escape). The text is
- * scanned first, so the common body costs one regular-expression test.
+ * Characters a body's strings may not hold, found in its keys and values: U+0000 on every route (a
+ * PostgreSQL text column refuses it, so SQLite must not store it either), and on `/v3` a surrogate
+ * (a 4-byte character, or a lone `\uD83D` escape: APIv3 takes UTF-8 of 1–3 bytes only). The text is
+ * scanned first, so the common body costs one regular-expression test; the walk over the parsed
+ * body is iterative, as a body may nest thousands of levels deep.
  */
-function hasAstralText(text: string, body: unknown): boolean {
-  if (!/[\uD800-\uDFFF]|\\u[dD][89a-fA-F]/.test(text)) return false;
-  const walk = (value: unknown): boolean => {
-    if (typeof value === 'string') return /[\uD800-\uDFFF]/.test(value);
-    if (Array.isArray(value)) return value.some(walk);
-    if (value !== null && typeof value === 'object')
-      return Object.entries(value).some(([key, v]) => walk(key) || walk(v));
-    return false;
-  };
-  return walk(body);
+function textProblem(text: string, body: unknown, apiv3: boolean): 'nul' | 'astral' | undefined {
+  const suspect = apiv3 ? /\\u0000|[\uD800-\uDFFF]|\\u[dD][89a-fA-F]/ : /\\u0000/;
+  if (!suspect.test(text)) return undefined;
+  const stack: unknown[] = [body];
+  let astral = false;
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return 'nul';
+      if (apiv3 && /[\uD800-\uDFFF]/.test(value)) astral = true;
+    } else if (Array.isArray(value)) {
+      stack.push(...value);
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, v] of Object.entries(value)) stack.push(key, v);
+    }
+  }
+  return astral ? 'astral' : undefined;
 }
 
 /**
