@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { amount_fen_max } from './limits.ts';
-import { discounted, processingFee, refundFeeReturn, yuan, yuanFee } from './money.ts';
+import { discounted, processingFee, proRataFloor, refundFeeReturn, yuan, yuanFee } from './money.ts';
 
 /** A payment and refunds that add up to all of it: cut points split [0, paid] into 1–50 parts. */
 const paymentAndRefunds = fc.integer({ min: 1, max: amount_fen_max }).chain((paid) =>
@@ -101,6 +101,31 @@ describe('refundFeeReturn: pro rata by cumulative rounding', () => {
           expect(returned + refundFeeReturn(fee, paid, refunded, paid - refunded)).toBe(fee);
       }),
       { numRuns: 1_000 },
+    );
+  });
+});
+
+describe('proRataFloor: exact where floating point rounds', () => {
+  it('a full share is the whole part, even past 2^53 (a promotion discount on a huge order)', () => {
+    const total = 2_147_483_632;
+    const discount = 2_147_283_632;
+    expect(Math.floor((discount * total) / total)).not.toBe(discount); // what floats gave
+    expect(proRataFloor(discount, total, total)).toBe(discount);
+  });
+
+  it('is floor(part × n / d) for every amount in range', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: amount_fen_max }),
+        fc.integer({ min: 0, max: amount_fen_max }),
+        fc.integer({ min: 0, max: amount_fen_max }),
+        (total, part, n) => {
+          const d = Math.max(total, n, 1);
+          const got = proRataFloor(part, n, d);
+          expect(BigInt(got) * BigInt(d) <= BigInt(part) * BigInt(n)).toBe(true);
+          expect((BigInt(got) + 1n) * BigInt(d) > BigInt(part) * BigInt(n)).toBe(true);
+        },
+      ),
     );
   });
 });

@@ -32,6 +32,14 @@ export function yuan(fen: Fen): string {
  * Zhifu's fees. Computed in BigInt because fee × amount can exceed 2^53 (a 21M CNY order's fee times
  * its amount is ~2.8e16). `numerator` ≥ 0, `denominator` > 0.
  */
+/**
+ * floor(part × numerator / denominator) in exact integer arithmetic: the product of two amounts in
+ * fen can pass 2^53, where floating point rounds (a full refund's discount share came out 1 fen short).
+ */
+export function proRataFloor(part: Fen, numerator: Fen, denominator: Fen): Fen {
+  return Number((BigInt(part) * BigInt(numerator)) / BigInt(denominator));
+}
+
 export function divRoundHalfUp(numerator: bigint, denominator: bigint): bigint {
   assert(numerator >= 0n && denominator > 0n, 'divRoundHalfUp takes a non-negative ratio');
   return (2n * numerator + denominator) / (2n * denominator);

@@ -28,6 +28,7 @@ import {
   model_replay_rows_max,
   promotions_active_max,
 } from '../../lib/limits.ts';
+import { proRataFloor } from '../../lib/money.ts';
 import * as billing from '../billing/index.ts';
 import * as identity from '../identity/index.ts';
 import * as ledger from '../ledger/index.ts';
@@ -603,7 +604,7 @@ export async function refundPromotionShare(
   const refunded = Number(r.refunded_fen) + refundFen;
   const total = Number(r.order_total_fen);
   assert(refunded <= total, `refunds of ${orderId} above its total`);
-  const share = Math.floor((Number(r.discount_fen) * refunded) / total) - Number(r.returned_fen);
+  const share = proRataFloor(Number(r.discount_fen), refunded, total) - Number(r.returned_fen);
   await repo.recordRefundShare(trx, orderId, refundFen, share);
   const promo = await repo.findPromotion(trx, r.promotion_id);
   assert(promo, `redemption of unknown promotion ${r.promotion_id}`);
