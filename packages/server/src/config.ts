@@ -86,9 +86,10 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
+  const raw = env[name]?.trim();
   if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
+  // Decimal digits only: Number() would also take "1e3", "0x1F90" or "0b11".
+  const value = /^\d{1,9}$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   }
@@ -136,9 +137,9 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
 }
 
 function rate(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
+  const raw = env[name]?.trim();
   if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
+  const value = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isFinite(value) || value < 0 || value > 1)
     throw new ConfigError(`${name} must be a number from 0 to 1, got "${raw}"`);
   return value;
@@ -199,22 +200,65 @@ function llmProviders(env: Env): ProviderConfig[] {
   }
 }
 
+/** The host part of the default public URL: a wildcard address is reached on loopback; IPv6 in brackets. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function checkDatabaseUrl(url: string): void {
+  if (url.startsWith('sqlite:')) {
+    if (url === 'sqlite:')
+      throw new ConfigError('ZHIFU_DATABASE_URL: sqlite: needs a file path, e.g. sqlite:./data/zhifu.db');
+    return;
+  }
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if ((parsed?.protocol !== 'postgres:' && parsed?.protocol !== 'postgresql:') || !parsed.hostname) {
+    throw new ConfigError(
+      `ZHIFU_DATABASE_URL must be sqlite:<file> or postgres://user@host:port/database, got "${maskPassword(url)}"`,
+    );
+  }
+}
+
+/** A database URL fit to print: the password blanked, in the user part and in a query parameter. */
+export function maskPassword(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//***@');
+  }
+  if (parsed.password) parsed.password = '***';
+  if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
+  return parsed.toString();
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'PORT', 8080, 0, 65535);
   const host = env.ZHIFU_HOST || '127.0.0.1';
   const dataDir = resolve(env.ZHIFU_DATA_DIR || './data');
   const databaseUrl = env.ZHIFU_DATABASE_URL || `sqlite:${resolve(dataDir, 'zhifu.db')}`;
   const providers = llmProviders(env);
-  if (!/^(sqlite:|postgres:\/\/|postgresql:\/\/)/.test(databaseUrl)) {
-    throw new ConfigError(`ZHIFU_DATABASE_URL must start with sqlite: or postgres://, got "${databaseUrl}"`);
-  }
-  const publicUrl = (
-    env.ZHIFU_PUBLIC_URL || `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
-  ).replace(/\/+$/, '');
+  checkDatabaseUrl(databaseUrl);
+  const publicUrl = (env.ZHIFU_PUBLIC_URL || `http://${urlHost(host)}:${port}`).replace(/\/+$/, '');
+  let parsed: URL | undefined;
   try {
-    new URL(publicUrl);
+    parsed = new URL(publicUrl);
   } catch {
-    throw new ConfigError(`ZHIFU_PUBLIC_URL must be an absolute URL, got "${publicUrl}"`);
+    parsed = undefined;
+  }
+  if (parsed?.protocol !== 'http:' && parsed?.protocol !== 'https:') {
+    throw new ConfigError(
+      env.ZHIFU_PUBLIC_URL
+        ? `ZHIFU_PUBLIC_URL must be an absolute http(s) URL, got "${publicUrl}"`
+        : `ZHIFU_HOST "${host}" does not make a URL; set ZHIFU_PUBLIC_URL`,
+    );
   }
   return Object.freeze({
     port,

@@ -3,7 +3,7 @@
  * listen → print where everything is → close cleanly on SIGINT/SIGTERM.
  */
 import { buildApp } from './app.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, maskPassword } from './config.ts';
 import {
   default_model_path,
   InProcessBatchScorer,
@@ -12,9 +12,23 @@ import {
 } from './modules/risk/index.ts';
 import { openContext, seedDemo } from './ops.ts';
 
+/** What stops the start, said in one line that names the setting to look at. */
+class StartError extends Error {}
+
 async function main(): Promise<void> {
   const config = loadConfig();
-  const { ctx, handle } = await openContext(config);
+  // A signal during start-up waits for it, then closes (it used to kill the process half-seeded).
+  let stopAsked: string | undefined;
+  let close = async (signal: string) => {
+    stopAsked = signal;
+  };
+  process.on('SIGINT', () => void close('SIGINT'));
+  process.on('SIGTERM', () => void close('SIGTERM'));
+  const { ctx, handle } = await openContext(config).catch((error: unknown) => {
+    throw new StartError(
+      `cannot open the database ${maskPassword(config.databaseUrl)} (ZHIFU_DATABASE_URL): ${(error as Error).message}`,
+    );
+  });
   const model = loadRiskModel();
   const batch =
     config.riskBatchThreads > 0
@@ -37,7 +51,11 @@ async function main(): Promise<void> {
     checkout: { explorationShare: config.checkoutExploration, rankingCommit: config.checkoutCommit },
     logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel,
   });
-  await app.listen({ port: config.port, host: config.host });
+  await app.listen({ port: config.port, host: config.host }).catch((error: unknown) => {
+    throw new StartError(
+      `cannot listen on ${config.host}:${config.port} (ZHIFU_HOST, PORT): ${(error as Error).message}`,
+    );
+  });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   // With PORT=0 the port is known only now; an explicit ZHIFU_PUBLIC_URL is kept as given.
@@ -48,8 +66,8 @@ async function main(): Promise<void> {
     '',
     '  智付 Zhifu is running (sandbox; not affiliated with Tencent or WeChat Pay)',
     `  API base URL      ${base}`,
-    `  Cashier           ${base}/cashier`,
-    `  Database          ${handle.dialect === 'sqlite' ? config.databaseUrl : config.databaseUrl.replace(/:[^:@/]*@/, ':***@')}`,
+    ...(config.sandbox ? [`  Cashier           ${base}/cashier`] : []),
+    `  Database          ${handle.dialect === 'sqlite' ? config.databaseUrl : maskPassword(config.databaseUrl)}`,
   ];
   if (demo) {
     lines.push(
@@ -58,15 +76,13 @@ async function main(): Promise<void> {
       `  Sandbox payers    ${demo.credentials.payers.map((p) => `${p.name} (${p.openid})`).join('\n                    ')}`,
     );
   }
-  lines.push(
-    '  Pay an order      npx zhifu sandbox pay <prepay_id|code_url> --payer <openid>',
-    '  Docs              docs/README.md',
-    '',
-  );
+  if (config.sandbox)
+    lines.push('  Pay an order      npx zhifu sandbox pay <prepay_id|code_url> --payer <openid>');
+  lines.push('  Docs              docs/README.md', '');
   process.stdout.write(`${lines.join('\n')}\n`);
 
   let closing = false;
-  const close = async (signal: string) => {
+  close = async (signal: string) => {
     if (closing) return;
     closing = true;
     process.stdout.write(`received ${signal}, closing\n`);
@@ -74,11 +90,11 @@ async function main(): Promise<void> {
     await handle.close();
     process.exit(0);
   };
-  process.on('SIGINT', () => void close('SIGINT'));
-  process.on('SIGTERM', () => void close('SIGTERM'));
+  if (stopAsked) await close(stopAsked);
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`zhifu: ${error instanceof ConfigError ? error.message : (error as Error).stack}\n`);
+  const known = error instanceof ConfigError || error instanceof StartError;
+  process.stderr.write(`zhifu: ${known ? error.message : (error as Error).stack}\n`);
   process.exit(1);
 });

@@ -5,9 +5,9 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from './config.ts';
+import { type Config, ConfigError } from './config.ts';
 import { type Ctx, dataKeys } from './context.ts';
 import { type DatabaseHandle, openDatabase } from './db/database.ts';
 import { systemClock } from './lib/clock.ts';
@@ -44,7 +44,7 @@ export async function openContext(config: Config): Promise<{ ctx: MutableCtx; ha
 function localMasterKey(config: Config): Buffer {
   const file = join(config.dataDir, 'master.key');
   if (!existsSync(file)) {
-    mkdirSync(config.dataDir, { recursive: true });
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     writeFileSync(file, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   }
   return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
@@ -70,6 +70,26 @@ export async function verifyAuditLog(config: Config): Promise<AuditVerification>
 
 export const demoCredentialsFile = (config: Config) => join(config.dataDir, 'demo-credentials.json');
 
+function readCredentials(file: string): MerchantCredentials {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as MerchantCredentials;
+  } catch (error) {
+    throw new ConfigError(
+      `${file} is not readable JSON (${(error as Error).message}): restore it, or move it away to get a new demo merchant`,
+    );
+  }
+}
+
+/**
+ * Writes a credentials file whole or not at all (a temporary file renamed over it): it holds the
+ * merchant's only copy of its private key.
+ */
+function writeCredentials(file: string, credentials: MerchantCredentials): void {
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+  renameSync(temporary, file);
+}
+
 /**
  * First start: sandbox payers and a demo merchant whose credentials go to
  * `<dataDir>/demo-credentials.json`. Later starts reuse that file while its merchant exists.
@@ -81,11 +101,11 @@ export async function seedDemo(
   await ensureSandboxPayers(ctx);
   const file = demoCredentialsFile(config);
   if (existsSync(file)) {
-    const credentials = JSON.parse(readFileSync(file, 'utf8')) as MerchantCredentials;
+    const credentials = readCredentials(file);
     if (await findMerchant(ctx.db, credentials.mchid)) {
       if (credentials.base_url !== ctx.publicUrl) {
         credentials.base_url = ctx.publicUrl;
-        writeFileSync(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+        writeCredentials(file, credentials);
       }
       // Seeded volume ages out of the 30-day window: top it up so the demo keeps its AI features.
       await seedDemoHistory(ctx, credentials.mchid, credentials.appid);
@@ -95,8 +115,8 @@ export async function seedDemo(
   const credentials = await createMerchant(ctx, { name: '智付演示商户 Zhifu Demo Store' });
   // The demo merchant qualifies for AI features through a month of captured payments (docs/billing.md).
   await seedDemoHistory(ctx, credentials.mchid, credentials.appid);
-  mkdirSync(config.dataDir, { recursive: true });
-  writeFileSync(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  writeCredentials(file, credentials);
   return { file, credentials, created: true };
 }
 

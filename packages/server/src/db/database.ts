@@ -5,7 +5,7 @@
  * the WAL off the event loop before answering; group-commit.ts). A single writer connection
  * serialises transactions; Kysely's driver queues the rest.
  */
-import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fdatasync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
@@ -50,11 +50,20 @@ export interface DatabaseOptions {
 const int8_oid = 20;
 const numeric_oid = 1700;
 
+function ownerOnly(path: string): void {
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (existsSync(file)) chmodSync(file, 0o600);
+  }
+}
+
 export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   if (options.url.startsWith('sqlite:')) {
     const path = options.url.slice('sqlite:'.length);
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const sqlite = new SQLite(path);
+    // The database holds merchants' keys: owner-only, as the credentials files. SQLite gives the
+    // -wal and -shm files it creates the database file's mode.
+    if (path !== ':memory:') ownerOnly(path);
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma(`synchronous = ${options.sqliteSynchronous ?? 'FULL'}`);
     sqlite.pragma('foreign_keys = ON');

@@ -4,7 +4,9 @@
  * money for the wallet balance and debit cards, remaining credit for credit cards and the credit
  * line — funded once from the sandbox issuer account by a normal journal.
  */
+
 import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
 import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
@@ -40,10 +42,16 @@ function view(row: InstrumentRow): InstrumentView {
   };
 }
 
+/** PostgreSQL advisory lock key of the sandbox seeding (any constant no other lock uses). */
+const seed_lock_key = 7261121;
+
 /** Creates the issuer account and the fixture payers that are missing; safe to call on every start. */
 export async function ensureSandboxPayers(ctx: Ctx): Promise<string[]> {
   const now = ctx.clock.now();
   await ctx.db.transaction().execute(async (trx) => {
+    // Nodes starting together on one new PostgreSQL database seed one at a time (each then finds
+    // what the first created); SQLite has one writer anyway.
+    if (ctx.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${seed_lock_key})`.execute(trx);
     await ensureIssuer(trx, now);
     for (const payer of sandboxPayers) {
       if (!(await repo.findPayer(trx, payer.user_id))) await createPayer(trx, payer, now);

@@ -124,7 +124,16 @@ export function installHttp(app: FastifyInstance, deps: HttpDeps): void {
     }
   });
 
+  // Closing (SIGTERM): answers to the requests still in flight close their connections, or an idle
+  // keep-alive socket would hold the process open for Fastify's 72 s keep-alive timeout.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+
   app.addHook('onSend', async (request, reply, payload) => {
+    if (closing) reply.header('Connection', 'close');
     const who = request.merchant;
     if (!who || reply.statusCode < 200 || reply.statusCode >= 300) return payload;
     if (request.routeOptions.config.unsignedResponse) return payload;

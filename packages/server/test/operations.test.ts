@@ -1,0 +1,195 @@
+/**
+ * The server as an operator runs it (docs/operations.md, docs/configuration.md): the real
+ * `main.ts` in a child process — a clean stop on SIGTERM while a keep-alive client is being
+ * answered, owner-only database files, one-line messages naming the setting at fault — and the
+ * configuration's parsing.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hmacAuthorization } from '@zhifu/sdk';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, maskPassword } from '../src/config.ts';
+
+const root = new URL('../../../', import.meta.url).pathname;
+const dirs: string[] = [];
+
+afterAll(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs main.ts; resolves when it is up (or has exited), with its output so far and its exit. */
+function run(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/main.ts'], {
+    cwd: root,
+    env: { ...process.env, ZHIFU_LOG_LEVEL: 'error', ZHIFU_RISK_BATCH_THREADS: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const ready = new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      if (out.includes('Docs ')) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 50);
+    void exited.then(() => {
+      clearInterval(timer);
+      resolve();
+    });
+  });
+  return { child, ready, exited, out: () => out, err: () => err };
+}
+
+async function dataDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'zhifu-ops-'));
+  dirs.push(dir);
+  return join(dir, 'data');
+}
+
+describe('the server process', () => {
+  it('SIGTERM while a keep-alive client is being answered: the answer comes, the process exits 0 at once', async () => {
+    const dir = await dataDir();
+    const port = await freePort();
+    const server = run({ PORT: String(port), ZHIFU_DATA_DIR: dir });
+    await server.ready;
+    const creds = JSON.parse(readFileSync(join(dir, 'demo-credentials.json'), 'utf8')) as {
+      mchid: string;
+      appid: string;
+      hmac_key: string;
+    };
+    // Headers now, body after the signal: the request is in flight when the server starts closing.
+    const path = '/v3/pay/transactions/native';
+    const body = JSON.stringify({
+      appid: creds.appid,
+      mchid: creds.mchid,
+      description: 'in flight at SIGTERM',
+      out_trade_no: `OPS${Date.now()}`,
+      notify_url: 'https://shop.example/notify',
+      amount: { total: 1 },
+    });
+    const answer = new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path,
+          method: 'POST',
+          agent: new Agent({ keepAlive: true }),
+          headers: {
+            authorization: hmacAuthorization({
+              mchid: creds.mchid,
+              hmacKey: creds.hmac_key,
+              method: 'POST',
+              url: path,
+              body,
+            }),
+            'content-type': 'application/json',
+            'content-length': String(Buffer.byteLength(body)),
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+        },
+      );
+      req.on('error', reject);
+      req.flushHeaders();
+      setTimeout(() => {
+        server.child.kill('SIGTERM');
+        setTimeout(() => req.end(body), 200);
+      }, 100);
+    });
+    const { status, connection } = await answer;
+    expect(status).toBe(200);
+    expect(connection).toBe('close');
+    // Fastify's keep-alive timeout is 72 s: an exit within 15 s means the socket did not hold it.
+    const code = await Promise.race([server.exited, new Promise((r) => setTimeout(() => r('hung'), 15_000))]);
+    expect(code).toBe(0);
+    // The database holds merchants' keys: owner-only, like the credentials file.
+    expect(statSync(join(dir, 'zhifu.db')).mode & 0o777).toBe(0o600);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+  }, 60_000);
+
+  it('a database or address it cannot use stops it with one line naming the setting', async () => {
+    const dir = await dataDir();
+    const unreachable = run({
+      PORT: '0',
+      ZHIFU_DATA_DIR: dir,
+      ZHIFU_DATABASE_URL: 'postgres://zhifu:secret@127.0.0.1:1/zhifu',
+      ZHIFU_MASTER_KEY: 'a'.repeat(32),
+    });
+    expect(await unreachable.exited).toBe(1);
+    expect(unreachable.err()).toMatch(
+      /^zhifu: cannot open the database postgres:\/\/zhifu:\*\*\*@127\.0\.0\.1:1\/zhifu \(ZHIFU_DATABASE_URL\): /,
+    );
+    expect(unreachable.err()).not.toContain('secret');
+    expect(unreachable.err().trim().split('\n')).toHaveLength(1);
+    const busy = createServer();
+    const port = await new Promise<number>((r) =>
+      busy.listen(0, '127.0.0.1', () => r((busy.address() as { port: number }).port)),
+    );
+    const taken = run({ PORT: String(port), ZHIFU_DATA_DIR: dir });
+    expect(await taken.exited).toBe(1);
+    busy.close();
+    expect(taken.err()).toMatch(
+      /^zhifu: cannot listen on 127\.0\.0\.1:\d+ \(ZHIFU_HOST, PORT\): .*EADDRINUSE/,
+    );
+  }, 60_000);
+});
+
+describe('configuration', () => {
+  const bad = (env: Record<string, string>) => () => loadConfig({ ZHIFU_DATA_DIR: '/tmp/x', ...env });
+
+  it('takes decimal integers only, and a blank value as unset', () => {
+    for (const port of ['1e3', '0x1F90', '0b11', '8080.0', '-1']) {
+      expect(bad({ PORT: port }), port).toThrow(ConfigError);
+    }
+    expect(loadConfig({ PORT: ' ' }).port).toBe(8080);
+    expect(loadConfig({ PORT: ' 9090 ' }).port).toBe(9090);
+    expect(loadConfig({ ZHIFU_AUDIT_SAMPLE_RATE: ' ' }).auditSampleRate).toBe(0.01);
+    expect(bad({ ZHIFU_AUDIT_SAMPLE_RATE: '1e-2' })).toThrow(/ZHIFU_AUDIT_SAMPLE_RATE/);
+  });
+
+  it('checks database and public URLs, and brackets an IPv6 host', () => {
+    expect(bad({ ZHIFU_DATABASE_URL: 'postgres://bad:url:x@@' })).toThrow(/ZHIFU_DATABASE_URL/);
+    expect(bad({ ZHIFU_DATABASE_URL: 'sqlite:' })).toThrow(/file path/);
+    expect(bad({ ZHIFU_PUBLIC_URL: 'localhost:8080' })).toThrow(
+      /ZHIFU_PUBLIC_URL must be an absolute http\(s\) URL/,
+    );
+    expect(bad({ ZHIFU_PUBLIC_URL: 'ftp://x' })).toThrow(/http\(s\)/);
+    expect(loadConfig({ ZHIFU_HOST: '::1' }).publicUrl).toBe('http://[::1]:8080');
+    expect(loadConfig({ ZHIFU_HOST: '::' }).publicUrl).toBe('http://[::1]:8080');
+  });
+
+  it('masks a database password wherever the URL carries it', () => {
+    expect(maskPassword('postgres://postgres:se:cret@db:5432/zhifu')).toBe(
+      'postgres://postgres:***@db:5432/zhifu',
+    );
+    expect(maskPassword('postgres://u@db/zhifu?password=topsecret')).toBe(
+      'postgres://u@db/zhifu?password=***',
+    );
+    expect(maskPassword('postgres://u@db/zhifu')).toBe('postgres://u@db/zhifu');
+  });
+});
