@@ -10,8 +10,10 @@
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../src/db/database.ts';
 import { audit } from '../src/modules/ledger/index.ts';
-import { dialects, openTestApp, pgUrl, type TestApp } from './harness.ts';
+import { ensureSandboxPayers } from '../src/modules/wallet/index.ts';
+import { dialects, openTestApp, openTestDb, pgUrl, type TestApp } from './harness.ts';
 import { jsapiOrder, payAs, signedRequest } from './requests.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -272,4 +274,25 @@ describe('a payment losing to a close (postgres)', () => {
     expect(c.statusCode).toBe(204);
     expect([p.statusCode, p.json().code]).toEqual([400, 'ORDER_CLOSED']);
   }, 30_000);
+});
+
+describe('nodes starting together on one new database (postgres)', () => {
+  it('seed the sandbox payers once, none of them failing', async () => {
+    const t = await openTestDb('postgres');
+    const schema = await schemaOf(t as TestApp);
+    const others = await Promise.all(
+      [1, 2].map(() => openDatabase({ url: pgUrl, pgSchema: schema, pgPoolSize: 2, migrate: false })),
+    );
+    try {
+      const nodes = [t.ctx, ...others.map((h) => ({ ...t.ctx, db: h.db }))];
+      await Promise.all(nodes.map((ctx) => ensureSandboxPayers(ctx)));
+      const payers = await t.ctx.db.selectFrom('payers').select('user_id').execute();
+      expect(payers.length).toBe(new Set(payers.map((p) => p.user_id)).size);
+      expect(payers.length).toBeGreaterThan(0);
+      expect(await audit(t.ctx.db)).toEqual({ unbalancedJournals: 0, driftedAccounts: [], belowFloor: [] });
+    } finally {
+      for (const h of others) await h.close();
+      await t.close();
+    }
+  });
 });
