@@ -197,7 +197,7 @@ describe('zhifu merchant create', () => {
   it('reports a bad configuration with exit 1', async () => {
     const run = await zhifu(['merchant', 'create', '--json'], { ZHIFU_DATABASE_URL: 'mysql://nope' });
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('ZHIFU_DATABASE_URL must start with sqlite: or postgres://');
+    expect(run.stderr).toContain('ZHIFU_DATABASE_URL must be sqlite:<file> or postgres://');
     expect(run.stdout).toBe('');
   });
 });
