@@ -7,9 +7,8 @@
 import { existsSync } from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rfc3339 } from '../src/lib/clock.ts';
 import { openTestApp, type TestApp } from './harness.ts';
-import { jsapiOrder, signedRequest } from './requests.ts';
+import { createPromotion, jsapiOrder, signedRequest } from './requests.ts';
 
 const executablePath = '/usr/bin/chromium';
 
@@ -43,18 +42,7 @@ describe.skipIf(!existsSync(executablePath))('sandbox cashier with Smart Checkou
   });
 
   it('shows ranked instruments with reasons, applies the chosen one and records the outcome', async () => {
-    const now = t.ctx.clock.now();
-    const promo = await signedRequest(t, 'POST', '/v1/checkout/promotions', {
-      name: 'ICBC 满100减10',
-      kind: 'amount_off',
-      eligibility: { bank_type: 'ICBC_DEBIT', min_amount_fen: 10_000 },
-      discount_fen: 1_000,
-      budget_fen: 100_000,
-      funded_by: 'bank',
-      starts_at: rfc3339(now - 60_000),
-      ends_at: rfc3339(now + 3_600_000),
-    });
-    expect(promo.statusCode).toBe(201);
+    await createPromotion(t);
     const order = jsapiOrder(t, { amount: { total: 12_000, currency: 'CNY' } }, 0);
     const created = await signedRequest(t, 'POST', '/v3/pay/transactions/jsapi', order);
     const prepayId = created.json().prepay_id as string;

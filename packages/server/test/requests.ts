@@ -2,6 +2,7 @@
 import { hmacAuthorization, payerProof, rsaAuthorization } from '@zhifu/sdk';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { Database } from '../src/db/schema.ts';
+import { rfc3339 } from '../src/lib/clock.ts';
 import type { TestApp } from './harness.ts';
 
 export interface SignOptions {
@@ -107,4 +108,25 @@ export async function rowCount(t: TestApp, table: keyof Database & string): Prom
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .executeTakeFirstOrThrow();
   return Number(r.n);
+}
+
+/**
+ * Creates a Smart Checkout promotion in force for the next hour (default: ICBC debit cards, ¥10
+ * off ¥100, funded by the bank); `overrides` replace any field. Fails the test unless created.
+ */
+export async function createPromotion(t: TestApp, overrides: Record<string, unknown> = {}) {
+  const now = t.ctx.clock.now();
+  const res = await signedRequest(t, 'POST', '/v1/checkout/promotions', {
+    name: 'ICBC 满100减10',
+    kind: 'amount_off',
+    eligibility: { bank_type: 'ICBC_DEBIT', min_amount_fen: 10_000 },
+    discount_fen: 1_000,
+    budget_fen: 100_000,
+    funded_by: 'bank',
+    starts_at: rfc3339(now - 60_000),
+    ends_at: rfc3339(now + 3_600_000),
+    ...overrides,
+  });
+  if (res.statusCode !== 201) throw new Error(`promotion not created: ${res.statusCode} ${res.body}`);
+  return res.json() as { id: string };
 }
