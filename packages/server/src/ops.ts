@@ -6,7 +6,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type Config, ConfigError } from './config.ts';
 import { type Ctx, dataKeys } from './context.ts';
 import { type DatabaseHandle, openDatabase } from './db/database.ts';
@@ -81,10 +81,11 @@ function readCredentials(file: string): MerchantCredentials {
 }
 
 /**
- * Writes a credentials file whole or not at all (a temporary file renamed over it): it holds the
- * merchant's only copy of its private key.
+ * Writes a credentials file, owner-only, whole or not at all (a temporary file renamed over it): it
+ * holds the merchant's only copy of its private key. Creates its directory (owner-only) if needed.
  */
-function writeCredentials(file: string, credentials: MerchantCredentials): void {
+export function writeCredentials(file: string, credentials: MerchantCredentials): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const temporary = `${file}.${process.pid}.tmp`;
   writeFileSync(temporary, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
   renameSync(temporary, file);
@@ -115,7 +116,6 @@ export async function seedDemo(
   const credentials = await createMerchant(ctx, { name: '智付演示商户 Zhifu Demo Store' });
   // The demo merchant qualifies for AI features through a month of captured payments (docs/billing.md).
   await seedDemoHistory(ctx, credentials.mchid, credentials.appid);
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   writeCredentials(file, credentials);
   return { file, credentials, created: true };
 }

@@ -2,7 +2,6 @@
  * `zhifu merchant create`: a new merchant with fresh credentials, written straight to the configured
  * database (no running server needed). Config comes from the same environment as the server.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { helpOption, noExtra, nonEmpty, out, parse, UsageError } from '../args.ts';
 
@@ -66,7 +65,9 @@ async function merchantCreate(argv: string[]): Promise<number> {
   const name = nonEmpty(values.name, '--name', command) ?? 'Zhifu Merchant';
 
   // Loaded only here: the server's ops entry point pulls in the database drivers.
-  const { loadConfig, openContext, createMerchantCredentials } = await import('@zhifu/server/ops');
+  const { loadConfig, openContext, createMerchantCredentials, writeCredentials } = await import(
+    '@zhifu/server/ops'
+  );
   const config = loadConfig();
   const { ctx, handle } = await openContext(config);
   let credentials: Awaited<ReturnType<typeof createMerchantCredentials>>;
@@ -84,8 +85,7 @@ async function merchantCreate(argv: string[]): Promise<number> {
   let saved: string;
   const file = join(config.dataDir, `merchant-${credentials.mchid}.json`);
   try {
-    mkdirSync(config.dataDir, { recursive: true });
-    writeFileSync(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+    writeCredentials(file, credentials);
     saved = `  Credentials    ${file}  (keys, certificates, merchant private key)`;
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);

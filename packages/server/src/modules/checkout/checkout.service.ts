@@ -439,12 +439,6 @@ export interface Redemption {
   funded_by: string;
 }
 
-/**
- * Applies the best promotion in force for this payment, inside the payment's transaction: takes
- * its budget atomically (none left → full price) and, for a discount, posts the funder's share —
- * the promotion's account (owned by its funder) pays the discount into the payer's instrument, so
- * the payer's net outlay is the total minus the discount and the merchant still receives the total.
- */
 const noDiscount = () => 0;
 
 /**
@@ -464,6 +458,12 @@ export async function promotionDiscounts(
   return (i) => bestPromotion(offers, { kind: i.kind, bank_type: i.bankType }, amountFen)?.discount_fen ?? 0;
 }
 
+/**
+ * Applies the best promotion in force for this payment, inside the payment's transaction: takes
+ * its budget atomically (none left → full price) and, for a discount, posts the funder's share —
+ * the promotion's account (owned by its funder) pays the discount into the payer's instrument, so
+ * the payer's net outlay is the total minus the discount and the merchant still receives the total.
+ */
 export async function redeemPromotion(
   ctx: Ctx,
   trx: Executor,
