@@ -40,8 +40,8 @@ export interface Config {
   readonly riskBatchThreads: number;
   /**
    * SM4 key-encryption key for personal information at rest, 32 hex characters
-   * (ZHIFU_MASTER_KEY). Unset on SQLite: created once in <dataDir>/master.key (mode 0600). Required
-   * on PostgreSQL, where several nodes must share it.
+   * (ZHIFU_MASTER_KEY). Unset: created once in <dataDir>/master.key (mode 0600). Every node of one
+   * database must use the same key; a node whose key is not the database's refuses to start.
    */
   readonly masterKey: Buffer | undefined;
   /** Id stamped on records sealed with the master key, for rotation (ZHIFU_MASTER_KEY_ID, default k1). */
@@ -145,14 +145,9 @@ function rate(env: Env, name: string, fallback: number): number {
   return value;
 }
 
-function masterKey(env: Env, databaseUrl: string): Buffer | undefined {
+function masterKey(env: Env): Buffer | undefined {
   const raw = env.ZHIFU_MASTER_KEY;
-  if (raw === undefined || raw === '') {
-    if (databaseUrl.startsWith('sqlite:')) return undefined;
-    throw new ConfigError(
-      'ZHIFU_MASTER_KEY (32 hex characters) is required with PostgreSQL: every node must share it',
-    );
-  }
+  if (raw === undefined || raw === '') return undefined;
   if (!/^[0-9a-fA-F]{32}$/.test(raw))
     throw new ConfigError('ZHIFU_MASTER_KEY must be 32 hex characters (a 128-bit SM4 key)');
   return Buffer.from(raw, 'hex');
@@ -276,7 +271,7 @@ export function loadConfig(env: Env = process.env): Config {
     auditSampleRate: rate(env, 'ZHIFU_AUDIT_SAMPLE_RATE', 0.01),
     checkoutExploration: rate(env, 'ZHIFU_CHECKOUT_EXPLORATION', 0.05),
     checkoutCommit: oneOf(env, 'ZHIFU_CHECKOUT_COMMIT', ['asynchronous', 'durable'] as const, 'asynchronous'),
-    masterKey: masterKey(env, databaseUrl),
+    masterKey: masterKey(env),
     masterKeyId: env.ZHIFU_MASTER_KEY_ID || 'k1',
     llmProviders: providers,
     llmRouting: oneOf(env, 'ZHIFU_LLM_ROUTING', routing_strategies, 'latency'),

@@ -25,6 +25,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void close('SIGINT'));
   process.on('SIGTERM', () => void close('SIGTERM'));
   const { ctx, handle } = await openContext(config).catch((error: unknown) => {
+    if (error instanceof ConfigError) throw error;
     throw new StartError(
       `cannot open the database ${maskPassword(config.databaseUrl)} (ZHIFU_DATABASE_URL): ${(error as Error).message}`,
     );

@@ -14,6 +14,7 @@ import { systemClock } from './lib/clock.ts';
 import { cryptoIds } from './lib/ids.ts';
 import { type AuditVerification, verify } from './modules/audit/index.ts';
 import { seedDemoHistory, setAiEligibilityGrant } from './modules/billing/index.ts';
+import { dataKeyMatches } from './modules/compliance/index.ts';
 import { createMerchant, findMerchant, type MerchantCredentials } from './modules/merchants/index.ts';
 import { ensureSandboxPayers } from './modules/wallet/index.ts';
 
@@ -37,10 +38,18 @@ export async function openContext(config: Config): Promise<{ ctx: MutableCtx; ha
     publicUrl: config.publicUrl,
     keys: dataKeys(config.masterKeyId, config.masterKey ?? localMasterKey(config)),
   };
+  if (!(await dataKeyMatches(ctx))) {
+    await handle.close();
+    throw new ConfigError(
+      `${config.masterKey ? 'ZHIFU_MASTER_KEY' : join(config.dataDir, 'master.key')} is not the key this database's ` +
+        `personal data is sealed with (key id ${config.masterKeyId}): every node of a database needs the same key ` +
+        '(set ZHIFU_MASTER_KEY, or copy master.key from the first node); see docs/operations.md',
+    );
+  }
   return { ctx, handle };
 }
 
-/** SQLite without ZHIFU_MASTER_KEY: a key created once beside the database, readable by its owner only. */
+/** Without ZHIFU_MASTER_KEY: a key created once in the data directory, readable by its owner only. */
 function localMasterKey(config: Config): Buffer {
   const file = join(config.dataDir, 'master.key');
   if (!existsSync(file)) {

@@ -12,8 +12,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hmacAuthorization } from '@zhifu/sdk';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, maskPassword } from '../src/config.ts';
+import { pgUrl } from './harness.ts';
 
 const root = new URL('../../../', import.meta.url).pathname;
 const dirs: string[] = [];
@@ -157,6 +159,58 @@ describe('the server process', () => {
       /^zhifu: cannot listen on 127\.0\.0\.1:\d+ \(ZHIFU_HOST, PORT\): .*EADDRINUSE/,
     );
   }, 60_000);
+});
+
+describe('PostgreSQL with one setting', () => {
+  const database = `zhifu_ops_${process.pid}_${Date.now()}`;
+  const admin = () => new pg.Client({ connectionString: pgUrl });
+  const sql = async (text: string) => {
+    const client = admin();
+    await client.connect();
+    try {
+      await client.query(text);
+    } finally {
+      await client.end();
+    }
+  };
+  afterAll(() => sql(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
+
+  it('starts on a connection URL alone; a node with another data key refuses to start', async () => {
+    await sql(`CREATE DATABASE ${database}`);
+    const url = new URL(pgUrl);
+    url.pathname = `/${database}`;
+    const dir = await dataDir();
+    const first = run({ PORT: '0', ZHIFU_DATA_DIR: dir, ZHIFU_DATABASE_URL: url.href });
+    await first.ready;
+    expect(first.err()).toBe('');
+    expect(first.out()).toContain('Credentials JSON');
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    // The key made on first start sits in the data directory, owner-only.
+    expect(statSync(join(dir, 'master.key')).mode & 0o777).toBe(0o600);
+    const stranger = run({
+      PORT: '0',
+      ZHIFU_DATA_DIR: await dataDir(),
+      ZHIFU_DATABASE_URL: url.href,
+      ZHIFU_MASTER_KEY: 'b'.repeat(32),
+    });
+    expect(await stranger.exited).toBe(1);
+    expect(stranger.err()).toMatch(
+      /^zhifu: ZHIFU_MASTER_KEY is not the key this database's personal data is sealed with/,
+    );
+    expect(stranger.err().trim().split('\n')).toHaveLength(1);
+    // The first node's key, given as the setting, is the database's key.
+    const same = run({
+      PORT: '0',
+      ZHIFU_DATA_DIR: await dataDir(),
+      ZHIFU_DATABASE_URL: url.href,
+      ZHIFU_MASTER_KEY: readFileSync(join(dir, 'master.key'), 'utf8').trim(),
+    });
+    await same.ready;
+    expect(same.err()).toBe('');
+    same.child.kill('SIGTERM');
+    expect(await same.exited).toBe(0);
+  }, 90_000);
 });
 
 describe('configuration', () => {

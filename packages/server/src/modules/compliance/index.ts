@@ -10,4 +10,10 @@ export {
   screenOrderTexts,
 } from './compliance.service.ts';
 export { screen } from './detector/index.ts';
-export { consentsOf, recordConsent, recordTransfer, transferSummary } from './pipl.service.ts';
+export {
+  consentsOf,
+  dataKeyMatches,
+  recordConsent,
+  recordTransfer,
+  transferSummary,
+} from './pipl.service.ts';

@@ -8,6 +8,7 @@
 import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
 import { rfc3339 } from '../../lib/clock.ts';
+import { hmacSm3 } from '../../lib/crypto/index.ts';
 import { fail } from '../../lib/errors.ts';
 import { prefixed } from '../../lib/ids.ts';
 import * as identity from '../identity/index.ts';
@@ -100,4 +101,29 @@ export async function transferSummary(ctx: Ctx, year: number) {
     .where('year', '=', year)
     .executeTakeFirstOrThrow();
   return { year, people: Number(row.people), transfers: Number(row.transfers) };
+}
+
+/**
+ * Whether this node's data key is the one the database's personal data is sealed with. The first
+ * node to open a database records a check value per key id (HMAC-SM3 of a fixed label: it proves
+ * the key without revealing it); a node started later with another key — a lost or regenerated
+ * `master.key`, or a second node that was not given the first one's key — would seal records the
+ * others cannot open, and cannot open theirs.
+ */
+export async function dataKeyMatches(ctx: Ctx): Promise<boolean> {
+  const key = ctx.keys.keyring.get(ctx.keys.current);
+  if (!key) return false;
+  const name = `data_key_check:${ctx.keys.current}`;
+  const check = hmacSm3(key, 'zhifu data key check').toString('hex');
+  await ctx.db
+    .insertInto('settings')
+    .values({ key: name, value: check })
+    .onConflict((oc) => oc.doNothing())
+    .execute();
+  const row = await ctx.db
+    .selectFrom('settings')
+    .select('value')
+    .where('key', '=', name)
+    .executeTakeFirstOrThrow();
+  return row.value === check;
 }
