@@ -345,6 +345,31 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
       expect(literal.statusCode).toBe(200);
     });
 
+    it('a member named twice, or a number written 100.0 or 1e2: PARAM_ERROR, nothing written', async () => {
+      const before = await rowCount(t, 'orders');
+      const body = JSON.stringify(jsapiOrder(t));
+      const twice = body.replace('"amount":{', '"amount":{"total":1,');
+      const cases: [string, RegExp][] = [
+        [twice, /member twice/],
+        [body.replace('{"appid"', '{"description":"other","appid"'), /member twice/],
+        [body.replace(/"total":\d+/, '"total":100.0'), /integers/],
+        [body.replace(/"total":\d+/, '"total":1e2'), /integers/],
+        [body.replace(/"total":\d+/, '"total":1E+2'), /integers/],
+      ];
+      for (const [rawBody, message] of cases) {
+        const res = await create(undefined, { rawBody });
+        expect([res.statusCode, res.json().code, res.json().message], rawBody).toEqual([
+          400,
+          'PARAM_ERROR',
+          expect.stringMatching(message),
+        ]);
+      }
+      expect(await rowCount(t, 'orders')).toBe(before);
+      // Dots, colons, e's and escaped quotes inside strings are text, not JSON syntax.
+      const texty = await create(jsapiOrder(t, { description: String.raw`1.5e3 "a":b \" 2e1` }));
+      expect(texty.statusCode).toBe(200);
+    });
+
     it('a URL that is not valid percent-encoding: PARAM_ERROR with Request-ID', async () => {
       const res = await t.app.inject({
         method: 'GET',

@@ -104,7 +104,23 @@ export function installHttp(app: FastifyInstance, deps: HttpDeps): void {
       } catch (error) {
         throw new AppError('malformed_json', { location: 'body', issue: (error as Error).message });
       }
-      const problem = textProblem(text, request.body, request.url.startsWith('/v3/'));
+      const apiv3 = request.url.startsWith('/v3/');
+      const literal = literalProblem(text, request.body, apiv3);
+      if (literal === 'duplicate') {
+        throw new AppError(
+          'malformed_json',
+          { location: 'body', issue: 'a member name repeated in one object' },
+          'The body names a member twice in one object: send each member once.',
+        );
+      }
+      if (literal === 'fraction') {
+        throw new AppError(
+          'invalid_parameter',
+          { location: 'body', issue: 'a number with a fraction or an exponent' },
+          'APIv3 numbers are integers written in digits: send 100, not 100.0 or 1e2.',
+        );
+      }
+      const problem = textProblem(text, request.body, apiv3);
       if (problem === 'nul') {
         throw new AppError(
           'invalid_parameter',
@@ -228,6 +244,43 @@ function sendError(error: FastifyError | AppError, request: FastifyRequest, repl
  * scanned first, so the common body costs one regular-expression test; the walk over the parsed
  * body is iterative, as a body may nest thousands of levels deep.
  */
+/**
+ * What JSON.parse lets through silently: a member named twice in one object (the last one wins, so
+ * a reader that keeps the first sees another request than the one signed) and, on `/v3`, a number
+ * with a fraction or exponent (`100.0`, `1e2` parse to the integer 100; APIv3 numbers are integers).
+ * One pass over the text outside strings: each `:` is a member, to compare with the members parsed.
+ */
+function literalProblem(text: string, body: unknown, apiv3: boolean): 'duplicate' | 'fraction' | undefined {
+  let members = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: skip to its closing quote, over escapes.
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x3a) {
+      members++;
+    } else if (apiv3 && (c === 0x2e || ((c === 0x65 || c === 0x45) && isDigit(text.charCodeAt(i - 1))))) {
+      return 'fraction';
+    }
+  }
+  if (members === 0) return undefined;
+  let parsed = 0;
+  const stack: unknown[] = [body];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (Array.isArray(value)) stack.push(...value);
+    else if (value !== null && typeof value === 'object') {
+      for (const v of Object.values(value)) {
+        parsed++;
+        stack.push(v);
+      }
+    }
+  }
+  return parsed < members ? 'duplicate' : undefined;
+}
+
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+
 function textProblem(text: string, body: unknown, apiv3: boolean): 'nul' | 'astral' | undefined {
   const suspect = apiv3 ? /\\u0000|[\uD800-\uDFFF]|\\u[dD][89a-fA-F]/ : /\\u0000/;
   if (!suspect.test(text)) return undefined;
