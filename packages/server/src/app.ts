@@ -2,6 +2,7 @@
  * buildApp(deps): the pure factory of the platform (STYLE.md rule 10). It registers transports
  * and routes and never listens; main.ts listens, tests use inject() or listen on port 0.
  */
+import { isIP } from 'node:net';
 import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -143,7 +144,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     frameworkErrors: frameworkError,
     clientErrorHandler: clientErrorHandler(ctx.ids),
     ajv: {
-      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
+      customOptions: {
+        removeAdditional: false,
+        coerceTypes: false,
+        useDefaults: false,
+        allErrors: false,
+        // An IPv4 or IPv6 address in its usual text form (payer_client_ip, a payment's ip).
+        formats: { ip: (text: string) => isIP(text) !== 0 },
+      },
     },
   });
   await app.register(swagger, {

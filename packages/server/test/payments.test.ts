@@ -203,6 +203,13 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
         'PARAM_ERROR',
         /description/,
       ],
+      [
+        'payer_client_ip not an IP address',
+        (o) => ({ ...o, scene_info: { payer_client_ip: '999.1.1.1' } }),
+        400,
+        'PARAM_ERROR',
+        /payer_client_ip/,
+      ],
       ['bad out_trade_no', (o) => ({ ...o, out_trade_no: 'has space' }), 400, 'PARAM_ERROR', /out_trade_no/],
       ['missing payer', ({ payer: _p, ...o }) => o, 400, 'PARAM_ERROR', /payer/],
       ['appid not bound', (o) => ({ ...o, appid: 'wx0000000000000000' }), 400, 'APPID_MCHID_NOT_MATCH'],

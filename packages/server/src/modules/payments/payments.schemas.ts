@@ -46,7 +46,7 @@ export const refundGoodsDetailSchema = obj(
 
 const sceneInfo = obj(
   {
-    payer_client_ip: str(45),
+    payer_client_ip: str(45, { format: 'ip' }),
     device_id: str(32),
     store_info: obj({ id: str(32), name: str(256), area_code: str(32), address: str(512) }, ['id']),
     h5_info: obj(
@@ -112,7 +112,7 @@ export const payRequestSchema = obj(
     timestamp: str(12, { pattern: '^[0-9]+$' }),
     nonce: str(64),
     signature: str(128),
-    ip: str(45),
+    ip: str(45, { format: 'ip' }),
     ip_country: str(2, { pattern: '^[A-Z]{2}$' }),
     ip_region: str(16),
     ranking_id: str(64),

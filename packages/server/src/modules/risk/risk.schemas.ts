@@ -28,7 +28,7 @@ export const assessmentItemSchema = {
       },
     },
     device_fingerprint: str(128),
-    ip: str(45),
+    ip: str(45, { format: 'ip' }),
     ip_country: str(2, { pattern: '^[A-Z]{2}$' }),
     ip_region: str(16),
     instrument_id: str(64),
