@@ -12,7 +12,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import FindMyWay, { type HTTPVersion } from 'find-my-way';
 import type { Ctx } from '../../context.ts';
 import { AssertionError } from '../../lib/assert.ts';
-import { AppError, type ErrorDetail } from '../../lib/errors.ts';
+import { AppError, type ErrorDetail, type ErrorReason } from '../../lib/errors.ts';
 import { hex } from '../../lib/ids.ts';
 import * as audit from '../../modules/audit/index.ts';
 import type { NonceStore } from '../../modules/idempotency/index.ts';
@@ -105,35 +105,10 @@ export function installHttp(app: FastifyInstance, deps: HttpDeps): void {
         throw new AppError('malformed_json', { location: 'body', issue: (error as Error).message });
       }
       const apiv3 = request.url.startsWith('/v3/');
-      const literal = literalProblem(text, request.body, apiv3);
-      if (literal === 'duplicate') {
-        throw new AppError(
-          'malformed_json',
-          { location: 'body', issue: 'a member name repeated in one object' },
-          'The body names a member twice in one object: send each member once.',
-        );
-      }
-      if (literal === 'fraction') {
-        throw new AppError(
-          'invalid_parameter',
-          { location: 'body', issue: 'a number with a fraction or an exponent' },
-          'APIv3 numbers are integers written in digits: send 100, not 100.0 or 1e2.',
-        );
-      }
-      const problem = textProblem(text, request.body, apiv3);
-      if (problem === 'nul') {
-        throw new AppError(
-          'invalid_parameter',
-          { location: 'body', issue: 'a U+0000 (NUL) character' },
-          'Text may not contain U+0000 (NUL): remove it.',
-        );
-      }
-      if (problem === 'astral') {
-        throw new AppError(
-          'invalid_parameter',
-          { location: 'body', issue: 'a character outside U+0000–U+FFFF (4-byte UTF-8, e.g. an emoji)' },
-          'APIv3 accepts UTF-8 characters of 1 to 3 bytes only: remove emoji and other 4-byte characters.',
-        );
+      const problem = literalProblem(text, request.body, apiv3) ?? textProblem(text, request.body, apiv3);
+      if (problem) {
+        const [reason, issue, message] = bodyProblems[problem];
+        throw new AppError(reason, { location: 'body', issue }, message);
       }
     } else if (request.method !== 'GET' && request.method !== 'DELETE') {
       request.body = undefined;
@@ -244,6 +219,26 @@ function sendError(error: FastifyError | AppError, request: FastifyRequest, repl
  * scanned first, so the common body costs one regular-expression test; the walk over the parsed
  * body is iterative, as a body may nest thousands of levels deep.
  */
+/** What a parsed body may still hold that the API refuses: [error, detail.issue, message]. */
+const bodyProblems = {
+  duplicate: [
+    'malformed_json',
+    'a member name repeated in one object',
+    'The body names a member twice in one object: send each member once.',
+  ],
+  fraction: [
+    'invalid_parameter',
+    'a number with a fraction or an exponent',
+    'APIv3 numbers are integers written in digits: send 100, not 100.0 or 1e2.',
+  ],
+  nul: ['invalid_parameter', 'a U+0000 (NUL) character', 'Text may not contain U+0000 (NUL): remove it.'],
+  astral: [
+    'invalid_parameter',
+    'a character outside U+0000–U+FFFF (4-byte UTF-8, e.g. an emoji)',
+    'APIv3 accepts UTF-8 characters of 1 to 3 bytes only: remove emoji and other 4-byte characters.',
+  ],
+} as const satisfies Record<string, readonly [ErrorReason, string, string]>;
+
 /**
  * What JSON.parse lets through silently: a member named twice in one object (the last one wins, so
  * a reader that keeps the first sees another request than the one signed) and, on `/v3`, a number
