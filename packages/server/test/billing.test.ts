@@ -966,6 +966,16 @@ describe.each(dialects)('the demo merchant (%s)', (dialect) => {
       expect(await audit(db.ctx.db)).toEqual(cleanAudit);
       const again = await seedDemoHistory(db.ctx, credentials.mchid, credentials.appid);
       expect(again.orders).toBe(0);
+      // A month later the history has aged out: the top-up reuses its customer, funded again.
+      const payers = () =>
+        db.ctx.db.selectFrom('openids').select('openid').where('appid', '=', credentials.appid).execute();
+      const before = (await payers()).length;
+      db.clock.advance(31 * day_ms);
+      const topUp = await seedDemoHistory(db.ctx, credentials.mchid, credentials.appid);
+      expect(topUp.orders).toBeGreaterThan(5);
+      expect(topUp.volume_fen).toBeGreaterThanOrEqual(1_000_000);
+      expect((await payers()).length).toBe(before);
+      expect(await audit(db.ctx.db)).toEqual(cleanAudit);
     } finally {
       await db.close();
       rmSync(dir, { recursive: true, force: true });

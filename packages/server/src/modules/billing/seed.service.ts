@@ -47,15 +47,30 @@ export async function seedDemoHistory(ctx: Ctx, mchid: string, appid: string): P
   }
   const merchant = await merchants.findMerchant(ctx.db, mchid);
   assert(merchant, `demo merchant ${mchid} missing`);
-  const { payer } = await wallet.createSimulatedPayer(ctx, {
+  // One history customer per app, made on the first top-up and funded again by each later one.
+  const { payer, created } = await wallet.createSimulatedPayer(ctx, {
     appid,
     name: '历史顾客 Demo history customer',
     balance_fen: total,
     account_age_days: 400,
+    external_ref: 'demo-history-customer',
   });
   const instrument = await wallet.instrumentById(ctx.db, payer.instruments[0]!.id);
   assert(instrument, 'simulated payer without its wallet');
   await ctx.db.transaction().execute(async (trx) => {
+    if (!created) {
+      await ledger.post(trx, {
+        id: prefixed(ctx.ids, 'jnl_fund'),
+        kind: 'funding',
+        refId: payer.user_id,
+        postings: [
+          { accountId: wallet.issuer_account_id, amount: -total },
+          { accountId: instrument.account_id, amount: total },
+        ],
+        now,
+        onInsufficient: 'system_error',
+      });
+    }
     for (const [i, amount] of amounts.entries()) {
       // Spread over the window: from 29 days ago up to an hour ago, oldest first.
       const paidAt = now - 29 * day_ms + Math.floor(((28 * day_ms + 23 * hour_ms) * i) / amounts.length);
