@@ -1,8 +1,12 @@
 /**
  * Merchant credentials files (`data/demo-credentials.json`, `zhifu merchant create --json`), read
- * by the commands that talk to a server as a merchant (`zhifu listen`, `zhifu simulate --drive`).
+ * by the commands that talk to a server as a merchant (`zhifu listen`, `zhifu simulate --drive`,
+ * `zhifu llm-key`), and where those commands find the server.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+type Env = Record<string, string | undefined>;
 
 export interface Credentials {
   mchid: string;
@@ -38,4 +42,30 @@ export function readCredentials(file: string, needAppid = false): Credentials {
     throw new Error(`${file} is not merchant credentials: it needs ${needed}`);
   }
   return { mchid, appid, hmac_key: hmacKey, base_url: field('base_url') };
+}
+
+/** `<ZHIFU_DATA_DIR or ./data>/demo-credentials.json`, written by the server on first start. */
+export function demoCredentialsFile(env: Env = process.env): string {
+  return resolve(env.ZHIFU_DATA_DIR || './data', 'demo-credentials.json');
+}
+
+/**
+ * The server a command talks to when `--base-url` is not given: ZHIFU_BASE_URL, else the base_url
+ * of the credentials in use (by default the demo merchant's), else the server's default address.
+ */
+export function baseUrlOf(env: Env, credentialsBaseUrl?: string): string {
+  return env.ZHIFU_BASE_URL || credentialsBaseUrl || `http://127.0.0.1:${env.PORT || '8080'}`;
+}
+
+/** baseUrlOf with the demo credentials' base_url, when that file is there and readable. */
+export function defaultBaseUrl(env: Env): string {
+  let fromFile: string | undefined;
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(demoCredentialsFile(env), 'utf8'));
+    const baseUrl = typeof parsed === 'object' && parsed !== null && 'base_url' in parsed && parsed.base_url;
+    if (typeof baseUrl === 'string' && baseUrl !== '') fromFile = baseUrl;
+  } catch {
+    // No (readable) demo credentials: the default address.
+  }
+  return baseUrlOf(env, fromFile);
 }

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { ZhifuClient } from '@zhifu/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestApp, type TestApp } from '../../server/test/harness.ts';
-import { defaultBaseUrl, yuan } from '../src/commands/sandbox.ts';
+import { yuan } from '../src/commands/sandbox.ts';
+import { defaultBaseUrl } from '../src/credentials.ts';
 
 const bin = fileURLToPath(new URL('../bin/zhifu.js', import.meta.url));
 

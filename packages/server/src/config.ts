@@ -86,8 +86,8 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
+  const raw = env[name];
+  if (raw === undefined) return fallback;
   // Decimal digits only: Number() would also take "1e3", "0x1F90" or "0b11".
   const value = /^\d{1,9}$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(value) || value < min || value > max) {
@@ -98,7 +98,7 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
 
 function bool(env: Env, name: string, fallback: boolean): boolean {
   const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
+  if (raw === undefined) return fallback;
   if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
   if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
   throw new ConfigError(`${name} must be true or false, got "${raw}"`);
@@ -106,7 +106,7 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
 
 function trustProxy(env: Env): boolean | number | string[] {
   const name = 'ZHIFU_TRUST_PROXY';
-  const raw = (env[name] ?? '').trim();
+  const raw = env[name] ?? '';
   if (raw === '' || ['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
   if (['true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
   if (/^\d+$/.test(raw)) return int(env, name, 1, 1, 16);
@@ -130,15 +130,15 @@ function trustProxy(env: Env): boolean | number | string[] {
 
 function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
   const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
+  if (raw === undefined) return fallback;
   const found = allowed.find((a) => a.toLowerCase() === raw.toLowerCase());
   if (!found) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
   return found;
 }
 
 function rate(env: Env, name: string, fallback: number): number {
-  const raw = env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
+  const raw = env[name];
+  if (raw === undefined) return fallback;
   const value = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isFinite(value) || value < 0 || value > 1)
     throw new ConfigError(`${name} must be a number from 0 to 1, got "${raw}"`);
@@ -147,7 +147,7 @@ function rate(env: Env, name: string, fallback: number): number {
 
 function masterKey(env: Env): Buffer | undefined {
   const raw = env.ZHIFU_MASTER_KEY;
-  if (raw === undefined || raw === '') return undefined;
+  if (raw === undefined) return undefined;
   if (!/^[0-9a-fA-F]{32}$/.test(raw))
     throw new ConfigError('ZHIFU_MASTER_KEY must be 32 hex characters (a 128-bit SM4 key)');
   return Buffer.from(raw, 'hex');
@@ -155,7 +155,7 @@ function masterKey(env: Env): Buffer | undefined {
 
 function operatorToken(env: Env): string | undefined {
   const raw = env.ZHIFU_OPERATOR_TOKEN;
-  if (raw === undefined || raw === '') return undefined;
+  if (raw === undefined) return undefined;
   if (raw.length < 24) throw new ConfigError('ZHIFU_OPERATOR_TOKEN must be at least 24 characters');
   return raw;
 }
@@ -234,7 +234,13 @@ export function maskPassword(url: string): string {
   return parsed.toString();
 }
 
-export function loadConfig(env: Env = process.env): Config {
+export function loadConfig(given: Env = process.env): Config {
+  // Values are trimmed, and an empty or blank one counts as unset (docs/configuration.md).
+  const env: Env = {};
+  for (const [name, value] of Object.entries(given)) {
+    const trimmed = value?.trim();
+    if (trimmed) env[name] = trimmed;
+  }
   const port = int(env, 'PORT', 8080, 0, 65535);
   const host = env.ZHIFU_HOST || '127.0.0.1';
   const dataDir = resolve(env.ZHIFU_DATA_DIR || './data');

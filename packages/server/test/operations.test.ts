@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { hmacAuthorization } from '@zhifu/sdk';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -222,6 +222,25 @@ describe('configuration', () => {
     }
     expect(loadConfig({ PORT: ' ' }).port).toBe(8080);
     expect(loadConfig({ PORT: ' 9090 ' }).port).toBe(9090);
+    const blank = loadConfig({
+      ZHIFU_DATA_DIR: ' ',
+      ZHIFU_HOST: ' ',
+      ZHIFU_SEED_DEMO: '',
+      ZHIFU_LOG_LEVEL: ' ',
+      ZHIFU_MASTER_KEY: ' ',
+      ZHIFU_OPERATOR_TOKEN: '\t',
+      ZHIFU_PUBLIC_URL: ' ',
+    });
+    expect(blank).toMatchObject({
+      dataDir: resolve('./data'),
+      host: '127.0.0.1',
+      seedDemo: true,
+      logLevel: 'info',
+      masterKey: undefined,
+      operatorToken: undefined,
+      publicUrl: 'http://127.0.0.1:8080',
+    });
+    expect(loadConfig({ ZHIFU_SANDBOX: ' false ' }).sandbox).toBe(false);
     expect(loadConfig({ ZHIFU_AUDIT_SAMPLE_RATE: ' ' }).auditSampleRate).toBe(0.01);
     expect(bad({ ZHIFU_AUDIT_SAMPLE_RATE: '1e-2' })).toThrow(/ZHIFU_AUDIT_SAMPLE_RATE/);
   });

@@ -4,11 +4,11 @@
  * realtime decisions (with the Fraud Shield's suggestion, or whatever a local URL answers) and
  * forwards events to a local URL. Ctrl-C closes the connection cleanly.
  */
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { DecisionAnswer, DecisionInfo, DecisionRequiredEvent, ZhifuEvent } from '@zhifu/sdk';
 import { decisionAnswers, NotificationClient } from '@zhifu/sdk';
 import { helpOption, noExtra, nonEmpty, out, parse, UsageError } from '../args.ts';
-import { readCredentials } from '../credentials.ts';
+import { baseUrlOf, demoCredentialsFile, readCredentials } from '../credentials.ts';
 import { yuan } from './sandbox.ts';
 
 const command = 'zhifu listen';
@@ -87,13 +87,9 @@ export async function listenCommand(argv: string[]): Promise<number> {
   const json = values.json === true;
 
   const credentials = readCredentials(
-    resolve(credentialsFlag ?? join(process.env.ZHIFU_DATA_DIR || './data', 'demo-credentials.json')),
+    credentialsFlag === undefined ? demoCredentialsFile() : resolve(credentialsFlag),
   );
-  const baseUrl =
-    baseUrlFlag ??
-    (process.env.ZHIFU_BASE_URL || undefined) ??
-    credentials.base_url ??
-    `http://127.0.0.1:${process.env.PORT || '8080'}`;
+  const baseUrl = baseUrlFlag ?? baseUrlOf(process.env, credentials.base_url);
 
   const status = (line: string) => process.stderr.write(`${line}\n`);
   const decisionLine = (i: DecisionInfo) =>

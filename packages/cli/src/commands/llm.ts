@@ -2,10 +2,10 @@
  * `zhifu llm-key`: the LLM gateway's API keys (docs/llm-gateway.md) from the command line, through
  * the signed merchant API (`/v1/llm/keys`) with the SDK's ZhifuClient.
  */
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { ZhifuClient } from '@zhifu/sdk';
 import { helpOption, noExtra, nonEmpty, out, parse, UsageError } from '../args.ts';
-import { readCredentials } from '../credentials.ts';
+import { baseUrlOf, demoCredentialsFile, readCredentials } from '../credentials.ts';
 
 const command = 'zhifu llm-key';
 const help = `${command} --help`;
@@ -82,17 +82,12 @@ export async function llmKeyCommand(argv: string[]): Promise<number> {
       help,
     );
   noExtra(rest, action === 'revoke' ? 1 : 0, `${command} ${action}`);
+  const credentialsFlag = nonEmpty(values.credentials, '--credentials', command);
   const credentials = readCredentials(
-    resolve(
-      nonEmpty(values.credentials, '--credentials', command) ??
-        join(process.env.ZHIFU_DATA_DIR || './data', 'demo-credentials.json'),
-    ),
+    credentialsFlag === undefined ? demoCredentialsFile() : resolve(credentialsFlag),
   );
   const baseUrl =
-    nonEmpty(values['base-url'], '--base-url', command) ??
-    (process.env.ZHIFU_BASE_URL || undefined) ??
-    credentials.base_url ??
-    `http://127.0.0.1:${process.env.PORT || '8080'}`;
+    nonEmpty(values['base-url'], '--base-url', command) ?? baseUrlOf(process.env, credentials.base_url);
   const client = new ZhifuClient({
     baseUrl,
     mchid: credentials.mchid,

@@ -10,6 +10,7 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { helpOption, noExtra, out, parse, UsageError } from '../args.ts';
+import { defaultBaseUrl } from '../credentials.ts';
 
 export const mcpHelp = `Usage: zhifu mcp [--base-url <url>] [--token <agent_token>]
 
@@ -38,7 +39,7 @@ export async function mcpCommand(argv: string[]): Promise<number> {
     return 0;
   }
   noExtra(positionals, 0, command);
-  const base = values['base-url'] ?? process.env.ZHIFU_BASE_URL ?? 'http://127.0.0.1:8080';
+  const base = values['base-url'] ?? defaultBaseUrl(process.env);
   const token = values.token ?? process.env.ZHIFU_AGENT_TOKEN;
   if (!token) throw new UsageError('missing --token (or ZHIFU_AGENT_TOKEN)', `${command} --help`);
   const upstream = new Client({ name: 'zhifu-cli-bridge', version: '0.1.0' });

@@ -1,12 +1,7 @@
-/**
- * `zhifu sandbox …`: the payer side of the sandbox wallet over HTTP, through the SDK's SandboxClient.
- * Needs a running server (zhifu serve).
- */
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import type { SandboxInstrument, SandboxPayer, SandboxPayment } from '@zhifu/sdk';
 import { SandboxClient } from '@zhifu/sdk';
 import { helpOption, noExtra, nonEmpty, out, parse, required, UsageError } from '../args.ts';
+import { defaultBaseUrl } from '../credentials.ts';
 
 const baseUrlHelp = `  --base-url <url>  Server base URL. Default: $ZHIFU_BASE_URL, else base_url in
                     <ZHIFU_DATA_DIR or ./data>/demo-credentials.json, else
@@ -169,25 +164,6 @@ function client(baseUrlFlag: string | undefined, command: string): SandboxClient
       `${command} --help`,
     );
   }
-}
-
-/**
- * ZHIFU_BASE_URL, else the demo merchant's base_url in `<ZHIFU_DATA_DIR or ./data>/demo-credentials.json`
- * (written by the server on first start), else the server's default address.
- */
-export function defaultBaseUrl(env: Record<string, string | undefined>): string {
-  if (env.ZHIFU_BASE_URL) return env.ZHIFU_BASE_URL;
-  const file = join(resolve(env.ZHIFU_DATA_DIR || './data'), 'demo-credentials.json');
-  try {
-    const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
-    if (typeof parsed === 'object' && parsed !== null && 'base_url' in parsed) {
-      const baseUrl = parsed.base_url;
-      if (typeof baseUrl === 'string' && baseUrl !== '') return baseUrl;
-    }
-  } catch {
-    // No (readable) demo credentials: fall through to the default address.
-  }
-  return `http://127.0.0.1:${env.PORT || '8080'}`;
 }
 
 /** Integer fen as yuan with two decimals, without floating point. */

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { ZhifuApiError, ZhifuClient, ZhifuConnectionError, ZhifuError } from '@zhifu/sdk';
 import {
   defaultParams,
@@ -21,7 +21,7 @@ import {
   writeDataset,
 } from '@zhifu/simulator';
 import { helpOption, noExtra, nonEmpty, out, parse, UsageError } from '../args.ts';
-import { type Credentials, readCredentials } from '../credentials.ts';
+import { baseUrlOf, type Credentials, demoCredentialsFile, readCredentials } from '../credentials.ts';
 
 const command = 'zhifu simulate';
 const help = `${command} --help`;
@@ -161,15 +161,9 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     labelFeedback: !values['no-label-feedback'],
     json: values.json === true,
   };
-  const credentialsFile = resolve(
-    credentialsFlag ?? join(process.env.ZHIFU_DATA_DIR || './data', 'demo-credentials.json'),
-  );
+  const credentialsFile = credentialsFlag === undefined ? demoCredentialsFile() : resolve(credentialsFlag);
   const credentials = readCredentials(credentialsFile, true);
-  const baseUrl =
-    baseUrlFlag ??
-    (process.env.ZHIFU_BASE_URL || undefined) ??
-    credentials.base_url ??
-    `http://127.0.0.1:${process.env.PORT || '8080'}`;
+  const baseUrl = baseUrlFlag ?? baseUrlOf(process.env, credentials.base_url);
   return driveMode(run, { ...drive, baseUrl, credentials });
 }
 
