@@ -5,7 +5,15 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type Config, ConfigError } from './config.ts';
 import { type Ctx, dataKeys } from './context.ts';
@@ -14,7 +22,7 @@ import { systemClock } from './lib/clock.ts';
 import { cryptoIds } from './lib/ids.ts';
 import { type AuditVerification, verify } from './modules/audit/index.ts';
 import { seedDemoHistory, setAiEligibilityGrant } from './modules/billing/index.ts';
-import { dataKeyMatches } from './modules/compliance/index.ts';
+import { adoptDataKey, recordedDataKey } from './modules/compliance/index.ts';
 import { createMerchant, findMerchant, type MerchantCredentials } from './modules/merchants/index.ts';
 import { ensureSandboxPayers } from './modules/wallet/index.ts';
 
@@ -30,33 +38,74 @@ export async function openContext(config: Config): Promise<{ ctx: MutableCtx; ha
     sqliteSynchronous: config.sqliteSynchronous,
     sqliteGroupCommit: config.sqliteGroupCommit,
   });
-  const ctx: MutableCtx = {
-    db: handle.db,
-    dialect: handle.dialect,
-    clock: systemClock,
-    ids: cryptoIds,
-    publicUrl: config.publicUrl,
-    keys: dataKeys(config.masterKeyId, config.masterKey ?? localMasterKey(config)),
-  };
-  if (!(await dataKeyMatches(ctx))) {
+  try {
+    const recorded = await recordedDataKey(handle.db);
+    const ctx: MutableCtx = {
+      db: handle.db,
+      dialect: handle.dialect,
+      clock: systemClock,
+      ids: cryptoIds,
+      publicUrl: config.publicUrl,
+      keys: dataKeys(config.masterKeyId, config.masterKey ?? localMasterKey(config, recorded)),
+    };
+    const refused = await adoptDataKey(ctx);
+    if (refused) {
+      throw new ConfigError(
+        `${config.masterKey ? 'ZHIFU_MASTER_KEY' : masterKeyFile(config)} is not this database's data key: ${refused}. ` +
+          'Every node of a database needs the same key and ZHIFU_MASTER_KEY_ID (set ZHIFU_MASTER_KEY, or copy ' +
+          "master.key from the first node's data directory); see docs/operations.md",
+      );
+    }
+    return { ctx, handle };
+  } catch (error) {
     await handle.close();
-    throw new ConfigError(
-      `${config.masterKey ? 'ZHIFU_MASTER_KEY' : join(config.dataDir, 'master.key')} is not the key this database's ` +
-        `personal data is sealed with (key id ${config.masterKeyId}): every node of a database needs the same key ` +
-        '(set ZHIFU_MASTER_KEY, or copy master.key from the first node); see docs/operations.md',
-    );
+    throw error;
   }
-  return { ctx, handle };
 }
 
-/** Without ZHIFU_MASTER_KEY: a key created once in the data directory, readable by its owner only. */
-function localMasterKey(config: Config): Buffer {
-  const file = join(config.dataDir, 'master.key');
-  if (!existsSync(file)) {
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-    writeFileSync(file, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+const masterKeyFile = (config: Config) => join(config.dataDir, 'master.key');
+
+/**
+ * Without ZHIFU_MASTER_KEY: the key in `<dataDir>/master.key`, readable by its owner only. It is
+ * made there (whole, or not at all) only for a database that has no data key yet: a node joining a
+ * database sealed with a key must be given that key.
+ */
+function localMasterKey(config: Config, recorded: string | undefined): Buffer {
+  const file = masterKeyFile(config);
+  let text: string;
+  try {
+    if (!existsSync(file)) {
+      if (recorded !== undefined) {
+        throw new ConfigError(
+          `${file} does not exist, and this database's personal data is sealed with a key ` +
+            `(id ${recorded.slice(0, recorded.lastIndexOf(':'))}): set ZHIFU_MASTER_KEY to it, or copy master.key ` +
+            "from the first node's data directory",
+        );
+      }
+      mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+      const temporary = `${file}.${process.pid}.tmp`;
+      writeFileSync(temporary, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
+      // A link, not a rename: a key another process has just made there is kept, not replaced.
+      try {
+        linkSync(temporary, file);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      } finally {
+        unlinkSync(temporary);
+      }
+    }
+    text = readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(
+      `cannot use ${file} (ZHIFU_DATA_DIR, ZHIFU_MASTER_KEY): ${(error as Error).message}`,
+    );
   }
-  return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
+  if (!/^[0-9a-fA-F]{32}$/.test(text))
+    throw new ConfigError(
+      `${file} must hold 32 hex characters (a 128-bit SM4 key): restore it from a backup`,
+    );
+  return Buffer.from(text, 'hex');
 }
 
 export async function createMerchantCredentials(ctx: Ctx, name: string): Promise<MerchantCredentials> {

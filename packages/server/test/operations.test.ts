@@ -5,7 +5,8 @@
  * configuration's parsing.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
@@ -15,6 +16,8 @@ import { hmacAuthorization } from '@zhifu/sdk';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, maskPassword } from '../src/config.ts';
+import { sealRecord } from '../src/lib/crypto/index.ts';
+import { openContext } from '../src/ops.ts';
 import { pgUrl } from './harness.ts';
 
 const root = new URL('../../../', import.meta.url).pathname;
@@ -195,9 +198,7 @@ describe('PostgreSQL with one setting', () => {
       ZHIFU_MASTER_KEY: 'b'.repeat(32),
     });
     expect(await stranger.exited).toBe(1);
-    expect(stranger.err()).toMatch(
-      /^zhifu: ZHIFU_MASTER_KEY is not the key this database's personal data is sealed with/,
-    );
+    expect(stranger.err()).toMatch(/^zhifu: ZHIFU_MASTER_KEY is not this database's data key: /);
     expect(stranger.err().trim().split('\n')).toHaveLength(1);
     // The first node's key, given as the setting, is the database's key.
     const same = run({
@@ -211,6 +212,72 @@ describe('PostgreSQL with one setting', () => {
     same.child.kill('SIGTERM');
     expect(await same.exited).toBe(0);
   }, 90_000);
+});
+
+describe('the data key (master.key, ZHIFU_MASTER_KEY)', () => {
+  const open = async (env: Record<string, string>) => {
+    const { handle } = await openContext(loadConfig(env));
+    await handle.close();
+  };
+  const hexKey = () => randomBytes(16).toString('hex');
+
+  it('is made once in the data directory; a node with another key, key id or none is refused', async () => {
+    const dir = await dataDir();
+    await open({ ZHIFU_DATA_DIR: dir });
+    const file = join(dir, 'master.key');
+    const key = readFileSync(file, 'utf8').trim();
+    expect(key).toMatch(/^[0-9a-f]{32}$/);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    await open({ ZHIFU_DATA_DIR: dir });
+    await open({ ZHIFU_DATA_DIR: dir, ZHIFU_MASTER_KEY: key.toUpperCase() });
+    await expect(open({ ZHIFU_DATA_DIR: dir, ZHIFU_MASTER_KEY: hexKey() })).rejects.toThrow(
+      /^ZHIFU_MASTER_KEY is not this database's data key: its personal data is sealed with another key of the same id \(k1\)/,
+    );
+    await expect(open({ ZHIFU_DATA_DIR: dir, ZHIFU_MASTER_KEY_ID: 'k2' })).rejects.toThrow(
+      /sealed with the key of id k1, and this node's key id is k2/,
+    );
+    // A lost master.key is not replaced by a new one: the database's key is asked for.
+    rmSync(file);
+    await expect(open({ ZHIFU_DATA_DIR: dir })).rejects.toThrow(
+      /master\.key does not exist, and this database's/,
+    );
+    expect(existsSync(file)).toBe(false);
+    writeFileSync(file, '\n', { mode: 0o600 });
+    await expect(open({ ZHIFU_DATA_DIR: dir })).rejects.toThrow(/must hold 32 hex characters/);
+    writeFileSync(file, `${key}\n`);
+    await open({ ZHIFU_DATA_DIR: dir });
+  });
+
+  it('a database from before the check is adopted only by the key its sealed records open with', async () => {
+    const dir = await dataDir();
+    const key = hexKey();
+    const { ctx, handle } = await openContext(loadConfig({ ZHIFU_DATA_DIR: dir, ZHIFU_MASTER_KEY: key }));
+    await ctx.db.deleteFrom('settings').where('key', '=', 'data_key_check').execute();
+    await ctx.db
+      .insertInto('callbacks')
+      .values({
+        id: 'cb_old',
+        mchid: '1900000001',
+        event_type: 'TRANSACTION.SUCCESS',
+        ref: 'T1',
+        notify_url: 'https://shop.example/notify',
+        summary: '支付成功',
+        original_type: 'transaction',
+        resource_json: sealRecord(Buffer.from(key, 'hex'), 'k1', '{}', 'callbacks:cb_old'),
+        status: 'delivered',
+        attempts: 1,
+        next_attempt_at: 0,
+        created_at: 0,
+        delivered_at: 0,
+      })
+      .execute();
+    await handle.close();
+    await expect(open({ ZHIFU_DATA_DIR: dir, ZHIFU_MASTER_KEY: hexKey() })).rejects.toThrow(
+      /its sealed records \(callbacks:cb_old\) do not open with this key/,
+    );
+    await open({ ZHIFU_DATA_DIR: dir, ZHIFU_MASTER_KEY: key });
+    await expect(open({ ZHIFU_DATA_DIR: dir, ZHIFU_MASTER_KEY: hexKey() })).rejects.toThrow(/another key/);
+  });
 });
 
 describe('configuration', () => {

@@ -298,6 +298,14 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
       expect([res.statusCode, res.json().code]).toEqual([400, 'PARAM_ERROR']);
     });
 
+    it('an array of 300,000 elements (a 4 MB route) is a schema error, not 500', async () => {
+      for (const element of ['0', '{}', '"\\u0000"']) {
+        const rawBody = `{"items":[${new Array(300_000).fill(element).join(',')}]}`;
+        const res = await signedRequest(t, 'POST', '/v1/risk/assessments/batch', undefined, { rawBody });
+        expect([res.statusCode, res.json().code], element).toEqual([400, 'PARAM_ERROR']);
+      }
+    });
+
     it('a missing field is named as missing', async () => {
       const { amount: _a, ...body } = jsapiOrder(t);
       const res = await create(body);

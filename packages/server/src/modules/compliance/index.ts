@@ -11,9 +11,10 @@ export {
 } from './compliance.service.ts';
 export { screen } from './detector/index.ts';
 export {
+  adoptDataKey,
   consentsOf,
-  dataKeyMatches,
   recordConsent,
+  recordedDataKey,
   recordTransfer,
   transferSummary,
 } from './pipl.service.ts';

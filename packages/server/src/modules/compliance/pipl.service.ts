@@ -7,8 +7,9 @@
  */
 import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
+import { assert } from '../../lib/assert.ts';
 import { rfc3339 } from '../../lib/clock.ts';
-import { hmacSm3 } from '../../lib/crypto/index.ts';
+import { hmacSm3, type Keyring, openRecord } from '../../lib/crypto/index.ts';
 import { fail } from '../../lib/errors.ts';
 import { prefixed } from '../../lib/ids.ts';
 import * as identity from '../identity/index.ts';
@@ -103,27 +104,73 @@ export async function transferSummary(ctx: Ctx, year: number) {
   return { year, people: Number(row.people), transfers: Number(row.transfers) };
 }
 
+const data_key_setting = 'data_key_check';
+const keyCheck = (id: string, key: Uint8Array) =>
+  `${id}:${hmacSm3(key, 'zhifu data key check').toString('hex')}`;
+
 /**
- * Whether this node's data key is the one the database's personal data is sealed with. The first
- * node to open a database records a check value per key id (HMAC-SM3 of a fixed label: it proves
- * the key without revealing it); a node started later with another key — a lost or regenerated
- * `master.key`, or a second node that was not given the first one's key — would seal records the
- * others cannot open, and cannot open theirs.
+ * The data key the database's personal data is sealed with, as the first node to open it recorded
+ * it: `<key id>:<HMAC-SM3 of a fixed label>`, which proves the key without revealing it.
  */
-export async function dataKeyMatches(ctx: Ctx): Promise<boolean> {
-  const key = ctx.keys.keyring.get(ctx.keys.current);
-  if (!key) return false;
-  const name = `data_key_check:${ctx.keys.current}`;
-  const check = hmacSm3(key, 'zhifu data key check').toString('hex');
-  await ctx.db
-    .insertInto('settings')
-    .values({ key: name, value: check })
-    .onConflict((oc) => oc.doNothing())
-    .execute();
-  const row = await ctx.db
+export async function recordedDataKey(db: Executor): Promise<string | undefined> {
+  const row = await db
     .selectFrom('settings')
     .select('value')
-    .where('key', '=', name)
-    .executeTakeFirstOrThrow();
-  return row.value === check;
+    .where('key', '=', data_key_setting)
+    .executeTakeFirst();
+  return row?.value;
+}
+
+/**
+ * Checks this node's data key against the database's, recording it when the database has none
+ * yet. A node with another key or key id would seal records the other nodes cannot open, and could
+ * not open theirs: its start is refused, and the answer says why. A database from before this
+ * record must first show that its sealed records open with the key.
+ */
+export async function adoptDataKey(ctx: Ctx): Promise<string | undefined> {
+  const key = ctx.keys.keyring.get(ctx.keys.current);
+  assert(key, 'the current data key is not in the keyring');
+  const mine = keyCheck(ctx.keys.current, key);
+  if ((await recordedDataKey(ctx.db)) === undefined) {
+    const sealed = await oneSealedRecord(ctx.db);
+    if (sealed && !opens(ctx.keys.keyring, sealed.text, sealed.context)) {
+      return `its sealed records (${sealed.context}) do not open with this key (id ${ctx.keys.current})`;
+    }
+    await ctx.db
+      .insertInto('settings')
+      .values({ key: data_key_setting, value: mine })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+  }
+  // Read again: a node starting at the same time may have recorded its key first.
+  const recorded = await recordedDataKey(ctx.db);
+  if (recorded === mine) return undefined;
+  const recordedId = recorded?.slice(0, recorded.lastIndexOf(':'));
+  return recordedId === ctx.keys.current
+    ? `its personal data is sealed with another key of the same id (${recordedId})`
+    : `its personal data is sealed with the key of id ${recordedId}, and this node's key id is ${ctx.keys.current}`;
+}
+
+async function oneSealedRecord(db: Executor): Promise<{ text: string; context: string } | undefined> {
+  const callback = await db
+    .selectFrom('callbacks')
+    .select(['id', 'resource_json'])
+    .limit(1)
+    .executeTakeFirst();
+  if (callback) return { text: callback.resource_json, context: `callbacks:${callback.id}` };
+  const message = await db
+    .selectFrom('conversation_messages')
+    .select(['id', 'sealed'])
+    .limit(1)
+    .executeTakeFirst();
+  return message && { text: message.sealed, context: `conversation_messages:${message.id}` };
+}
+
+function opens(keyring: Keyring, sealed: string, context: string): boolean {
+  try {
+    openRecord(keyring, sealed, context);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -212,13 +212,6 @@ function sendError(error: FastifyError | AppError, request: FastifyRequest, repl
   return reply.code(400).send(new AppError('invalid_parameter', { issue: error.message }).toBody());
 }
 
-/**
- * Characters a body's strings may not hold, found in its keys and values: U+0000 on every route (a
- * PostgreSQL text column refuses it, so SQLite must not store it either), and on `/v3` a surrogate
- * (a 4-byte character, or a lone `\uD83D` escape: APIv3 takes UTF-8 of 1–3 bytes only). The text is
- * scanned first, so the common body costs one regular-expression test; the walk over the parsed
- * body is iterative, as a body may nest thousands of levels deep.
- */
 /** What a parsed body may still hold that the API refuses: [error, detail.issue, message]. */
 const bodyProblems = {
   duplicate: [
@@ -258,41 +251,51 @@ function literalProblem(text: string, body: unknown, apiv3: boolean): 'duplicate
       return 'fraction';
     }
   }
-  if (members === 0) return undefined;
-  let parsed = 0;
-  const stack: unknown[] = [body];
-  while (stack.length > 0) {
-    const value = stack.pop();
-    if (Array.isArray(value)) stack.push(...value);
-    else if (value !== null && typeof value === 'object') {
-      for (const v of Object.values(value)) {
-        parsed++;
-        stack.push(v);
-      }
-    }
-  }
-  return parsed < members ? 'duplicate' : undefined;
+  return members > 0 && walk(body) < members ? 'duplicate' : undefined;
 }
 
 const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 
+/**
+ * Characters a body's strings may not hold, found in its keys and values: U+0000 on every route (a
+ * PostgreSQL text column refuses it, so SQLite must not store it either), and on `/v3` a surrogate
+ * (a 4-byte character, or a lone `\uD83D` escape: APIv3 takes UTF-8 of 1–3 bytes only). The text is
+ * scanned first, so the common body costs one regular-expression test; the walk over the parsed
+ * body is iterative, as a body may nest thousands of levels deep.
+ */
 function textProblem(text: string, body: unknown, apiv3: boolean): 'nul' | 'astral' | undefined {
   const suspect = apiv3 ? /\\u0000|[\uD800-\uDFFF]|\\u[dD][89a-fA-F]/ : /\\u0000/;
   if (!suspect.test(text)) return undefined;
-  const stack: unknown[] = [body];
+  let nul = false;
   let astral = false;
+  walk(body, (value) => {
+    if (value.includes('\u0000')) nul = true;
+    else if (apiv3 && /[\uD800-\uDFFF]/.test(value)) astral = true;
+  });
+  return nul ? 'nul' : astral ? 'astral' : undefined;
+}
+
+/**
+ * Visits every string of a parsed body, member names included, and counts its objects' members.
+ * Iterative, one element at a time: a body may nest thousands of levels deep, or hold arrays too
+ * long to spread into one call's arguments.
+ */
+function walk(body: unknown, onString?: (text: string) => void): number {
+  let members = 0;
+  const stack: unknown[] = [body];
   while (stack.length > 0) {
     const value = stack.pop();
-    if (typeof value === 'string') {
-      if (value.includes('\u0000')) return 'nul';
-      if (apiv3 && /[\uD800-\uDFFF]/.test(value)) astral = true;
-    } else if (Array.isArray(value)) {
-      stack.push(...value);
-    } else if (value !== null && typeof value === 'object') {
-      for (const [key, v] of Object.entries(value)) stack.push(key, v);
+    if (typeof value === 'string') onString?.(value);
+    else if (Array.isArray(value)) for (const v of value) stack.push(v);
+    else if (value !== null && typeof value === 'object') {
+      for (const [key, v] of Object.entries(value)) {
+        members++;
+        onString?.(key);
+        stack.push(v);
+      }
     }
   }
-  return astral ? 'astral' : undefined;
+  return members;
 }
 
 /**
