@@ -122,10 +122,13 @@ export interface Transaction {
   promotion_detail?: PromotionDetail[];
 }
 
-/** §3.4 refund request: name the order by `transaction_id` or by `out_trade_no`. */
+/**
+ * §3.4 refund request: name the order by `transaction_id`, by `out_trade_no`, or by both (then
+ * `out_trade_no` must be that transaction's, else `400 INVALID_REQUEST`).
+ */
 export type RefundRequest = (
-  | { transaction_id: string; out_trade_no?: never }
-  | { out_trade_no: string; transaction_id?: never }
+  | { transaction_id: string; out_trade_no?: string }
+  | { out_trade_no: string; transaction_id?: string }
 ) & {
   /** Unique per merchant; the same number is the same refund, so retries reuse it. */
   out_refund_no: string;

@@ -67,6 +67,8 @@ export interface AppDeps {
   operatorToken?: string | undefined;
   /** Proxies whose X-Forwarded-For gives the client's address (Fastify's trustProxy; default none). */
   trustProxy?: boolean | number | string[];
+  /** Base of the bills' `download_url` (ZHIFU_BILL_DOWNLOAD_URL; default: the public URL). */
+  billDownloadUrl?: string | undefined;
   /** Let APIv3 callbacks reach loopback addresses (operator's sandbox setting; default false). */
   callbacksAllowLoopback?: boolean;
   /**
@@ -263,7 +265,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   refundRoutes(app, ctx, paymentDeps);
   riskRoutes(app, ctx, risk);
   checkoutRoutes(app, ctx, { ...default_checkout_options, ...deps.checkout }, deps.sandbox ?? true);
-  billingRoutes(app, ctx);
+  billingRoutes(app, ctx, deps.billDownloadUrl);
   notificationRoutes(app, ctx, hub);
   complianceRoutes(app, ctx);
   merchantRoutes(app, ctx);

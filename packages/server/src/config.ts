@@ -22,6 +22,11 @@ export interface Config {
   readonly host: string;
   /** Base URL clients reach this server at (ZHIFU_PUBLIC_URL, default http://<host>:<port>). */
   readonly publicUrl: string;
+  /**
+   * Base of the bills' `download_url` (ZHIFU_BILL_DOWNLOAD_URL; default: the public URL).
+   * wechatpay-node-v3 needs `https://api.mch.weixin.qq.com` here (reference §3.5).
+   */
+  readonly billDownloadUrl: string | undefined;
   /** sqlite:<path> or postgres://… (ZHIFU_DATABASE_URL, default sqlite:<dataDir>/zhifu.db). */
   readonly databaseUrl: string;
   /** Directory for the SQLite file and the demo credentials (ZHIFU_DATA_DIR, default ./data). */
@@ -202,6 +207,15 @@ function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
+function isHttpUrl(text: string): boolean {
+  try {
+    const { protocol } = new URL(text);
+    return protocol === 'http:' || protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
 function checkDatabaseUrl(url: string): void {
   if (url.startsWith('sqlite:')) {
     if (url === 'sqlite:')
@@ -248,23 +262,23 @@ export function loadConfig(given: Env = process.env): Config {
   const providers = llmProviders(env);
   checkDatabaseUrl(databaseUrl);
   const publicUrl = (env.ZHIFU_PUBLIC_URL || `http://${urlHost(host)}:${port}`).replace(/\/+$/, '');
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(publicUrl);
-  } catch {
-    parsed = undefined;
-  }
-  if (parsed?.protocol !== 'http:' && parsed?.protocol !== 'https:') {
+  if (!isHttpUrl(publicUrl)) {
     throw new ConfigError(
       env.ZHIFU_PUBLIC_URL
         ? `ZHIFU_PUBLIC_URL must be an absolute http(s) URL, got "${publicUrl}"`
         : `ZHIFU_HOST "${host}" does not make a URL; set ZHIFU_PUBLIC_URL`,
     );
   }
+  const billDownloadUrl = env.ZHIFU_BILL_DOWNLOAD_URL?.replace(/\/+$/, '');
+  if (billDownloadUrl !== undefined && !isHttpUrl(billDownloadUrl))
+    throw new ConfigError(
+      `ZHIFU_BILL_DOWNLOAD_URL must be an absolute http(s) URL, got "${billDownloadUrl}"`,
+    );
   return Object.freeze({
     port,
     host,
     publicUrl,
+    billDownloadUrl,
     databaseUrl,
     dataDir,
     sqliteSynchronous: oneOf(env, 'ZHIFU_SQLITE_SYNCHRONOUS', ['FULL', 'NORMAL'] as const, 'FULL'),

@@ -44,6 +44,7 @@ async function main(): Promise<void> {
     sandbox: config.sandbox,
     risk: { model, batch },
     callbacksAllowLoopback: config.callbackAllowLoopback,
+    billDownloadUrl: config.billDownloadUrl,
     trustProxy: config.trustProxy,
     operatorToken: config.operatorToken,
     auditSampleRate: config.auditSampleRate,

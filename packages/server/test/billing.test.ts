@@ -731,6 +731,9 @@ describe.each(dialects)('billing (%s)', (dialect) => {
       });
       const none = await step1(t, `/v3/bill/fundflowbill?bill_date=${day}&account_type=OPERATION`);
       expect(none.json().code).toBe('NO_STATEMENT_EXIST');
+      // ALL: every account, and only the basic one has flows.
+      const all = (await step1(t, `/v3/bill/fundflowbill?bill_date=${day}&account_type=ALL`)).json();
+      expect(all.hash_value).toBe(q.hash_value);
     });
 
     it('a token works only for its merchant and only for 5 minutes', async () => {
@@ -770,7 +773,12 @@ describe.each(dialects)('billing (%s)', (dialect) => {
         expect(res.statusCode, date).toBe(400);
         expect(res.json().code).toBe('PARAM_ERROR');
       }
-      expect((await step1(t, `/v3/bill/tradebill?bill_date=${day}&bill_type=ALL_SPECIAL`)).json().code).toBe(
+      // Types APIv3 names that the sandbox has no bills of (reference §3.5); an unknown one is refused.
+      for (const type of ['RECHARGE_REFUND', 'ALL_SPECIAL', 'SUC_SPECIAL', 'REF_SPECIAL']) {
+        const res = await step1(t, `/v3/bill/tradebill?bill_date=${day}&bill_type=${type}`);
+        expect([res.statusCode, res.json().code], type).toEqual([400, 'NO_STATEMENT_EXIST']);
+      }
+      expect((await step1(t, `/v3/bill/tradebill?bill_date=${day}&bill_type=SPECIAL`)).json().code).toBe(
         'PARAM_ERROR',
       );
     });

@@ -8,12 +8,13 @@
  *   asserted instead.
  * Payments are confirmed by a sandbox payer through `/sandbox/v1/login` and `/sandbox/v1/pay`.
  */
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Aes, Wechatpay } from 'wechatpay-axios-plugin';
 import WxPay from 'wechatpay-node-v3';
 import type { Output } from 'wechatpay-node-v3/dist/lib/interface-v2.js';
 import { PayRequest } from 'wechatpay-node-v3/dist/lib/pay-request.js';
+import { seedDemoHistory } from '../src/modules/billing/index.ts';
 import type { MerchantCredentials } from '../src/modules/merchants/index.ts';
 import { dialects, openTestApp, type TestApp } from './harness.ts';
 
@@ -315,6 +316,22 @@ describe.each(dialects)('wechatpay-axios-plugin 0.9.6 on %s', (dialect) => {
 
     // Any refund moves the order to REFUND (reference §3.2 state machine).
     expect((await byOutTradeNo('AX-JSAPI-0003')).data.trade_state).toBe('REFUND');
+
+    // Both ids, as in the official SDKs' examples: transaction_id finds the order, out_trade_no
+    // must be its own.
+    const both = (out_refund_no: string, out_trade_no: string) =>
+      api.v3.refund.domestic.refunds.post<Refund>({
+        transaction_id: transactionId,
+        out_trade_no,
+        out_refund_no,
+        amount: { refund: 100, total: 1000, currency: 'CNY' },
+      });
+    const third = await both('AX-REFUND-0003-4', 'AX-JSAPI-0003');
+    expect(third.data).toMatchObject({ transaction_id: transactionId, amount: { refund: 100 } });
+    const mismatched = await rejected(both('AX-REFUND-0003-5', 'AX-JSAPI-OTHER'));
+    expect(mismatched.response?.status).toBe(400);
+    expect(mismatched.response?.data).toMatchObject({ code: 'INVALID_REQUEST' });
+    expect((await rejected(queryRefund('AX-REFUND-0003-5'))).response?.status).toBe(404);
   });
 
   it('answers a repeated order with the same prepay_id and refuses a changed one (403 OUT_TRADE_NO_USED)', async () => {
@@ -594,5 +611,56 @@ describe.each(dialects)('wechatpay-node-v3 2.2.x on %s', (dialect) => {
     // The remainder exactly is still refundable, and the order reads REFUND.
     expect((await refund('NV-REFUND-0003-4', 250)).status).toBe(200);
     expect((await query({ out_trade_no: 'NV-JSAPI-0003' })).trade_state).toBe('REFUND');
+  });
+});
+
+describe('wechatpay-node-v3 2.2.x: bills, with ZHIFU_BILL_DOWNLOAD_URL=https://api.mch.weixin.qq.com', () => {
+  let t: TestApp;
+  let pay: WxPay;
+  beforeAll(async () => {
+    t = await openTestApp('sqlite', {
+      realClock: true,
+      listen: true,
+      app: { billDownloadUrl: wechatpayHost },
+    });
+    const m = t.merchant;
+    pay = new WxPay({
+      appid: m.appid,
+      mchid: m.mchid,
+      publicKey: Buffer.from(m.merchant_certificate_pem),
+      privateKey: Buffer.from(m.merchant_private_key_pem),
+      key: m.apiv3_key,
+    });
+    pay.createHttp(new LocalPayRequest(t.ctx.publicUrl));
+    await seedDemoHistory(t.ctx, m.mchid, m.appid);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("downloadBill signs only the path of a download_url on WeChat Pay's host; h5_url keeps the public URL", async () => {
+    const first = await t.ctx.db
+      .selectFrom('orders')
+      .select('success_time')
+      .where('mchid', '=', t.merchant.mchid)
+      .orderBy('success_time')
+      .limit(1)
+      .executeTakeFirstOrThrow();
+    const bill_date = new Date(Number(first.success_time) + 8 * 3_600_000).toISOString().slice(0, 10);
+    const q = await pay.tradebill({ bill_date, bill_type: 'ALL' });
+    expect(q.status).toBe(200);
+    const { download_url, hash_value } = q.data as { download_url: string; hash_value: string };
+    expect(download_url.startsWith(`${wechatpayHost}/v3/billdownload/file?token=`)).toBe(true);
+    const file = await pay.downloadBill(download_url);
+    expect(file.status).toBe(200);
+    expect(createHash('sha1').update(String(file.data), 'utf8').digest('hex')).toBe(hash_value);
+    const h5 = await pay.transactions_h5({
+      description: 'Zhifu H5',
+      out_trade_no: 'NV3-H5-BILLS-1',
+      notify_url,
+      amount: { total: 1, currency: 'CNY' },
+      scene_info: { payer_client_ip: '14.23.150.211', h5_info: { type: 'Wap', app_name: 'Zhifu 商城' } },
+    });
+    expect((h5.data as { h5_url: string }).h5_url.startsWith(`${t.ctx.publicUrl}/cashier?`)).toBe(true);
   });
 });

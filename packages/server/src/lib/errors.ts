@@ -163,6 +163,12 @@ export const catalog = {
     'invalid_argument',
     'The amounts of amount.from must add up to amount.refund.',
   ),
+  refund_order_mismatch: e(
+    'INVALID_REQUEST',
+    400,
+    'invalid_argument',
+    'transaction_id and out_trade_no name different orders: send the pair of one order, or one of them.',
+  ),
   refund_total_mismatch: e(
     'INVALID_REQUEST',
     400,

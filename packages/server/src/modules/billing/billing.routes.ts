@@ -12,7 +12,8 @@ const operator = { auth: 'operator' } as const;
 const tags = ['billing'];
 const billDate = { type: 'string', minLength: 10, maxLength: 10 } as const;
 
-export function billingRoutes(app: FastifyInstance, ctx: Ctx): void {
+/** `billDownloadUrl`: base of the bills' `download_url` (default: the public URL, read per request). */
+export function billingRoutes(app: FastifyInstance, ctx: Ctx, billDownloadUrl?: string): void {
   const mchid = (req: { merchant?: { keys: { mchid: string } } }) => req.merchant!.keys.mchid;
 
   app.get<{ Querystring: { month?: string } }>(
@@ -70,7 +71,13 @@ export function billingRoutes(app: FastifyInstance, ctx: Ctx): void {
     (req) => aiEligibility(ctx.db, mchid(req), ctx.clock.now()),
   );
 
-  app.get<{ Querystring: { bill_date: string; bill_type?: bills.TradeBillType; tar_type?: 'GZIP' } }>(
+  app.get<{
+    Querystring: {
+      bill_date: string;
+      bill_type?: bills.TradeBillType | (typeof bills.absent_trade_bill_types)[number];
+      tar_type?: 'GZIP';
+    };
+  }>(
     '/v3/bill/tradebill',
     {
       config: merchant,
@@ -82,14 +89,17 @@ export function billingRoutes(app: FastifyInstance, ctx: Ctx): void {
           required: ['bill_date'],
           properties: {
             bill_date: billDate,
-            bill_type: { type: 'string', enum: ['ALL', 'SUCCESS', 'REFUND'] },
+            bill_type: {
+              type: 'string',
+              enum: ['ALL', 'SUCCESS', 'REFUND', ...bills.absent_trade_bill_types],
+            },
             tar_type: { type: 'string', enum: ['GZIP'] },
           },
         },
       },
     },
     (req) =>
-      bills.requestBill(ctx, mchid(req), {
+      bills.requestBill(ctx, mchid(req), billDownloadUrl ?? ctx.publicUrl, {
         kind: 'trade',
         bill_date: req.query.bill_date,
         type: req.query.bill_type ?? 'ALL',
@@ -109,14 +119,14 @@ export function billingRoutes(app: FastifyInstance, ctx: Ctx): void {
           required: ['bill_date'],
           properties: {
             bill_date: billDate,
-            account_type: { type: 'string', enum: ['BASIC', 'OPERATION', 'FEES'] },
+            account_type: { type: 'string', enum: ['BASIC', 'OPERATION', 'FEES', 'ALL'] },
             tar_type: { type: 'string', enum: ['GZIP'] },
           },
         },
       },
     },
     (req) =>
-      bills.requestBill(ctx, mchid(req), {
+      bills.requestBill(ctx, mchid(req), billDownloadUrl ?? ctx.publicUrl, {
         kind: 'fundflow',
         bill_date: req.query.bill_date,
         type: req.query.account_type ?? 'BASIC',

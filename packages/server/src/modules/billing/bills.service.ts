@@ -29,7 +29,18 @@ import { chinaDateTime, chinaDay, chinaDayMonthsBefore, dayRange } from './perio
 import { processing_fee_rate } from './prices.ts';
 
 export type TradeBillType = 'ALL' | 'SUCCESS' | 'REFUND';
-export type FundAccountType = 'BASIC' | 'OPERATION' | 'FEES';
+/**
+ * Trade bill types APIv3 also names (reference §3.5): refunds of recharge (prepaid) coupons and the
+ * bills of special-rate merchants. The sandbox has neither: they are answered NO_STATEMENT_EXIST.
+ */
+export const absent_trade_bill_types = [
+  'RECHARGE_REFUND',
+  'ALL_SPECIAL',
+  'SUC_SPECIAL',
+  'REF_SPECIAL',
+] as const;
+/** `ALL`: every account; Zhifu keeps the basic account only, so it is the basic account's bill. */
+export type FundAccountType = 'BASIC' | 'OPERATION' | 'FEES' | 'ALL';
 
 export interface BillQuery {
   hash_type: 'SHA1';
@@ -315,7 +326,7 @@ export async function buildFundFlowBill(
   const merchant = await merchants.findMerchant(db, mchid);
   assert(merchant, 'authenticated merchant without a row');
   const postings =
-    account === 'BASIC'
+    account === 'BASIC' || account === 'ALL'
       ? await repo.postingsInRange(db, merchant.account_id, start, end, bill_rows_max + 1)
       : [];
   if (postings.length > bill_rows_max) fail('bill_too_large');
@@ -389,8 +400,16 @@ async function payerRefs(ctx: Ctx): Promise<(openid: string) => string> {
 export async function requestBill(
   ctx: Ctx,
   mchid: string,
+  downloadBase: string,
   q: { kind: 'trade' | 'fundflow'; bill_date: string; type: string; tar_type?: string | undefined },
 ): Promise<BillQuery> {
+  if ((absent_trade_bill_types as readonly string[]).includes(q.type)) {
+    fail(
+      'bill_not_exist',
+      { field: 'bill_type', value: q.type, location: 'query' },
+      'The sandbox has no recharge-coupon refunds and no special-rate merchants.',
+    );
+  }
   const now = ctx.clock.now();
   const body =
     q.kind === 'trade'
@@ -410,7 +429,7 @@ export async function requestBill(
   return {
     hash_type: 'SHA1',
     hash_value: sha1(body),
-    download_url: `${ctx.publicUrl}/v3/billdownload/file?token=${token}`,
+    download_url: `${downloadBase}/v3/billdownload/file?token=${token}`,
   };
 }
 

@@ -114,17 +114,23 @@ export async function createRefund(
   input: CreateRefundInput,
   client: { ip: string },
 ): Promise<RefundView> {
-  if ((input.transaction_id === undefined) === (input.out_trade_no === undefined)) {
+  if (input.transaction_id === undefined && input.out_trade_no === undefined) {
     fail('invalid_parameter', {
       field: '/transaction_id',
       location: 'body',
-      issue: 'give exactly one of transaction_id or out_trade_no',
+      issue: 'give transaction_id or out_trade_no',
     });
   }
+  // Both may be given (the official SDKs' examples do): transaction_id finds the order, and
+  // out_trade_no must be that order's.
   const order =
     input.transaction_id !== undefined
       ? await payments.findOrderByTransactionId(ctx.db, mchid, input.transaction_id)
       : await payments.findOrderByOutTradeNo(ctx.db, mchid, input.out_trade_no!);
+  if (order && input.transaction_id !== undefined && input.out_trade_no !== undefined) {
+    if (order.out_trade_no !== input.out_trade_no)
+      fail('refund_order_mismatch', { field: '/out_trade_no', value: input.out_trade_no, location: 'body' });
+  }
   const { transaction_id: _t, out_trade_no: _o, out_refund_no: _r, ...params } = input;
   const hash = requestHash('REFUND', params);
   const existing = await repo.findRefund(ctx.db, mchid, input.out_refund_no);
