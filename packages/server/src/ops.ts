@@ -70,7 +70,7 @@ const masterKeyFile = (config: Config) => join(config.dataDir, 'master.key');
  * made there (whole, or not at all) only for a database that has no data key yet: a node joining a
  * database sealed with a key must be given that key.
  */
-function localMasterKey(config: Config, recorded: string | undefined): Buffer {
+function localMasterKey(config: Config, recorded: { id: string } | undefined): Buffer {
   const file = masterKeyFile(config);
   let text: string;
   try {
@@ -78,7 +78,7 @@ function localMasterKey(config: Config, recorded: string | undefined): Buffer {
       if (recorded !== undefined) {
         throw new ConfigError(
           `${file} does not exist, and this database's personal data is sealed with a key ` +
-            `(id ${recorded.slice(0, recorded.lastIndexOf(':'))}): set ZHIFU_MASTER_KEY to it, or copy master.key ` +
+            `(id ${recorded.id}): set ZHIFU_MASTER_KEY to it, or copy master.key ` +
             "from the first node's data directory",
         );
       }

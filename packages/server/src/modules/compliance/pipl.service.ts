@@ -105,20 +105,21 @@ export async function transferSummary(ctx: Ctx, year: number) {
 }
 
 const data_key_setting = 'data_key_check';
-const keyCheck = (id: string, key: Uint8Array) =>
-  `${id}:${hmacSm3(key, 'zhifu data key check').toString('hex')}`;
+const keyCheck = (key: Uint8Array) => hmacSm3(key, 'zhifu data key check').toString('hex');
 
 /**
  * The data key the database's personal data is sealed with, as the first node to open it recorded
- * it: `<key id>:<HMAC-SM3 of a fixed label>`, which proves the key without revealing it.
+ * it: its id and an HMAC-SM3 of a fixed label, which proves the key without revealing it.
  */
-export async function recordedDataKey(db: Executor): Promise<string | undefined> {
+export async function recordedDataKey(db: Executor): Promise<{ id: string; check: string } | undefined> {
   const row = await db
     .selectFrom('settings')
     .select('value')
     .where('key', '=', data_key_setting)
     .executeTakeFirst();
-  return row?.value;
+  if (!row) return undefined;
+  const colon = row.value.lastIndexOf(':');
+  return { id: row.value.slice(0, colon), check: row.value.slice(colon + 1) };
 }
 
 /**
@@ -128,27 +129,28 @@ export async function recordedDataKey(db: Executor): Promise<string | undefined>
  * record must first show that its sealed records open with the key.
  */
 export async function adoptDataKey(ctx: Ctx): Promise<string | undefined> {
-  const key = ctx.keys.keyring.get(ctx.keys.current);
+  const { current, keyring } = ctx.keys;
+  const key = keyring.get(current);
   assert(key, 'the current data key is not in the keyring');
-  const mine = keyCheck(ctx.keys.current, key);
   if ((await recordedDataKey(ctx.db)) === undefined) {
     const sealed = await oneSealedRecord(ctx.db);
-    if (sealed && !opens(ctx.keys.keyring, sealed.text, sealed.context)) {
-      return `its sealed records (${sealed.context}) do not open with this key (id ${ctx.keys.current})`;
+    if (sealed && !opens(keyring, sealed.text, sealed.context)) {
+      return `its sealed records (${sealed.context}) do not open with this key (id ${current})`;
     }
     await ctx.db
       .insertInto('settings')
-      .values({ key: data_key_setting, value: mine })
+      .values({ key: data_key_setting, value: `${current}:${keyCheck(key)}` })
       .onConflict((oc) => oc.doNothing())
       .execute();
   }
   // Read again: a node starting at the same time may have recorded its key first.
   const recorded = await recordedDataKey(ctx.db);
-  if (recorded === mine) return undefined;
-  const recordedId = recorded?.slice(0, recorded.lastIndexOf(':'));
-  return recordedId === ctx.keys.current
-    ? `its personal data is sealed with another key of the same id (${recordedId})`
-    : `its personal data is sealed with the key of id ${recordedId}, and this node's key id is ${ctx.keys.current}`;
+  assert(recorded, 'the data key record vanished');
+  if (recorded.id !== current)
+    return `its personal data is sealed with the key of id ${recorded.id}, and this node's key id is ${current}`;
+  if (recorded.check !== keyCheck(key))
+    return `its personal data is sealed with another key of the same id (${current})`;
+  return undefined;
 }
 
 async function oneSealedRecord(db: Executor): Promise<{ text: string; context: string } | undefined> {
