@@ -1,3 +1,4 @@
+import { payerProof } from '@zhifu/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dialects, openTestApp, type TestApp } from './harness.ts';
 import { createPromotion, jsapiOrder, payAs, rowCount, signedRequest } from './requests.ts';
@@ -770,17 +771,75 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
           .where('appid', '=', t.merchant.appid)
           .executeTakeFirstOrThrow()
       ).app_secret;
-      const url = `/sns/jscode2session?appid=${t.merchant.appid}&secret=${secret}&js_code=${login.code}&grant_type=authorization_code`;
-      expect((await t.app.inject({ method: 'GET', url })).json()).toEqual({
-        openid,
-        session_key: login.session_key,
-      });
-      expect((await t.app.inject({ method: 'GET', url })).json()).toMatchObject({ errcode: 40163 });
+      const exchange = (code: string) =>
+        t.app.inject({
+          method: 'GET',
+          url: `/sns/jscode2session?appid=${t.merchant.appid}&secret=${secret}&js_code=${code}&grant_type=authorization_code`,
+        });
+      const answer = (await exchange(login.code)).json();
+      expect(answer).toEqual({ openid, session_key: expect.any(String) });
+      expect(Buffer.from(answer.session_key, 'base64')).toHaveLength(16);
+      expect((await exchange(login.code)).json()).toMatchObject({ errcode: 40163 });
       const bad = await t.app.inject({
         method: 'GET',
         url: `/sns/jscode2session?appid=${t.merchant.appid}&secret=wrong&js_code=x`,
       });
       expect(bad.json()).toMatchObject({ errcode: 40125 });
+
+      // The merchant's session_key is not the client's: with it alone, a merchant cannot confirm a
+      // payment for the payer (DESIGN.md "Sandbox wallet").
+      expect(answer.session_key).not.toBe(login.session_key);
+      const { prepay_id } = (
+        await signedRequest(
+          t,
+          'POST',
+          '/v3/pay/transactions/jsapi',
+          jsapiOrder(t, { amount: { total: 499_900 } }),
+        )
+      ).json();
+      const timestamp = String(Math.floor(t.ctx.clock.now() / 1000));
+      const forged = (sessionKey: string, nonce: string) => ({
+        prepay_id,
+        openid,
+        device_fingerprint: 'd1',
+        timestamp,
+        nonce,
+        signature: payerProof({
+          target: prepay_id,
+          openid,
+          deviceFingerprint: 'd1',
+          timestamp,
+          nonce,
+          sessionKey,
+        }),
+      });
+      const byMerchant = await t.app.inject({
+        method: 'POST',
+        url: '/sandbox/v1/pay',
+        payload: forged(answer.session_key, 'n-merchant'),
+      });
+      expect([byMerchant.statusCode, byMerchant.json().code]).toEqual([401, 'PAYER_AUTH_ERROR']);
+      const byPayer = await t.app.inject({
+        method: 'POST',
+        url: '/sandbox/v1/pay',
+        payload: forged(login.session_key, 'n-payer'),
+      });
+      expect(byPayer.json().trade_state).toBe('SUCCESS');
+
+      // A later login on the device ends the first session: its code no longer gives a key.
+      const first = (
+        await t.app.inject({
+          method: 'POST',
+          url: '/sandbox/v1/login',
+          payload: { appid: t.merchant.appid, openid, device_fingerprint: 'd2' },
+        })
+      ).json();
+      await t.app.inject({
+        method: 'POST',
+        url: '/sandbox/v1/login',
+        payload: { appid: t.merchant.appid, openid, device_fingerprint: 'd2' },
+      });
+      expect((await exchange(first.code)).json()).toEqual({ errcode: 40029, errmsg: 'invalid code' });
     });
 
     it('serves the platform certificate encrypted under the APIv3 key', async () => {

@@ -144,9 +144,26 @@ export async function code2session(
   }
   if (!(await repo.useLoginCode(ctx.db, q.js_code, now))) return { errcode: 40163, errmsg: 'code been used' };
   const session = await repo.findSession(ctx.db, code.session_id);
+  // A later login on the device ended this code's session (reference §8: a login rotates the key).
+  if (session && session.expires_at <= now) return { errcode: 40029, errmsg: 'invalid code' };
   const openid = (await repo.openidsOfApp(ctx.db, q.appid)).find((o) => o.user_id === code.user_id)?.openid;
   if (!session || !openid) return { errcode: -1, errmsg: 'system error' };
-  return { openid, session_key: session.session_key };
+  return { openid, session_key: merchantSessionKey(session.session_key) };
+}
+
+/**
+ * The merchant's `session_key` of a session: derived one way from the key the payer's client holds
+ * (HMAC-SHA256 with a fixed label, first 16 bytes). It is per session and rotates with each login,
+ * as in WeChat, but it cannot sign a payer confirmation: those are signed with the client's key,
+ * so a merchant's backend — which gets this key from code2session — can never confirm a payment
+ * on its own (DESIGN.md "Sandbox wallet").
+ */
+function merchantSessionKey(clientKey: string): string {
+  return createHmac('sha256', Buffer.from(clientKey, 'base64'))
+    .update('zhifu code2session')
+    .digest()
+    .subarray(0, 16)
+    .toString('base64');
 }
 
 export interface PayerProof {
