@@ -139,5 +139,8 @@ describe('review-e probes, held payments (sqlite, real clock)', () => {
       status: 404,
       body: { code: 'RESOURCE_NOT_EXISTS' },
     });
+    // Paying it again while it is held: ORDER_PAID, as the loser of a race is told.
+    const again = await payAs(t, prepay_id, o.payer.openid, { device: 'another-phone' });
+    expect([again.statusCode, again.json().code]).toEqual([403, 'ORDER_PAID']);
   });
 });

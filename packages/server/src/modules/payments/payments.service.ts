@@ -493,8 +493,7 @@ export async function payVerified(
   if (order.payer_openid !== null && order.payer_openid !== input.openid) fail('order_for_other_payer');
   const transactionId = `4200${chinaDate(now)}${digits(ctx.ids, 16)}`;
   const state = effectiveState(order, now);
-  if (state === 'SUCCESS' || state === 'REFUND') fail('order_already_paid');
-  if (state !== 'NOTPAY') fail('order_closed');
+  if (state !== 'NOTPAY') failUnpayable(state);
   // prepay_id and code_url are valid for 2 hours (reference §3.1); an identical create renews them.
   if (now >= order.prepay_expires_at)
     fail('order_closed', undefined, 'The prepay_id / code_url has expired.');
@@ -743,7 +742,11 @@ export async function payVerified(
 async function failLostClaim(trx: Executor, orderId: string, now: number): Promise<never> {
   const o = await repo.findById(trx, orderId);
   assert(o, 'order vanished');
-  const state = effectiveState(o, now);
+  failUnpayable(effectiveState(o, now));
+}
+
+/** Paying an order that is not NOTPAY: paid, or held for a decision, is ORDER_PAID; else closed. */
+function failUnpayable(state: TradeState): never {
   if (state === 'SUCCESS' || state === 'REFUND' || state === 'USERPAYING') fail('order_already_paid');
   fail('order_closed');
 }
