@@ -346,6 +346,12 @@ describe.each(dialects)('Smart Checkout on %s', (dialect) => {
       ends_at: rfc3339(now + 60 * minute),
     });
 
+    // The card's ¥5,000.00 limit counts what it is charged: ¥5,005.00 less ¥10.00 fits.
+    const limit = await client.rankInstruments(
+      rankRequest(t, { transaction: { amount: { total: 500_500 }, mcc: '5732', scene: 'jsapi' } }),
+    );
+    expect(limit.instruments.find((i) => i.instrument_id === ICBC)).toMatchObject({ eligible: true });
+
     const ranking = await client.rankInstruments(rankRequest(t));
     const icbc = ranking.instruments.find((i) => i.instrument_id === ICBC)!;
     expect(icbc.eligibility).toContainEqual({

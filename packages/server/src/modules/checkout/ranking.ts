@@ -143,7 +143,8 @@ export function rankInstruments(
         `${inst.kind === 'balance' || inst.kind === 'debit_card' ? 'balance' : 'credit'} of ¥${yuan(inst.available_fen)} is below ¥${yuan(payable)}`,
       );
     }
-    if (inst.per_txn_limit_fen !== null && input.amount_fen > inst.per_txn_limit_fen) {
+    // The card is charged the discounted amount: its limit applies to that (as wallet.authorize does).
+    if (inst.per_txn_limit_fen !== null && payable > inst.per_txn_limit_fen) {
       eligibility.push({ code: 'over_card_limit', per_txn_limit_fen: inst.per_txn_limit_fen });
       reasons.push(`over the per-transaction limit of ¥${yuan(inst.per_txn_limit_fen)}`);
     }
