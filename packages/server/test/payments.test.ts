@@ -448,10 +448,16 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
     it('issues a new prepay_id after 2 hours for an identical unpaid order', async () => {
       const order = jsapiOrder(t);
       const a = await create(order);
+      const lookup = async (prepayId: string) =>
+        (await t.app.inject({ method: 'GET', url: `/sandbox/v1/orders/lookup?prepay_id=${prepayId}` })).json();
+      expect(await lookup(a.json().prepay_id)).toMatchObject({ trade_state: 'NOTPAY', payable: true });
       t.clock.advance(2 * 3600 * 1000 + 1);
+      // The order stays NOTPAY, but its expired prepay_id cannot be paid: the cashier says so.
+      expect(await lookup(a.json().prepay_id)).toMatchObject({ trade_state: 'NOTPAY', payable: false });
       const b = await create(order);
       expect(b.statusCode).toBe(200);
       expect(b.json().prepay_id).not.toBe(a.json().prepay_id);
+      expect(await lookup(b.json().prepay_id)).toMatchObject({ payable: true });
     });
 
     it('creates Native, H5 and App orders', async () => {

@@ -369,6 +369,8 @@ export async function closeOrder(
 export async function lookupForPayer(ctx: Ctx, target: { prepay_id?: string; code_url?: string }) {
   const o = await findByTarget(ctx, target, 'query');
   const m = await merchants.merchantProfile(ctx.db, o.mchid);
+  const now = ctx.clock.now();
+  const state = effectiveState(o, now);
   return {
     appid: o.appid,
     mchid: o.mchid,
@@ -376,7 +378,10 @@ export async function lookupForPayer(ctx: Ctx, target: { prepay_id?: string; cod
     out_trade_no: o.out_trade_no,
     description: o.description,
     trade_type: o.trade_type,
-    trade_state: effectiveState(o, ctx.clock.now()),
+    trade_state: state,
+    // An unpaid order whose prepay_id / code_url has expired stays NOTPAY (an identical create
+    // renews it) but cannot be paid until then.
+    payable: state === 'NOTPAY' && now < o.prepay_expires_at,
     amount: { total: o.amount_total, currency: o.currency },
     payer_openid: o.payer_openid,
   };
