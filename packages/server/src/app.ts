@@ -15,6 +15,7 @@ import { type CheckoutOptions, default_checkout_options } from './modules/checko
 import { complianceRoutes } from './modules/compliance/compliance.routes.ts';
 import { type ConversationDeps, conversationRoutes, mcpRoutes } from './modules/conversations/index.ts';
 import { MemoryNonceStore, type NonceStore } from './modules/idempotency/index.ts';
+import { purgeExpiredSessions } from './modules/identity/index.ts';
 import {
   type ChatCompleter,
   Gateway,
@@ -240,6 +241,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     pruner = setInterval(() => {
       void pruneWindowCounts(ctx.db, ctx.clock.now()).catch((e) => app.log.error(e));
       void sweepBatches(ctx, risk).catch((e) => app.log.error(e));
+      void purgeExpiredSessions(ctx).catch((e) => app.log.error(e));
     }, 60_000);
     pruner.unref();
     callbacks.start();

@@ -1,5 +1,6 @@
 /** POST /sandbox/v1/payers: simulated sandbox payers for load generators (zhifu simulate) and demos. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { purgeExpiredSessions } from '../src/modules/identity/index.ts';
 import { createMerchant } from '../src/modules/merchants/index.ts';
 import { dialects, openTestApp, type TestApp } from './harness.ts';
 import { jsapiOrder, payAs, signedRequest } from './requests.ts';
@@ -184,5 +185,43 @@ describe.each(dialects)('sandbox payers: POST /sandbox/v1/payers (%s)', (dialect
     expect(res.statusCode).toBe(400);
     expect(res.json()).toMatchObject({ code, detail: { field } });
     expect(await counts(t)).toEqual(before);
+  });
+});
+
+describe.each(dialects)('sandbox sessions and login codes are purged once expired (%s)', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await openTestApp(dialect);
+  });
+  afterAll(() => t.close());
+
+  it('keeps live sessions (a payment still verifies) and deletes the expired ones', async () => {
+    const openid = t.merchant.payers[0]!.openid;
+    const rows = async (table: 'sessions' | 'login_codes') =>
+      Number(
+        (
+          await t.ctx.db
+            .selectFrom(table)
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    const login = (device: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/sandbox/v1/login',
+        payload: { appid: t.merchant.appid, openid, device_fingerprint: device },
+      });
+    for (const device of ['old-1', 'old-2', 'old-2']) await login(device);
+    expect([await rows('sessions'), await rows('login_codes')]).toEqual([3, 3]);
+    t.clock.advance(2 * 24 * 3_600_000 + 1); // sessions last 2 days, codes 5 minutes
+    expect(await purgeExpiredSessions(t.ctx)).toBe(6);
+    expect([await rows('sessions'), await rows('login_codes')]).toEqual([0, 0]);
+    // A fresh login pays as before (payAs logs in again on its device).
+    const o = jsapiOrder(t);
+    const { prepay_id } = (await signedRequest(t, 'POST', '/v3/pay/transactions/jsapi', o)).json();
+    expect((await payAs(t, prepay_id, openid)).json().trade_state).toBe('SUCCESS');
+    expect(await purgeExpiredSessions(t.ctx)).toBe(0);
+    expect(await rows('sessions')).toBe(1);
   });
 });

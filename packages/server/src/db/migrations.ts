@@ -980,6 +980,24 @@ const m015_refund_amounts: Migration = {
   },
 };
 
+/**
+ * Sandbox sessions and login codes are purged once expired (identity.service.ts purgeExpiredSessions): by
+ * their expiry. A device's live sessions are read by (user, app, device) with the expiry in the
+ * index, so the sessions a device ended before are not read one by one.
+ */
+const m017_session_expiry: Migration = {
+  async up(db: AnyDb) {
+    await db.schema.dropIndex('sessions_user_device').execute();
+    await db.schema
+      .createIndex('sessions_user_device_live')
+      .on('sessions')
+      .columns(['user_id', 'appid', 'device_fingerprint', 'expires_at'])
+      .execute();
+    await db.schema.createIndex('sessions_expiry').on('sessions').column('expires_at').execute();
+    await db.schema.createIndex('login_codes_expiry').on('login_codes').column('expires_at').execute();
+  },
+};
+
 export const migrations: MigrationProvider = {
   async getMigrations() {
     return {
@@ -996,6 +1014,7 @@ export const migrations: MigrationProvider = {
       '013_drop_redundant_indexes': m013_drop_redundant_indexes,
       '014_risk_batches_status': m014_risk_batches_status,
       '015_refund_amounts': m015_refund_amounts,
+      '017_session_expiry': m017_session_expiry,
     };
   },
 };

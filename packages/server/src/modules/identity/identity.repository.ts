@@ -104,3 +104,20 @@ const touch = prepared((db, p: { user_id: string; fingerprint: string; now: numb
 export async function touchDevice(db: Executor, userId: string, fingerprint: string, now: number) {
   await touch.run(db, { user_id: userId, fingerprint, now });
 }
+
+/** Deletes up to `limit` expired login codes and sessions; the number deleted. */
+export async function deleteExpired(db: Executor, now: number, limit: number): Promise<number> {
+  const codes = await db
+    .deleteFrom('login_codes')
+    .where(
+      'code',
+      'in',
+      db.selectFrom('login_codes').select('code').where('expires_at', '<=', now).limit(limit),
+    )
+    .executeTakeFirst();
+  const sessions = await db
+    .deleteFrom('sessions')
+    .where('id', 'in', db.selectFrom('sessions').select('id').where('expires_at', '<=', now).limit(limit))
+    .executeTakeFirst();
+  return Number(codes.numDeletedRows) + Number(sessions.numDeletedRows);
+}

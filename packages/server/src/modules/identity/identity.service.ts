@@ -218,3 +218,13 @@ function safeEqual(a: string, b: string): boolean {
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
 }
+
+/**
+ * Deletes expired login codes and sessions (the minute sweep, app.ts): `/sandbox/v1/login` needs
+ * no credentials and every sandbox payment opens a session, so without this both tables grow
+ * forever. An expired code or session is never read again: code2session refuses the code by its
+ * expiry before it looks for its session.
+ */
+export async function purgeExpiredSessions(ctx: Ctx): Promise<number> {
+  return repo.deleteExpired(ctx.db, ctx.clock.now(), 10_000);
+}

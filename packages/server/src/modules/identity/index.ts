@@ -11,6 +11,7 @@ export {
   payerPseudonym,
   payersOfApp,
   proofMessage,
+  purgeExpiredSessions,
   resolveOpenid,
   touchDevice,
   verifyPayerProof,
