@@ -67,7 +67,17 @@ describe.skipIf(!existsSync(executablePath))('sandbox cashier with Smart Checkou
     await page.waitForSelector('#result:not([hidden])');
     expect(await page.textContent('.tx-amount')).toBe('¥110.00');
     expect(await page.textContent('.tx-promo')).toContain('ICBC 满100减10');
+    expect(await page.isDisabled('#pay')).toBe(true);
     await page.close();
+
+    // Opened again, the paid order is shown as not payable, and Pay stays off.
+    const again = await browser.newPage();
+    await again.goto(`${t.ctx.publicUrl}/cashier?prepay_id=${prepayId}`);
+    await again.waitForSelector('#not_payable');
+    expect(await again.textContent('#not_payable')).toContain('paid or closed');
+    await again.waitForSelector('#instruments label.inst');
+    expect(await again.isDisabled('#pay')).toBe(true);
+    await again.close();
 
     const row = await t.ctx.db
       .selectFrom('checkout_rankings')
