@@ -15,6 +15,8 @@ export const eventTypes = [
   'payment.blocked',
   'payment.released',
   'refund.succeeded',
+  'refund.abnormal',
+  'refund.closed',
   'risk.batch_completed',
   'risk.batch_failed',
   'merchant.frozen',
@@ -143,6 +145,10 @@ export type PaymentManualReviewEvent = EventEnvelope<'payment.manual_review', Pa
 export type PaymentBlockedEvent = EventEnvelope<'payment.blocked', PaymentEventData>;
 export type PaymentReleasedEvent = EventEnvelope<'payment.released', PaymentEventData>;
 export type RefundSucceededEvent = EventEnvelope<'refund.succeeded', Refund>;
+/** A refund that could not reach the payer (their instrument was closed): `status` ABNORMAL. */
+export type RefundAbnormalEvent = EventEnvelope<'refund.abnormal', Refund>;
+/** An abnormal refund closed: the money is back with the merchant; `status` CLOSED. */
+export type RefundClosedEvent = EventEnvelope<'refund.closed', Refund>;
 export type RiskBatchCompletedEvent = EventEnvelope<'risk.batch_completed', RiskBatchCompletedData>;
 export type RiskBatchFailedEvent = EventEnvelope<'risk.batch_failed', RiskBatchFailedData>;
 export type MerchantFrozenEvent = EventEnvelope<'merchant.frozen', MerchantFrozenData>;
@@ -160,6 +166,8 @@ export type ZhifuEvent =
   | PaymentBlockedEvent
   | PaymentReleasedEvent
   | RefundSucceededEvent
+  | RefundAbnormalEvent
+  | RefundClosedEvent
   | RiskBatchCompletedEvent
   | RiskBatchFailedEvent
   | MerchantFrozenEvent;

@@ -77,6 +77,8 @@ export type {
   PaymentManualReviewEvent,
   PaymentReleasedEvent,
   PaymentSucceededEvent,
+  RefundAbnormalEvent,
+  RefundClosedEvent,
   RefundSucceededEvent,
   RiskBatchCompletedData,
   RiskBatchCompletedEvent,

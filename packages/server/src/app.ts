@@ -38,6 +38,7 @@ import {
   sweepDecisions,
 } from './modules/payments/index.ts';
 import { paymentRoutes } from './modules/payments/payments.routes.ts';
+import { sweepAbnormalRefunds } from './modules/refunds/index.ts';
 import { refundRoutes } from './modules/refunds/refunds.routes.ts';
 import {
   InProcessBatchScorer,
@@ -229,6 +230,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   const tick = async () => {
     await sweepDecisions(ctx, decisionDeps);
+    await sweepAbnormalRefunds(ctx, decisionDeps);
     await callbacks.tick();
     await llm.log.flush();
   };
@@ -242,6 +244,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       void pruneWindowCounts(ctx.db, ctx.clock.now()).catch((e) => app.log.error(e));
       void sweepBatches(ctx, risk).catch((e) => app.log.error(e));
       void purgeExpiredSessions(ctx).catch((e) => app.log.error(e));
+      void sweepAbnormalRefunds(ctx, decisionDeps).catch((e) => app.log.error(e));
     }, 60_000);
     pruner.unref();
     callbacks.start();

@@ -981,9 +981,25 @@ const m015_refund_amounts: Migration = {
 };
 
 /**
- * Sandbox sessions and login codes are purged once expired (identity.service.ts purgeExpiredSessions): by
- * their expiry. A device's live sessions are read by (user, app, device) with the expiry in the
- * index, so the sessions a device ended before are not read one by one.
+ * Refunds that cannot reach the payer (APIv3 §3.4 status `ABNORMAL`, then `CLOSED`): a sandbox
+ * payer can close an instrument (`closed_at`), and the refund sweep finds the abnormal refunds
+ * past their window by status and creation time.
+ */
+const m016_refund_abnormal: Migration = {
+  async up(db: AnyDb) {
+    await db.schema.alterTable('instruments').addColumn('closed_at', 'bigint').execute();
+    await db.schema
+      .createIndex('refunds_status_create')
+      .on('refunds')
+      .columns(['status', 'create_time'])
+      .execute();
+  },
+};
+
+/**
+ * Sandbox sessions and login codes are purged once expired (identity.service.ts
+ * purgeExpiredSessions), by their expiry. A device's live sessions are read by (user, app, device)
+ * with the expiry in the index, so the sessions a device ended before are not read one by one.
  */
 const m017_session_expiry: Migration = {
   async up(db: AnyDb) {
@@ -1014,6 +1030,7 @@ export const migrations: MigrationProvider = {
       '013_drop_redundant_indexes': m013_drop_redundant_indexes,
       '014_risk_batches_status': m014_risk_batches_status,
       '015_refund_amounts': m015_refund_amounts,
+      '016_refund_abnormal': m016_refund_abnormal,
       '017_session_expiry': m017_session_expiry,
     };
   },

@@ -88,6 +88,8 @@ export interface InstrumentsTable {
   always_declined: number;
   account_id: string;
   created_at: number;
+  /** When the payer closed (cancelled) it in the sandbox; null while open (016). */
+  closed_at: number | null;
 }
 
 export interface AccountsTable {

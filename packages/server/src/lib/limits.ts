@@ -17,6 +17,15 @@ export const amount_fen_max = 2_147_483_647;
 export const refunds_per_order_max = 50;
 /** APIv3: refunds are accepted for one year after payment. */
 export const refund_window_ms = 365 * 24 * 3600 * 1000;
+/**
+ * An ABNORMAL refund (its payer's instrument was closed) is CLOSED, the money back with the
+ * merchant, this long after it was accepted. APIv3 publishes no such window (the merchant redirects
+ * the refund in the portal or by apply-abnormal-refund); one day is Zhifu's choice, long enough to
+ * see and act on the REFUND.ABNORMAL callback, short enough that a demo sees the close.
+ */
+export const refund_abnormal_close_ms = 24 * 3600 * 1000;
+/** Abnormal refunds one sweep closes (each its own transaction); the next sweep takes the rest. */
+export const refund_close_batch_max = 100;
 /** prepay_id / code_url validity (APIv3 §3.1: 2 hours). */
 export const prepay_validity_ms = 2 * 3600 * 1000;
 /** An H5 order's h5_url is valid for 5 minutes (reference §3.1); an identical create renews it. */

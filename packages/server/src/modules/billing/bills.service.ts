@@ -309,10 +309,19 @@ const fund_names: Record<string, { name: string; type: string }> = {
   refund: { name: '退款', type: '退款' },
   fee: { name: '扣除交易手续费', type: '扣除交易手续费' },
   fee_return: { name: '退还交易手续费', type: '退还交易手续费' },
+  // An abnormal refund closed: its money comes back to the merchant (Zhifu's name; the APIv3 bill
+  // documentation lists no type for it, and it is a refund's flow).
+  refund_return: { name: '退款关闭资金退回', type: '退款' },
 };
 
 /** Posting order within one step: capture then its fee; a refund's fee return before the refund. */
-const posting_order: Record<string, number> = { payment: 0, fee: 1, fee_return: 2, refund: 3 };
+const posting_order: Record<string, number> = {
+  payment: 0,
+  fee: 1,
+  fee_return: 2,
+  refund: 3,
+  refund_return: 4,
+};
 
 export async function buildFundFlowBill(
   db: Executor,
@@ -341,7 +350,7 @@ export async function buildFundFlowBill(
     fail('bill_not_exist', { field: 'bill_date', value: billDate, location: 'query' });
   const orderIds = postings.filter((p) => p.kind === 'payment' || p.kind === 'fee').map((p) => p.ref_id);
   const refundIds = postings
-    .filter((p) => p.kind === 'refund' || p.kind === 'fee_return')
+    .filter((p) => p.kind === 'refund' || p.kind === 'fee_return' || p.kind === 'refund_return')
     .map((p) => p.ref_id);
   const [orders, refunds] = await Promise.all([
     repo.ordersByIds(db, orderIds),

@@ -3,6 +3,7 @@ export {
   audit,
   balanceOf,
   balancesOf,
+  ensureAccount,
   type JournalInput,
   type LedgerAudit,
   lockInOrder,

@@ -7,6 +7,14 @@ export function insertAccount(db: Executor, account: AccountsTable) {
   return db.insertInto('accounts').values(account).execute();
 }
 
+export function insertAccountIfMissing(db: Executor, account: AccountsTable) {
+  return db
+    .insertInto('accounts')
+    .values(account)
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+}
+
 export function findAccount(db: Executor, id: string) {
   return db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
 }

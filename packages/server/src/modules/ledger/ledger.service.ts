@@ -22,7 +22,12 @@ export type AccountKind =
   | 'platform_fees'
   | 'fees_due'
   /** A Smart Checkout promotion's discounts (floor −budget: it owes what its funder pays). */
-  | 'promotion';
+  | 'promotion'
+  /**
+   * A merchant's refunds that could not reach the payer (status ABNORMAL), held apart from its
+   * balance until they are closed back to it (floor 0: it holds only what refunds put in).
+   */
+  | 'refund_hold';
 
 export interface Posting {
   accountId: string;
@@ -31,7 +36,16 @@ export interface Posting {
 
 export interface JournalInput {
   id: string;
-  kind: 'payment' | 'refund' | 'funding' | 'fee' | 'fee_return' | 'ai_fee' | 'promotion';
+  kind:
+    | 'payment'
+    | 'refund'
+    /** An abnormal refund closed: its held money goes back to the merchant. */
+    | 'refund_return'
+    | 'funding'
+    | 'fee'
+    | 'fee_return'
+    | 'ai_fee'
+    | 'promotion';
   refId: string;
   postings: Posting[];
   now: number;
@@ -44,6 +58,22 @@ export async function openAccount(
   a: { id: string; kind: AccountKind; ownerId: string; floor: number | null; now: number },
 ): Promise<void> {
   await repo.insertAccount(db, {
+    id: a.id,
+    kind: a.kind,
+    owner_id: a.ownerId,
+    currency: 'CNY',
+    balance: 0,
+    floor: a.floor,
+    created_at: a.now,
+  });
+}
+
+/** Opens the account unless it exists (safe under concurrency: the insert does nothing on conflict). */
+export async function ensureAccount(
+  db: Executor,
+  a: { id: string; kind: AccountKind; ownerId: string; floor: number | null; now: number },
+): Promise<void> {
+  await repo.insertAccountIfMissing(db, {
     id: a.id,
     kind: a.kind,
     owner_id: a.ownerId,

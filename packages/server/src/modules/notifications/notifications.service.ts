@@ -18,6 +18,8 @@ export type EventType =
   | 'payment.blocked'
   | 'payment.released'
   | 'refund.succeeded'
+  | 'refund.abnormal'
+  | 'refund.closed'
   | 'risk.batch_completed'
   | 'risk.batch_failed'
   | 'merchant.frozen';

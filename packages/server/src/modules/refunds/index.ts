@@ -1,9 +1,12 @@
 export {
   type CreateRefundInput,
+  closeAbnormalRefund,
   createRefund,
   queryRefund,
   type RefundStatus,
   type RefundView,
   refundEvent,
+  refundHoldAccountId,
   refundView,
+  sweepAbnormalRefunds,
 } from './refunds.service.ts';

@@ -43,3 +43,51 @@ export async function reserveRefund(
     .executeTakeFirst();
   return r.numUpdatedRows === 1n;
 }
+
+/**
+ * Gives an abandoned refund's amount back to its order's refundable total (the reservation of
+ * `reserveRefund`). Its place among the 50 refunds stays taken: the request was made. An order with
+ * nothing refunded any more is `SUCCESS` again, as before its first refund.
+ */
+export async function releaseRefund(db: Executor, orderId: string, amount: number, now: number) {
+  const r = await db
+    .updateTable('orders')
+    .set({
+      refunded_total: sql`refunded_total - ${amount}`,
+      trade_state: sql`case when refunded_total - ${amount} = 0 then 'SUCCESS' else trade_state end`,
+      updated_at: now,
+    })
+    .where('id', '=', orderId)
+    .where('trade_state', '=', 'REFUND')
+    .where('refunded_total', '>=', amount)
+    .executeTakeFirst();
+  return r.numUpdatedRows === 1n;
+}
+
+/** Abnormal refunds accepted at or before `createdBefore`, oldest first: the ones to close. */
+export function abnormalRefundsDue(db: Executor, createdBefore: number, limit: number) {
+  return db
+    .selectFrom('refunds')
+    .select(['refund_id', 'mchid'])
+    .where('status', '=', 'ABNORMAL')
+    .where('create_time', '<=', createdBefore)
+    .orderBy('create_time')
+    .orderBy('refund_id')
+    .limit(limit)
+    .execute();
+}
+
+/** Moves a refund from `from` to `to`; false if another transaction moved it first. */
+export async function moveRefundStatus(db: Executor, refundId: string, from: string, to: string) {
+  const r = await db
+    .updateTable('refunds')
+    .set({ status: to })
+    .where('refund_id', '=', refundId)
+    .where('status', '=', from)
+    .executeTakeFirst();
+  return r.numUpdatedRows === 1n;
+}
+
+export function findRefundById(db: Executor, refundId: string) {
+  return db.selectFrom('refunds').selectAll().where('refund_id', '=', refundId).executeTakeFirst();
+}

@@ -2,6 +2,11 @@
  * Domestic refunds (APIv3 §3.4): full or partial, several per order, never more than was paid.
  * The sandbox settles a refund at once — order reservation, ledger journal (merchant → the original
  * instrument) and the refund row commit together — so create answers SUCCESS with success_time.
+ * A refund to an instrument its payer closed cannot be delivered: it is accepted ABNORMAL, its money
+ * held in the merchant's refund hold account and still counted against the order's refundable
+ * amount, then CLOSED by the sweep after `refund_abnormal_close_ms`, the money back with the
+ * merchant and refundable again (APIv3 statuses ABNORMAL and CLOSED, callbacks REFUND.ABNORMAL and
+ * REFUND.CLOSED, reference §3.4 and §5).
  * `out_refund_no` is the idempotency key: "同一退款单号多次请求只退一笔".
  */
 import type { Ctx } from '../../context.ts';
@@ -10,7 +15,12 @@ import { assert } from '../../lib/assert.ts';
 import { chinaDate, rfc3339 } from '../../lib/clock.ts';
 import { fail } from '../../lib/errors.ts';
 import { digits } from '../../lib/ids.ts';
-import { refund_window_ms, refunds_per_order_max } from '../../lib/limits.ts';
+import {
+  refund_abnormal_close_ms,
+  refund_close_batch_max,
+  refund_window_ms,
+  refunds_per_order_max,
+} from '../../lib/limits.ts';
 import * as billing from '../billing/index.ts';
 import * as checkout from '../checkout/index.ts';
 import { requestHash } from '../idempotency/index.ts';
@@ -189,32 +199,57 @@ export async function createRefund(
       const instrument = await wallet.instrumentById(trx, order.instrument_id!);
       const merchant = await merchants.merchantProfile(trx, mchid);
       assert(instrument && merchant, 'paid order without instrument or merchant');
-      // The payer's account before the merchant's, as a capture takes them (ledger.lockInOrder).
-      await ledger.lockInOrder(trx, [instrument.account_id, merchant.account_id]);
-      // The pro-rata fee return lands first, so the refund can draw on it (docs/billing.md).
-      await billing.returnProcessingFee(trx, {
-        orderId: order.id,
-        refundId,
-        mchid,
-        merchantAccountId: merchant.account_id,
-        refundFen: input.amount.refund,
-        now,
-      });
-      // A Smart Checkout discount's share goes back to the promotion's funder, not to the payer.
-      const promo = await checkout.refundPromotionShare(trx, order.id, input.amount.refund);
-      const promoShare = promo?.share_fen ?? 0;
-      await ledger.post(trx, {
-        id: `jnl_ref_${refundId}`,
-        kind: 'refund',
-        refId: refundId,
-        postings: [
-          { accountId: merchant.account_id, amount: -input.amount.refund },
-          { accountId: instrument.account_id, amount: input.amount.refund - promoShare },
-          ...(promo ? [{ accountId: promo.accountId, amount: promoShare }] : []),
-        ].filter((p) => p.amount !== 0),
-        now,
-        onInsufficient: 'merchant_balance_insufficient',
-      });
+      // The payer closed the instrument that paid (a cancelled or frozen card): the refund is
+      // accepted but cannot be delivered, so it is ABNORMAL, its money held apart (below).
+      const abnormal = instrument.closed_at !== null;
+      let promoShare = 0;
+      if (abnormal) {
+        // The money leaves the merchant's balance, as in APIv3, but goes to the merchant's refund
+        // hold account, not to the payer: nothing is lost, and closing the refund moves it back
+        // (closeAbnormalRefund). No fee returns and no promotion share move yet: those follow the
+        // money when a refund is delivered, and an undelivered one may never be.
+        const hold = refundHoldAccountId(mchid);
+        await ledger.ensureAccount(trx, { id: hold, kind: 'refund_hold', ownerId: mchid, floor: 0, now });
+        await ledger.lockInOrder(trx, [merchant.account_id]);
+        await ledger.post(trx, {
+          id: `jnl_ref_${refundId}`,
+          kind: 'refund',
+          refId: refundId,
+          postings: [
+            { accountId: merchant.account_id, amount: -input.amount.refund },
+            { accountId: hold, amount: input.amount.refund },
+          ],
+          now,
+          onInsufficient: 'merchant_balance_insufficient',
+        });
+      } else {
+        // The payer's account before the merchant's, as a capture takes them (ledger.lockInOrder).
+        await ledger.lockInOrder(trx, [instrument.account_id, merchant.account_id]);
+        // The pro-rata fee return lands first, so the refund can draw on it (docs/billing.md).
+        await billing.returnProcessingFee(trx, {
+          orderId: order.id,
+          refundId,
+          mchid,
+          merchantAccountId: merchant.account_id,
+          refundFen: input.amount.refund,
+          now,
+        });
+        // A Smart Checkout discount's share goes back to the promotion's funder, not to the payer.
+        const promo = await checkout.refundPromotionShare(trx, order.id, input.amount.refund);
+        promoShare = promo?.share_fen ?? 0;
+        await ledger.post(trx, {
+          id: `jnl_ref_${refundId}`,
+          kind: 'refund',
+          refId: refundId,
+          postings: [
+            { accountId: merchant.account_id, amount: -input.amount.refund },
+            { accountId: instrument.account_id, amount: input.amount.refund - promoShare },
+            ...(promo ? [{ accountId: promo.accountId, amount: promoShare }] : []),
+          ].filter((p) => p.amount !== 0),
+          now,
+          onInsufficient: 'merchant_balance_insufficient',
+        });
+      }
       const row: RefundRow = {
         refund_id: refundId,
         mchid,
@@ -227,13 +262,14 @@ export async function createRefund(
         currency: input.amount.currency,
         reason: input.reason ?? null,
         notify_url: input.notify_url ?? null,
-        status: 'SUCCESS',
+        status: abnormal ? 'ABNORMAL' : 'SUCCESS',
         channel: 'ORIGINAL',
+        // For an abnormal refund, the account it could not reach (as APIv3 names it).
         user_received_account: receivedAccount(instrument),
         funds_account: input.funds_account ?? 'UNSETTLED',
         request_hash: hash,
         create_time: now,
-        success_time: now,
+        success_time: abnormal ? null : now,
         payer_total: order.payer_total ?? order.amount_total,
         discount_refund: promoShare,
         from_json: input.amount.from === undefined ? null : JSON.stringify(input.amount.from),
@@ -241,10 +277,14 @@ export async function createRefund(
       await repo.insertRefund(trx, row);
       await risk.commit(trx, scored, event, 'success');
       const refunded = refundView(row);
-      written.push(await notifications.emit(ctx, trx, mchid, 'refund.succeeded', { ...refunded }));
+      written.push(
+        await notifications.emit(ctx, trx, mchid, abnormal ? 'refund.abnormal' : 'refund.succeeded', {
+          ...refunded,
+        }),
+      );
       await notifications.enqueueCallback(ctx, trx, {
         mchid,
-        eventType: 'REFUND.SUCCESS',
+        eventType: abnormal ? 'REFUND.ABNORMAL' : 'REFUND.SUCCESS',
         ref: row.out_refund_no,
         // APIv3 falls back to the portal URL; Zhifu falls back to the order's notify_url.
         notifyUrl: row.notify_url ?? order.notify_url,
@@ -261,6 +301,80 @@ export async function createRefund(
     assert(winner, 'unique violation without a row');
     return replay(winner, order.id, input, hash);
   }
+}
+
+/** The merchant's account holding its abnormal refunds' money until they are closed. */
+export function refundHoldAccountId(mchid: string): string {
+  return `acc_rhold_${mchid}`;
+}
+
+/**
+ * Closes the abnormal refunds accepted `refund_abnormal_close_ms` ago or earlier (run by the app's
+ * minute sweep and `tick`). Safe on every node at once: each refund moves once (closeAbnormalRefund).
+ * Returns how many it closed.
+ */
+export async function sweepAbnormalRefunds(ctx: Ctx, deps: Pick<payments.DecisionDeps, 'publish'>) {
+  const due = await repo.abnormalRefundsDue(
+    ctx.db,
+    ctx.clock.now() - refund_abnormal_close_ms,
+    refund_close_batch_max,
+  );
+  let closed = 0;
+  for (const r of due) if (await closeAbnormalRefund(ctx, deps, r.refund_id)) closed++;
+  return closed;
+}
+
+/**
+ * ABNORMAL → CLOSED: the refund is abandoned, its held money goes back to the merchant's balance,
+ * and its amount is refundable again on the order (a new out_refund_no refunds it; this one stays
+ * CLOSED). The status change is conditional, so of two sweeps only one moves the money; the journal
+ * id is the refund's, so it can never be posted twice. A REFUND.CLOSED callback and a
+ * `refund.closed` event commit with it. Returns false if the refund was no longer ABNORMAL.
+ */
+export async function closeAbnormalRefund(
+  ctx: Ctx,
+  deps: Pick<payments.DecisionDeps, 'publish'>,
+  refundId: string,
+): Promise<boolean> {
+  const now = ctx.clock.now();
+  const written: notifications.ZhifuEvent[] = [];
+  const closed = await ctx.db.transaction().execute(async (trx) => {
+    if (!(await repo.moveRefundStatus(trx, refundId, 'ABNORMAL', 'CLOSED'))) return false;
+    const r = await repo.findRefundById(trx, refundId);
+    assert(r && r.status === 'CLOSED', `refund ${refundId} vanished while closing`);
+    const order = await payments.findOrderByOutTradeNo(trx, r.mchid, r.out_trade_no);
+    const merchant = await merchants.merchantProfile(trx, r.mchid);
+    assert(order && merchant, `closed refund ${refundId} without its order or merchant`);
+    // The reservation was taken when the refund was accepted: giving it back cannot fail.
+    assert(
+      await repo.releaseRefund(trx, order.id, r.amount_refund, now),
+      `order ${order.id} does not hold the reservation of refund ${refundId}`,
+    );
+    await ledger.lockInOrder(trx, [merchant.account_id]);
+    await ledger.post(trx, {
+      id: `jnl_refret_${refundId}`,
+      kind: 'refund_return',
+      refId: refundId,
+      postings: [
+        { accountId: refundHoldAccountId(r.mchid), amount: -r.amount_refund },
+        { accountId: merchant.account_id, amount: r.amount_refund },
+      ],
+      now,
+      // The hold received exactly this amount when the refund was accepted.
+      onInsufficient: 'system_error',
+    });
+    written.push(await notifications.emit(ctx, trx, r.mchid, 'refund.closed', { ...refundView(r) }));
+    await notifications.enqueueCallback(ctx, trx, {
+      mchid: r.mchid,
+      eventType: 'REFUND.CLOSED',
+      ref: r.out_refund_no,
+      notifyUrl: r.notify_url ?? order.notify_url,
+      resource: refundNotification(r),
+    });
+    return true;
+  });
+  if (closed) deps.publish(written[0]!.mchid, written);
+  return closed;
 }
 
 /** The REFUND.* callback resource (reference §5.2): `refund_status`, not `status`. */

@@ -2,6 +2,8 @@ export { type InstrumentKind, sandboxPayers } from './fixtures.ts';
 export {
   type Authorization,
   authorize,
+  type ClosedInstrument,
+  closeInstrument,
   createSimulatedPayer,
   ensureSandboxPayers,
   type InstrumentView,

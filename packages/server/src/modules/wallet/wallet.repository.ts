@@ -39,10 +39,23 @@ const instruments = prepared((db, p: { user_id: string }) =>
     .selectAll('instruments')
     .select('accounts.balance')
     .where('instruments.user_id', '=', p.user_id)
+    // A closed instrument has left the payer's wallet: it is neither listed, ranked nor charged.
+    .where('instruments.closed_at', 'is', null)
     .orderBy('instruments.created_at')
     .orderBy('instruments.id'),
 );
 
 export function instrumentsOf(db: Executor, userId: string) {
   return instruments.all(db, { user_id: userId });
+}
+
+/** Marks an open instrument closed; false if it was already closed. */
+export async function markInstrumentClosed(db: Executor, id: string, now: number): Promise<boolean> {
+  const r = await db
+    .updateTable('instruments')
+    .set({ closed_at: now })
+    .where('id', '=', id)
+    .where('closed_at', 'is', null)
+    .executeTakeFirst();
+  return r.numUpdatedRows === 1n;
 }

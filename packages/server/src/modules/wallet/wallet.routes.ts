@@ -102,6 +102,24 @@ export function walletRoutes(app: FastifyInstance, ctx: Ctx): void {
     },
   );
 
+  app.post<{ Params: { instrument_id: string }; Body: { openid: string } }>(
+    '/sandbox/v1/instruments/:instrument_id/close',
+    {
+      schema: {
+        tags: ['sandbox'],
+        summary: "Close (cancel) one of a payer's instruments: refunds to it then end ABNORMAL, then CLOSED",
+        params: { type: 'object', properties: { instrument_id: { type: 'string', maxLength: 64 } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['openid'],
+          properties: { openid: { type: 'string', minLength: 1, maxLength: 128 } },
+        },
+      },
+    },
+    (req) => wallet.closeInstrument(ctx, req.body.openid, req.params.instrument_id),
+  );
+
   app.post<{ Body: { appid: string; openid: string; device_fingerprint: string } }>(
     '/sandbox/v1/login',
     {

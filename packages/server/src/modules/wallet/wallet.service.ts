@@ -11,6 +11,7 @@ import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
 import { assert } from '../../lib/assert.ts';
+import { rfc3339 } from '../../lib/clock.ts';
 import { fail } from '../../lib/errors.ts';
 import { prefixed } from '../../lib/ids.ts';
 import * as identity from '../identity/index.ts';
@@ -103,6 +104,7 @@ async function createPayer(trx: Executor, payer: PayerFixture, now: number): Pro
       always_declined: ins.always_declined ? 1 : 0,
       account_id: accountId,
       created_at: opened,
+      closed_at: null,
     });
     // An empty wallet (balance_fen 0) has nothing to fund: a journal cannot post zero.
     if (ins.funds_fen === 0) continue;
@@ -258,6 +260,47 @@ export async function authorize(
     displayName: chosen.display_name,
     last4: chosen.last4,
     createdAt: chosen.created_at,
+  };
+}
+
+export interface ClosedInstrument {
+  id: string;
+  kind: InstrumentKind;
+  bank_type: string;
+  display_name: string;
+  last4: string | null;
+  /** RFC 3339: when the payer closed it (the first close; a repeat changes nothing). */
+  closed_at: string;
+}
+
+/**
+ * The payer closes (cancels) one of their instruments, as a cancelled or frozen bank card in
+ * WeChat: it leaves the wallet (no longer listed, ranked or charged), and a refund to it cannot be
+ * delivered — it ends ABNORMAL, then CLOSED with the money back with the merchant (refunds
+ * module). Its ledger account stays, with its balance, so nothing is lost. Closing is final and
+ * idempotent. An unknown OpenID is `payer_unknown`; an instrument that is not this payer's (or does
+ * not exist) is `instrument_unknown`, and nothing is written.
+ */
+export async function closeInstrument(
+  ctx: Ctx,
+  openid: string,
+  instrumentId: string,
+): Promise<ClosedInstrument> {
+  const who = await identity.resolveOpenid(ctx.db, openid);
+  if (!who) fail('payer_unknown', { field: '/openid', value: openid, location: 'body' });
+  const row = await repo.findInstrument(ctx.db, instrumentId);
+  if (!row || row.user_id !== who.user_id)
+    fail('instrument_unknown', { field: 'instrument_id', value: instrumentId, location: 'path' });
+  if (row.closed_at === null) await repo.markInstrumentClosed(ctx.db, row.id, ctx.clock.now());
+  const closed = await repo.findInstrument(ctx.db, row.id);
+  assert(closed && closed.closed_at !== null, `instrument ${row.id} not closed after its close`);
+  return {
+    id: closed.id,
+    kind: closed.kind as InstrumentKind,
+    bank_type: closed.bank_type,
+    display_name: closed.display_name,
+    last4: closed.last4,
+    closed_at: rfc3339(closed.closed_at),
   };
 }
 
