@@ -109,6 +109,7 @@ export type {
 } from './notifications.ts';
 export { NotificationClient } from './notifications.ts';
 export type {
+  ClosedSandboxInstrument,
   InstrumentKind,
   PayerProofInput,
   PayInput,

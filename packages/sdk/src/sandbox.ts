@@ -53,8 +53,21 @@ export interface SandboxOrder {
   description: string;
   trade_type: TradeType;
   trade_state: TradeState;
+  /** Whether `pay` can take the order now (an unpaid order's prepay_id / code_url may have expired). */
+  payable: boolean;
   amount: { total: number; currency: string };
   payer_openid: string | null;
+}
+
+/** An instrument its payer closed (cancelled): refunds to it end ABNORMAL, then CLOSED. */
+export interface ClosedSandboxInstrument {
+  id: string;
+  kind: string;
+  bank_type: string;
+  display_name: string;
+  last4: string | null;
+  /** RFC 3339. */
+  closed_at: string;
 }
 
 export interface SandboxPayment {
@@ -175,6 +188,19 @@ export class SandboxClient {
       appid: input.appid,
       openid: input.openid,
       device_fingerprint: input.deviceFingerprint,
+    });
+  }
+
+  /**
+   * Close (cancel) one of a payer's instruments, as a cancelled bank card: refunds of orders it
+   * paid are then accepted ABNORMAL and closed after a day (docs/sandbox.md).
+   *
+   * @example
+   * await sandbox.closeInstrument(openid, 'ins_zhangwei_cmb_credit');
+   */
+  closeInstrument(openid: string, instrumentId: string): Promise<ClosedSandboxInstrument> {
+    return this.#call('POST', `/sandbox/v1/instruments/${encodeURIComponent(instrumentId)}/close`, {
+      openid,
     });
   }
 

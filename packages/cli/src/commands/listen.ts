@@ -213,6 +213,8 @@ export function describeEvent(e: ZhifuEvent): string {
   const head = `#${String(e.seq).padEnd(5)} ${e.type.padEnd(26)}`;
   switch (e.type) {
     case 'refund.succeeded':
+    case 'refund.abnormal':
+    case 'refund.closed':
       return `${head} ${e.data.out_trade_no}  refund ${yuan(e.data.amount.refund)} ${e.data.amount.currency}  ${e.data.out_refund_no}  ${e.data.status}`;
     case 'risk.batch_completed':
       return `${head} batch ${e.data.batch_id}  ${e.data.items} items  ${e.data.status}  ${e.data.blocked} blocked  ${e.data.review} review`;
