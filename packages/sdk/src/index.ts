@@ -136,6 +136,7 @@ export {
   decryptResource,
   hmacAuthorization,
   hmacResponseSerial,
+  nonceMaxLength,
   rsaAuthorization,
   signatureWindowSeconds,
   signHmac,

@@ -26,13 +26,20 @@ const ALPHANUMERICS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234
 const GCM_TAG_BYTES = 16;
 const APIV3_KEY_BYTES = 32;
 
+/** The server accepts a `nonce_str` of 1 to 64 printable ASCII characters (docs/authentication.md). */
+export const nonceMaxLength = 64;
+
 /**
- * A random string of alphanumerics (32 by default, like the official SDKs' `nonce_str`).
+ * A random string of alphanumerics (32 by default, like the official SDKs' `nonce_str`); `length`
+ * is 1 to `nonceMaxLength` (64), what the server accepts.
  *
  * @example
  * createNonce(); // 'q3ZL0cS8...' (32 characters)
  */
 export function createNonce(length = 32): string {
+  if (!Number.isInteger(length) || length < 1 || length > nonceMaxLength) {
+    throw new RangeError(`createNonce: length must be an integer from 1 to ${nonceMaxLength}`);
+  }
   let nonce = '';
   while (nonce.length < length) {
     for (const byte of randomBytes(length)) {
@@ -94,7 +101,10 @@ export interface AuthorizationInput {
   body?: string;
   /** Unix seconds; defaults to now. */
   timestamp?: number | string;
-  /** Defaults to 32 fresh random alphanumerics. */
+  /**
+   * Defaults to 32 fresh random alphanumerics. The server accepts 1 to 64 printable ASCII characters
+   * (0x21–0x7E) other than `"`, and each nonce once per merchant within the 5-minute window.
+   */
   nonce?: string;
 }
 

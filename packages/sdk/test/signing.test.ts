@@ -73,6 +73,11 @@ describe('createNonce', () => {
     expect(a).toMatch(/^[A-Za-z0-9]{32}$/);
     expect(createNonce()).not.toBe(a);
     expect(createNonce(8)).toHaveLength(8);
+    expect(createNonce(64)).toMatch(/^[A-Za-z0-9]{64}$/);
+  });
+
+  it('refuses a length the server would refuse (1 to 64 characters)', () => {
+    for (const length of [0, 65, 1.5]) expect(() => createNonce(length)).toThrow(RangeError);
   });
 });
 

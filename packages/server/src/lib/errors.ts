@@ -106,6 +106,12 @@ export const catalog = {
     'unauthenticated',
     'Unknown Authorization scheme; use WECHATPAY2-SHA256-RSA2048 or ZHIFU-HMAC-SHA256.',
   ),
+  signature_field_malformed: e(
+    'SIGN_ERROR',
+    401,
+    'unauthenticated',
+    'A field of the Authorization header is malformed; see docs/authentication.md.',
+  ),
   signature_timestamp_stale: e(
     'SIGN_ERROR',
     401,

@@ -4,8 +4,24 @@
 
 /** APIv3's own request window: timestamps further than 5 minutes from the server clock are stale. */
 export const signature_window_s = 300;
-/** Bounds the in-memory nonce store: 5 minutes at ~3k signed requests/s is under 1M entries. */
+/**
+ * Bounds the in-memory nonce store: 5 minutes at ~3k signed requests/s is under 1M entries. Each
+ * entry is a 16-byte digest of the nonce (~80 bytes of heap with the Map's own), so a full store
+ * holds ~160 MB whatever the nonces' length.
+ */
 export const nonce_store_entries_max = 2_000_000;
+/**
+ * One signer's share of the nonce store (a merchant, or a payer for payer proofs): a quarter, so no
+ * one tenant can fill it for the others. 500,000 nonces are ~1,600 signed requests/s sustained over
+ * the 5-minute window, above what one node serves (docs/benchmarks.md).
+ */
+export const nonce_store_signer_entries_max = 500_000;
+/**
+ * `nonce_str` is 1–64 printable ASCII characters: the official SDKs send 15–32 (reference §1.1), and
+ * a cap keeps a tenant from storing kilobyte nonces. Printable ASCII because Node reads header
+ * bytes as latin1: a UTF-8 nonce could never verify.
+ */
+export const nonce_chars_max = 64;
 /** Largest JSON body accepted. APIv3 bodies are < 8 KB (goods detail ≤ 6144 bytes); 64 KB leaves room. */
 export const body_bytes_max = 64 * 1024;
 /**

@@ -11,7 +11,7 @@ import { createHmac, timingSafeEqual, verify } from 'node:crypto';
 import { fail } from '../../lib/errors.ts';
 import type { Ids } from '../../lib/ids.ts';
 import { hex } from '../../lib/ids.ts';
-import { signature_window_s } from '../../lib/limits.ts';
+import { nonce_chars_max, signature_window_s } from '../../lib/limits.ts';
 import { rsaSign } from '../../lib/rsa.ts';
 import { type NonceStore, windowEndMs, withinWindow } from '../../modules/idempotency/index.ts';
 import type { MerchantKeyCache, MerchantKeys } from '../../modules/merchants/index.ts';
@@ -37,6 +37,13 @@ export function parseAuthorization(header: string | undefined): {
   const params = new Map<string, string>();
   for (const m of header.slice(space + 1).matchAll(/(\w+)="([^"]*)"/g)) params.set(m[1]!, m[2]!);
   return { scheme, params };
+}
+
+/** 0x21–0x7E without `"` (which ends a header value): what nonce_str and serial_no may hold. */
+const printable_ascii = /^[!#-~]+$/;
+
+function malformed(field: 'nonce_str' | 'timestamp' | 'serial_no', issue: string): never {
+  fail('signature_field_malformed', { field, location: 'header', issue });
 }
 
 /** Serial numbers compare case-insensitively and ignoring leading zeros (Go vs Java formatting). */
@@ -82,9 +89,19 @@ export async function authenticate(
       'Required: mchid, nonce_str, timestamp, signature (and serial_no for RSA).',
     );
   }
-  if (!/^\d{1,12}$/.test(timestamp) || !withinWindow(Number(timestamp), nowMs, signature_window_s)) {
-    fail('signature_timestamp_stale');
+  // Printable ASCII only: Node reads header bytes as latin1, so any other byte would be signed as
+  // one text and verified as another. The nonce is bounded too, as the server stores it.
+  if (nonce.length > nonce_chars_max || !printable_ascii.test(nonce)) {
+    malformed('nonce_str', `1 to ${nonce_chars_max} printable ASCII characters (0x21–0x7E) other than "`);
   }
+  if (!/^\d{1,12}$/.test(timestamp)) malformed('timestamp', 'Unix seconds in ASCII digits');
+  if (scheme === 'rsa' && !printable_ascii.test(serial!)) {
+    malformed(
+      'serial_no',
+      'printable ASCII characters (0x21–0x7E) other than ", as the certificate serial in hex',
+    );
+  }
+  if (!withinWindow(Number(timestamp), nowMs, signature_window_s)) fail('signature_timestamp_stale');
   const keys = await merchants.get(mchid);
   if (!keys) fail('merchant_unknown', { field: 'mchid', value: mchid, location: 'header' });
   const message = canonicalRequest(req.method, req.url, timestamp, nonce, req.body);
@@ -98,7 +115,8 @@ export async function authenticate(
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) fail('signature_invalid');
   }
   const claim = nonces.claim(
-    `mch:${mchid}:${nonce}`,
+    `mch:${mchid}`,
+    nonce,
     nowMs,
     windowEndMs(Number(timestamp), signature_window_s),
   );
