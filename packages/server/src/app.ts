@@ -144,6 +144,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     },
     bodyLimit: body_bytes_max,
+    // APIv3 methods are GET/POST/PUT/PATCH/DELETE (reference §1.2): a HEAD on a GET route would run
+    // the GET handler and sign a body it never sends. HEAD is APIv3's empty 405, except /healthz.
+    exposeHeadRoutes: false,
     genReqId: () => requestId(ctx.ids),
     frameworkErrors: frameworkError,
     clientErrorHandler: clientErrorHandler(ctx.ids),
@@ -285,6 +288,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
   conversationRoutes(app, ctx, conversationDeps);
   mcpRoutes(app, ctx, conversationDeps);
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  // HEAD too, for monitors that probe with it: the same answer without its body.
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/healthz',
+    schema: { hide: true },
+    handler: async () => ({ status: 'ok' }),
+  });
   return app;
 }

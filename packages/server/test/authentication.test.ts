@@ -1,7 +1,8 @@
 /**
  * Request authentication defects found in review, each a regression test named after it: nonces
- * of unbounded length and one tenant filling the shared nonce store, and non-ASCII header fields
- * that could never verify (docs/authentication.md).
+ * of unbounded length and one tenant filling the shared nonce store, non-ASCII header fields that
+ * could never verify, and HEAD answered with a signature over a body it does not send
+ * (docs/authentication.md).
  */
 import { connect } from 'node:net';
 import { hmacAuthorization, rsaAuthorization } from '@zhifu/sdk';
@@ -100,6 +101,37 @@ describe('request authentication over a real socket (sqlite)', () => {
       expect([res.status, JSON.parse(res.body).detail?.field]).toEqual([401, field]);
       expect(JSON.parse(res.body).message).toMatch(new RegExp(field));
     }
+  });
+});
+
+describe('HEAD requests (sqlite)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await openTestApp('sqlite', { app: { background: false } });
+  });
+  afterAll(() => t.close());
+
+  it('a signed HEAD on a GET route is an empty 405 with Request-ID, not a 200 signed over a GET body', async () => {
+    const authorization = hmacAuthorization({
+      mchid: t.merchant.mchid,
+      hmacKey: t.merchant.hmac_key,
+      method: 'HEAD',
+      url: '/v3/certificates',
+      timestamp: now(t),
+    });
+    const res = await t.app.inject({ method: 'HEAD', url: '/v3/certificates', headers: { authorization } });
+    expect([res.statusCode, res.body]).toEqual([405, '']);
+    expect(res.headers['request-id']).toMatch(/^[0-9A-F]{40}-0$/);
+    expect(res.headers['wechatpay-signature']).toBeUndefined();
+    const unknown = await t.app.inject({ method: 'HEAD', url: '/v3/nope' });
+    expect([unknown.statusCode, unknown.body]).toEqual([404, '']);
+  });
+
+  it('HEAD /healthz answers 200 without a body, for monitors that probe with HEAD', async () => {
+    const res = await t.app.inject({ method: 'HEAD', url: '/healthz' });
+    expect([res.statusCode, res.body]).toEqual([200, '']);
+    expect(res.headers['request-id']).toBeTruthy();
+    expect((await t.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
   });
 });
 
