@@ -49,7 +49,13 @@ import {
 } from './modules/risk/index.ts';
 import { riskRoutes } from './modules/risk/risk.routes.ts';
 import { walletRoutes } from './modules/wallet/wallet.routes.ts';
-import { clientErrorHandler, frameworkError, installHttp, requestId } from './transport/http/http.ts';
+import {
+  clientErrorHandler,
+  frameworkError,
+  installHttp,
+  originForm,
+  requestId,
+} from './transport/http/http.ts';
 
 export interface AppDeps {
   ctx: Ctx;
@@ -147,6 +153,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // APIv3 methods are GET/POST/PUT/PATCH/DELETE (reference §1.2): a HEAD on a GET route would run
     // the GET handler and sign a body it never sends. HEAD is APIv3's empty 405, except /healthz.
     exposeHeadRoutes: false,
+    // An absolute-form target (`GET http://host/v3/… HTTP/1.1`) is routed and verified as its path
+    // and query, the canonical URL clients sign (RFC 9112 §3.2.2, reference §1.2).
+    rewriteUrl: (req) => originForm(req.url ?? '/'),
     genReqId: () => requestId(ctx.ids),
     frameworkErrors: frameworkError,
     clientErrorHandler: clientErrorHandler(ctx.ids),

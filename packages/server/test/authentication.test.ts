@@ -1,11 +1,11 @@
 /**
  * Request authentication defects found in review, each a regression test named after it: nonces
  * of unbounded length and one tenant filling the shared nonce store, non-ASCII header fields that
- * could never verify, and HEAD answered with a signature over a body it does not send
- * (docs/authentication.md).
+ * could never verify, HEAD answered with a signature over a body it does not send, and an
+ * absolute-form request target verified over the scheme and host (docs/authentication.md).
  */
 import { connect } from 'node:net';
-import { hmacAuthorization, rsaAuthorization } from '@zhifu/sdk';
+import { canonicalRequest, hmacAuthorization, rsaAuthorization, signHmac } from '@zhifu/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryNonceStore } from '../src/modules/idempotency/index.ts';
 import { addMerchant, openTestApp, type TestApp } from './harness.ts';
@@ -101,6 +101,31 @@ describe('request authentication over a real socket (sqlite)', () => {
       expect([res.status, JSON.parse(res.body).detail?.field]).toEqual([401, field]);
       expect(JSON.parse(res.body).message).toMatch(new RegExp(field));
     }
+  });
+
+  it('an absolute-form request target verifies over the path and query only (RFC 9112 §3.2.2)', async () => {
+    const { host } = new URL(t.ctx.publicUrl);
+    const path = `/v3/pay/transactions/out-trade-no/NOPE?mchid=${t.merchant.mchid}`;
+    const absolute = `http://${host}${path}`;
+    // Signed over the path, as the reference (§1.2) and every SDK sign: verified, routed, answered.
+    const res = await get(absolute, path);
+    expect([res.status, JSON.parse(res.body).code]).toEqual([404, 'ORDER_NOT_EXIST']);
+    expect((await get(`http://${host}/v3/certificates`, '/v3/certificates')).status).toBe(200);
+    // A signature over the scheme and host is not over the canonical target.
+    const timestamp = now(t);
+    const signature = signHmac(
+      canonicalRequest('GET', absolute, timestamp, 'HOST-SIGNED-1', ''),
+      t.merchant.hmac_key,
+    );
+    const hostSigned = await rawRequest(
+      t,
+      `GET ${absolute} HTTP/1.1\r\nHost: x\r\nAuthorization: ZHIFU-HMAC-SHA256 mchid="${t.merchant.mchid}",` +
+        `nonce_str="HOST-SIGNED-1",timestamp="${timestamp}",signature="${signature}"\r\nConnection: close\r\n\r\n`,
+    );
+    expect(hostSigned.status).toBe(401);
+    // A wrong method on an absolute-form target is still APIv3's empty 405.
+    const wrong = await get(`http://${host}/v3/certificates`, '/v3/certificates', { method: 'DELETE' });
+    expect([wrong.status, wrong.body]).toEqual([405, '']);
   });
 });
 

@@ -335,6 +335,20 @@ export function clientErrorHandler(ids: Ctx['ids']) {
   };
 }
 
+/**
+ * The origin form (path and query) of a request target. An absolute-form target
+ * (`http://host/v3/x?y`, RFC 9112 §3.2.2) loses its scheme and authority, byte for byte otherwise:
+ * that is what clients sign (reference §1.2). Other targets are returned unchanged. For `rewriteUrl`
+ * in buildApp, so routing, authentication and the 404/405 answers all see the same target.
+ */
+export function originForm(url: string): string {
+  if (url.startsWith('/')) return url;
+  const authority = /^https?:\/\/[^/?#]*/i.exec(url);
+  if (!authority) return url;
+  const rest = url.slice(authority[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
 function lookup(request: FastifyRequest, context: string | undefined, pointer: string): unknown {
   let node: unknown =
     context === 'querystring' ? request.query : context === 'params' ? request.params : request.body;
