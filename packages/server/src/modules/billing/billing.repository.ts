@@ -7,7 +7,6 @@ import { sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
 import { insertRow, prepared } from '../../db/prepared.ts';
 import type {
-  AccountsTable,
   AiEligibilityGrantsTable,
   BillTokensTable,
   FeeReturnsTable,
@@ -17,38 +16,6 @@ import type {
 } from '../../db/schema.ts';
 
 const captured_states = ['SUCCESS', 'REFUND'];
-
-// Accounts ---------------------------------------------------------------------------------------
-
-/** Opens a billing account on first use (the same pattern as payment hold accounts). */
-export async function ensureAccount(
-  db: Executor,
-  a: { id: string; kind: string; ownerId: string; floor: number | null; now: number },
-): Promise<void> {
-  await ensureAccountQuery.run(db, {
-    id: a.id,
-    kind: a.kind,
-    owner_id: a.ownerId,
-    floor: a.floor,
-    created_at: a.now,
-  });
-}
-
-// Prepared (db/prepared.ts): every metered AI call ensures two accounts.
-const ensureAccountQuery = prepared((db, p: Omit<AccountsTable, 'currency' | 'balance'>) =>
-  db
-    .insertInto('accounts')
-    .values({
-      id: p.id,
-      kind: p.kind,
-      owner_id: p.owner_id,
-      currency: 'CNY',
-      balance: 0,
-      floor: p.floor,
-      created_at: p.created_at,
-    })
-    .onConflict((oc) => oc.column('id').doNothing()),
-);
 
 // Processing fees --------------------------------------------------------------------------------
 

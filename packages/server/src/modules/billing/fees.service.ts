@@ -27,13 +27,13 @@ export function feesDueAccountId(mchid: string): string {
 
 export async function ensureFeesAccount(trx: Executor, mchid: string, now: number): Promise<string> {
   const id = feesAccountId(mchid);
-  await repo.ensureAccount(trx, { id, kind: 'platform_fees', ownerId: 'platform', floor: 0, now });
+  await ledger.ensureAccount(trx, { id, kind: 'platform_fees', ownerId: 'platform', floor: 0, now });
   return id;
 }
 
 export async function ensureFeesDueAccount(trx: Executor, mchid: string, now: number): Promise<string> {
   const id = feesDueAccountId(mchid);
-  await repo.ensureAccount(trx, { id, kind: 'fees_due', ownerId: mchid, floor: null, now });
+  await ledger.ensureAccount(trx, { id, kind: 'fees_due', ownerId: mchid, floor: null, now });
   return id;
 }
 

@@ -7,12 +7,24 @@ export function insertAccount(db: Executor, account: AccountsTable) {
   return db.insertInto('accounts').values(account).execute();
 }
 
-export function insertAccountIfMissing(db: Executor, account: AccountsTable) {
-  return db
+// Prepared (db/prepared.ts): every metered AI call ensures two accounts.
+const insertIfMissing = prepared((db, p: AccountsTable) =>
+  db
     .insertInto('accounts')
-    .values(account)
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
+    .values({
+      id: p.id,
+      kind: p.kind,
+      owner_id: p.owner_id,
+      currency: p.currency,
+      balance: p.balance,
+      floor: p.floor,
+      created_at: p.created_at,
+    })
+    .onConflict((oc) => oc.column('id').doNothing()),
+);
+
+export async function insertAccountIfMissing(db: Executor, account: AccountsTable): Promise<void> {
+  await insertIfMissing.run(db, account);
 }
 
 export function findAccount(db: Executor, id: string) {

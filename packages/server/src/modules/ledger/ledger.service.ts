@@ -23,6 +23,8 @@ export type AccountKind =
   | 'fees_due'
   /** A Smart Checkout promotion's discounts (floor −budget: it owes what its funder pays). */
   | 'promotion'
+  /** A merchant's realtime payments held for a decision or a review (payments/decisions.service.ts). */
+  | 'hold'
   /**
    * A merchant's refunds that could not reach the payer (status ABNORMAL), held apart from its
    * balance until they are closed back to it (floor 0: it holds only what refunds put in).

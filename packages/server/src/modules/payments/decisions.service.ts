@@ -51,11 +51,7 @@ export function holdAccountId(mchid: string): string {
 
 export async function ensureHoldAccount(trx: Executor, mchid: string, now: number): Promise<string> {
   const id = holdAccountId(mchid);
-  await trx
-    .insertInto('accounts')
-    .values({ id, kind: 'hold', owner_id: mchid, currency: 'CNY', balance: 0, floor: 0, created_at: now })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
+  await ledger.ensureAccount(trx, { id, kind: 'hold', ownerId: mchid, floor: 0, now });
   return id;
 }
 
