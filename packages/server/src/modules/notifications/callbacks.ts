@@ -32,6 +32,20 @@ export type CallbackEventType =
   | 'REFUND.ABNORMAL'
   | 'REFUND.CLOSED';
 
+/** WeChat Pay's `summary` for each event type (reference §5.1). */
+function summaryOf(eventType: CallbackEventType): string {
+  switch (eventType) {
+    case 'TRANSACTION.SUCCESS':
+      return '支付成功';
+    case 'REFUND.SUCCESS':
+      return '退款成功';
+    case 'REFUND.ABNORMAL':
+      return '退款异常';
+    case 'REFUND.CLOSED':
+      return '退款关闭';
+  }
+}
+
 export async function enqueueCallback(
   ctx: Ctx,
   trx: Executor,
@@ -46,12 +60,7 @@ export async function enqueueCallback(
     event_type: c.eventType,
     ref: c.ref,
     notify_url: c.notifyUrl,
-    summary:
-      c.eventType === 'TRANSACTION.SUCCESS'
-        ? '支付成功'
-        : c.eventType === 'REFUND.SUCCESS'
-          ? '退款成功'
-          : '退款异常',
+    summary: summaryOf(c.eventType),
     original_type: refund ? 'refund' : 'transaction',
     // The resource names the payer (OpenID): personal information, sealed at rest (SM4 envelope).
     resource_json: sealRecord(
