@@ -10,6 +10,7 @@ import {
   type CallbackEventType,
   enqueueCallback,
 } from '../src/modules/notifications/callbacks.ts';
+import { addressAllowed, screenUrl } from '../src/modules/notifications/ssrf.ts';
 import { openTestApp, type TestApp } from './harness.ts';
 
 /** A real HTTP receiver for APIv3 callbacks: answers with `status`, keeps every request. */
@@ -66,6 +67,64 @@ describe('callback summaries', () => {
       expect(bodies.every((b) => b.resource.original_type === 'refund')).toBe(true);
     } finally {
       await r.close();
+    }
+  });
+});
+
+describe('SSRF screening of IPv6 forms that embed an IPv4 address', () => {
+  const refused = [
+    '::127.0.0.1', // IPv4-compatible (RFC 4291 §2.5.5.1)
+    '::169.254.169.254',
+    '::10.0.0.1',
+    '::7f00:1', // the same as ::127.0.0.1, spelt as a URL normalises it
+    '::8.8.8.8', // deprecated form: refused whatever it embeds
+    '::ffff:0:127.0.0.1', // IPv4-translated (RFC 6145)
+    '::ffff:0:8.8.8.8',
+    '64:ff9b::a00:1', // NAT64 well-known prefix (RFC 6052)
+    '64:ff9b:1::a9fe:a9fe', // local-use NAT64 (RFC 8215)
+    '2002:7f00:1::1', // 6to4 of 127.0.0.1 (RFC 3056)
+    '2002:a9fe:a9fe::1',
+    '2001:0:4136:e378:8000:63bf:3fff:fdd2', // Teredo (RFC 4380)
+    'fec0::1', // site-local (RFC 3879)
+    '100::1', // discard (RFC 6666)
+    '2001:db8::1', // documentation (RFC 3849)
+  ];
+
+  it('addressAllowed and screenUrl refuse each, with or without the sandbox loopback setting', () => {
+    for (const address of refused) {
+      for (const allowLoopback of [false, true]) {
+        expect(addressAllowed(address, allowLoopback), address).toBe(false);
+        expect(screenUrl(`http://[${address}]/notify`, allowLoopback), address).toMatch(/not allowed/);
+      }
+    }
+  });
+
+  it('IPv4-mapped, loopback and public addresses keep their results', () => {
+    const cases: [string, boolean, boolean][] = [
+      // address, allowed without / with the sandbox loopback setting
+      ['::ffff:127.0.0.1', false, true],
+      ['::ffff:10.1.2.3', false, false],
+      ['::ffff:169.254.169.254', false, false],
+      ['::ffff:8.8.8.8', true, true],
+      ['127.0.0.1', false, true],
+      ['::1', false, true],
+      ['::', false, false],
+      ['10.1.2.3', false, false],
+      ['100.100.100.200', false, false],
+      ['fc00::1', false, false],
+      ['fe80::1', false, false],
+      ['8.8.8.8', true, true],
+      ['114.114.114.114', true, true],
+      ['2001:4860:4860::8888', true, true],
+      ['240e:e9:6002:15a::1', true, true],
+    ];
+    for (const [address, plain, sandbox] of cases) {
+      expect([addressAllowed(address, false), addressAllowed(address, true)], address).toEqual([
+        plain,
+        sandbox,
+      ]);
+      const host = address.includes(':') ? `[${address}]` : address;
+      expect(screenUrl(`https://${host}/notify`, false) === null, address).toBe(plain);
     }
   });
 });

@@ -4,50 +4,40 @@
  * addresses. The check runs on the address actually connected to (a custom DNS lookup), so
  * alternate spellings (2130706433, 0x7f.1, [::ffff:127.0.0.1]) and DNS rebinding fail alike;
  * redirects are never followed. Loopback may be allowed by the operator's sandbox setting.
+ *
+ * Address classes come from ipaddr.js (installed with Fastify), whose tables follow the IANA
+ * special-purpose registries, rather than from CIDR lists of our own. An IPv4 address must be what
+ * ipaddr.js calls plain unicast. An IPv6 address must be that too and global unicast (2000::/3,
+ * RFC 4291 §2.4): this refuses the forms that carry an IPv4 address to wherever a translator or
+ * relay sends it — IPv4-compatible `::a.b.c.d` (deprecated, RFC 4291 §2.5.5.1; ipaddr.js calls it
+ * unicast), IPv4-translated `::ffff:0:a.b.c.d` (RFC 6145), NAT64 `64:ff9b::/96` and
+ * `64:ff9b:1::/48` (RFC 6052, RFC 8215), 6to4 `2002::/16` (RFC 3056), Teredo `2001::/32`
+ * (RFC 4380) — and site-local `fec0::/10`, discard `100::/64`, documentation `2001:db8::/32`.
+ * Only IPv4-mapped `::ffff:a.b.c.d`, which the kernel connects as IPv4, is judged by its IPv4
+ * address.
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 
-const blocked = new BlockList();
-for (const [net, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['224.0.0.0', 4],
-  ['240.0.0.0', 4],
-] as const) {
-  blocked.addSubnet(net, prefix, 'ipv4');
-}
-blocked.addAddress('100.100.100.200', 'ipv4'); // Alibaba Cloud metadata
-for (const [net, prefix] of [
-  ['::', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-  ['64:ff9b::', 96],
-] as const) {
-  blocked.addSubnet(net, prefix, 'ipv6');
-}
-const loopback = new BlockList();
-loopback.addSubnet('127.0.0.0', 8, 'ipv4');
-loopback.addAddress('::1', 'ipv6');
-
-/** IPv4-mapped IPv6 (::ffff:a.b.c.d) is judged as the IPv4 address it maps. */
-function unmap(address: string): { address: string; family: 'ipv4' | 'ipv6' } {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return { address: mapped[1]!, family: 'ipv4' };
-  return { address, family: isIP(address) === 6 ? 'ipv6' : 'ipv4' };
-}
+const globalUnicast = ipaddr.parseCIDR('2000::/3');
+/** Alibaba Cloud's metadata service sits in ordinary unicast space. */
+const metadata = ipaddr.parse('100.100.100.200');
 
 export function addressAllowed(address: string, allowLoopback: boolean): boolean {
-  const { address: a, family } = unmap(address);
-  if (loopback.check(a, family)) return allowLoopback;
-  return !blocked.check(a, family);
+  if (!isIP(address)) return false;
+  // ipaddr.js reads the spelling `::a.b.c.d` (IPv4-compatible, which inet_ntop and c-ares print)
+  // as IPv4-mapped `::ffff:a.b.c.d`, a different address; `0::a.b.c.d` it reads as written.
+  let ip = ipaddr.parse(address.startsWith('::') && address.includes('.') ? `0${address}` : address);
+  // IPv4-mapped IPv6 (::ffff:a.b.c.d) is judged as the IPv4 address it maps.
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) {
+    ip = (ip as ipaddr.IPv6).toIPv4Address();
+  }
+  const range = ip.range();
+  if (range === 'loopback') return allowLoopback;
+  if (range !== 'unicast') return false;
+  if (ip.kind() === 'ipv4') return !ip.match(metadata, 32);
+  return ip.match(globalUnicast);
 }
 
 /** A dns.lookup replacement for http.request that refuses forbidden addresses at connect time. */
