@@ -2,16 +2,25 @@
  * APIv3 callback delivery (modules/notifications/callbacks.ts, ssrf.ts): regression tests named
  * after the defects a review found. The broader behaviour is in notifications.test.ts.
  */
+import { execFileSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { Resolver } from 'node:dns/promises';
+import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rsaSign } from '../src/lib/rsa.ts';
 import { MerchantKeyCache } from '../src/modules/merchants/index.ts';
 import {
   CallbackDispatcher,
   type CallbackEventType,
   enqueueCallback,
 } from '../src/modules/notifications/callbacks.ts';
-import { addressAllowed, screenUrl } from '../src/modules/notifications/ssrf.ts';
+import { addressAllowed, type HostResolver, screenUrl } from '../src/modules/notifications/ssrf.ts';
 import { openTestApp, type TestApp } from './harness.ts';
+import { signedRequest } from './requests.ts';
 
 /** A real HTTP receiver for APIv3 callbacks: answers with `status`, keeps every request. */
 async function receiver(status: () => number) {
@@ -125,6 +134,116 @@ describe('SSRF screening of IPv6 forms that embed an IPv4 address', () => {
       ]);
       const host = address.includes(':') ? `[${address}]` : address;
       expect(screenUrl(`https://${host}/notify`, false) === null, address).toBe(plain);
+    }
+  });
+});
+
+describe('callback deadlines: DNS that never answers and a busy thread pool (SQLite)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await openTestApp('sqlite', { app: { background: false } });
+  });
+  afterAll(() => t.close());
+
+  const history = async (ref: string) =>
+    (await signedRequest(t, 'GET', `/v1/notifications/callbacks?ref=${ref}`)).json().data[0];
+
+  it('DNS starvation: lookups that never answer hold no thread-pool thread and are cancelled at the 5 s deadline', async () => {
+    // A DNS server that reads every query and answers none.
+    const blackHole = createSocket('udp4');
+    let queries = 0;
+    blackHole.on('message', () => queries++);
+    await new Promise<void>((r) => blackHole.bind(0, '127.0.0.1', r));
+    const server = `127.0.0.1:${blackHole.address().port}`;
+    // Real c-ares resolvers asking the black hole, with their own timeout far beyond the deadline:
+    // only the deadline's cancel() can end their queries.
+    let outstanding = 0;
+    const resolver = (): HostResolver => {
+      const r = new Resolver({ timeout: 60_000, tries: 1 });
+      r.setServers([server]);
+      const track = (q: Promise<string[]>) => {
+        outstanding++;
+        return q.finally(() => outstanding--);
+      };
+      return {
+        resolve4: (h) => track(r.resolve4(h)),
+        resolve6: (h) => track(r.resolve6(h)),
+        cancel: () => r.cancel(),
+      };
+    };
+    try {
+      const n = 8; // twice the thread pool: dns.lookup would have taken all of it
+      for (let i = 0; i < n; i++)
+        await enqueue(t, 'REFUND.SUCCESS', `R-dns-${i}`, 'https://never-answers.example/notify');
+      const dispatcher = new CallbackDispatcher(t.ctx, new MerchantKeyCache(t.ctx), {
+        allowLoopback: false,
+        resolver,
+      });
+      const started = Date.now();
+      const ticking = dispatcher.tick();
+      while (queries < 2 * n && Date.now() - started < 3000) await new Promise((x) => setTimeout(x, 20));
+      expect(queries).toBeGreaterThanOrEqual(2 * n); // A and AAAA of each, to the injected resolver
+      // Meanwhile the thread pool is free: RSA signing (responses, other callbacks) is not held up.
+      const key = (await new MerchantKeyCache(t.ctx).get(t.merchant.mchid))!.platformPrivateKey;
+      const signing = Date.now();
+      await Promise.all(Array.from({ length: 8 }, () => rsaSign('message', key)));
+      expect(Date.now() - signing).toBeLessThan(1000);
+      expect(outstanding).toBe(2 * n);
+      expect(await ticking).toBe(n);
+      expect(Date.now() - started).toBeLessThan(7000);
+      expect(outstanding).toBe(0); // cancelled, not left running in the background
+      for (let i = 0; i < n; i++) {
+        expect(await history(`R-dns-${i}`)).toMatchObject({
+          status: 'pending',
+          attempts: 1,
+          history: [{ http_status: null, error: 'timed out after 5000 ms' }],
+        });
+      }
+    } finally {
+      blackHole.close();
+    }
+  });
+
+  it('the 5 s deadline starts before signing: with the thread pool taken, the attempt ends on time and is never sent', async () => {
+    const r = await receiver(() => 200);
+    // Every pool thread blocks opening a FIFO for reading until the test opens it for writing.
+    const dir = mkdtempSync(join(tmpdir(), 'zhifu-pool-'));
+    const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    const fifos = Array.from({ length: threads }, (_, i) => join(dir, `fifo-${i}`));
+    for (const f of fifos) execFileSync('mkfifo', [f]);
+    let jammed: Promise<unknown>[] = [];
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      for (const f of fifos) closeSync(openSync(f, constants.O_WRONLY | constants.O_NONBLOCK));
+    };
+    try {
+      await enqueue(t, 'REFUND.SUCCESS', 'R-pool', r.url);
+      const keys = new MerchantKeyCache(t.ctx);
+      await keys.get(t.merchant.mchid); // cached, so that only the signature needs the pool
+      const dispatcher = new CallbackDispatcher(t.ctx, keys, { allowLoopback: true });
+      jammed = fifos.map((f) => open(f, 'r').then((h) => h.close()));
+      const safety = setTimeout(release, 6_500); // before the fix the attempt waits for this
+      const started = Date.now();
+      expect(await dispatcher.tick()).toBe(1);
+      const took = Date.now() - started;
+      clearTimeout(safety);
+      release();
+      await Promise.all(jammed);
+      expect(took).toBeLessThan(6_000);
+      await new Promise((x) => setTimeout(x, 300)); // the late signature is made, and dropped
+      expect(r.received).toHaveLength(0);
+      expect(await history('R-pool')).toMatchObject({
+        status: 'pending',
+        attempts: 1,
+        history: [{ http_status: null, error: 'timed out after 5000 ms' }],
+      });
+    } finally {
+      release();
+      await Promise.all(jammed);
+      rmSync(dir, { recursive: true, force: true });
+      await r.close();
     }
   });
 });

@@ -104,7 +104,8 @@ export const callback_retry_delays_s = [
 export const callback_batch_max = 16;
 /**
  * Deliveries in flight on one node across passes (slow endpoints do not block later passes). Each
- * may take a DNS lookup and an RSA signature in libuv's 4-thread pool, which the WAL fsync shares.
+ * takes an RSA signature in libuv's 4-thread pool, which the WAL fsync shares; its DNS lookup runs
+ * on the event loop (c-ares), and its 5 s deadline ends it whatever it waits for.
  */
 export const callback_in_flight_max = 64;
 export const callback_lease_ms = 30_000;

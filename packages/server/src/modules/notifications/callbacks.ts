@@ -24,7 +24,7 @@ import {
 import { rsaSign } from '../../lib/rsa.ts';
 import type { MerchantKeyCache } from '../merchants/index.ts';
 import * as repo from './notifications.repository.ts';
-import { guardedLookup, screenUrl } from './ssrf.ts';
+import { dnsResolver, guardedLookup, type HostResolver, screenUrl } from './ssrf.ts';
 
 export type CallbackEventType =
   | 'TRANSACTION.SUCCESS'
@@ -87,6 +87,11 @@ export interface DeliveryResult {
 export interface CallbackOptions {
   /** Operator's sandbox setting: let callbacks reach 127.0.0.1 / ::1 (local development). */
   allowLoopback: boolean;
+  /**
+   * A DNS resolver for one attempt, given the attempt's deadline; default c-ares (`dnsResolver`).
+   * Tests pass one whose server never answers.
+   */
+  resolver?: (timeoutMs: number) => HostResolver;
 }
 
 /**
@@ -166,22 +171,10 @@ export class CallbackDispatcher {
 
   private async attempt(c: Awaited<ReturnType<typeof repo.dueCallbacks>>[number]): Promise<void> {
     const attempt = c.attempts + 1;
-    const started = performance.now();
-    let result: DeliveryResult;
     const screened = screenUrl(c.notify_url, this.options.allowLoopback);
-    if (screened) {
-      result = { status: null, error: `refused: ${screened}`, durationMs: 0 };
-    } else {
-      try {
-        result = await this.deliver(c);
-      } catch (error) {
-        result = {
-          status: null,
-          error: String((error as Error).message).slice(0, 250),
-          durationMs: performance.now() - started,
-        };
-      }
-    }
+    const result: DeliveryResult = screened
+      ? { status: null, error: `refused: ${screened}`, durationMs: 0 }
+      : await this.deliverWithin(c);
     const now = this.ctx.clock.now();
     // APIv3 counts a callback as received only on 200 or 204 (reference §5.4); anything else retries.
     const ok = result.status === 200 || result.status === 204;
@@ -204,9 +197,51 @@ export class CallbackDispatcher {
     });
   }
 
-  private async deliver(c: Awaited<ReturnType<typeof repo.dueCallbacks>>[number]): Promise<DeliveryResult> {
+  /**
+   * One attempt within one 5 s deadline (reference §5.4). The deadline starts before the
+   * merchant's keys are read and the body is signed, and ends the attempt whatever it still waits
+   * for: the RSA signature waits its turn in libuv's thread pool, which file I/O or a burst of
+   * response signing can keep busy, and an attempt that outlived its 30 s lease would be delivered
+   * by another node as well. A signature finished after the deadline is not sent, and the
+   * attempt's DNS queries are cancelled.
+   */
+  private async deliverWithin(
+    c: Awaited<ReturnType<typeof repo.dueCallbacks>>[number],
+  ): Promise<DeliveryResult> {
+    const started = performance.now();
+    const deadline = new AbortController();
+    const timedOut = new Promise<never>((_, reject) =>
+      deadline.signal.addEventListener('abort', () => reject(deadline.signal.reason), { once: true }),
+    );
+    const timer = setTimeout(
+      () => deadline.abort(new Error(`timed out after ${callback_timeout_ms} ms`)),
+      callback_timeout_ms,
+    );
+    const resolver = (this.options.resolver ?? dnsResolver)(callback_timeout_ms);
+    const delivering = this.deliver(c, deadline.signal, resolver);
+    delivering.catch(() => undefined); // after the deadline its failure is no longer anyone's answer
+    try {
+      const answer = await Promise.race([delivering, timedOut]);
+      return { ...answer, durationMs: performance.now() - started };
+    } catch (error) {
+      return {
+        status: null,
+        error: String((error as Error).message).slice(0, 250),
+        durationMs: performance.now() - started,
+      };
+    } finally {
+      clearTimeout(timer);
+      resolver.cancel();
+    }
+  }
+
+  private async deliver(
+    c: Awaited<ReturnType<typeof repo.dueCallbacks>>[number],
+    deadline: AbortSignal,
+    resolver: HostResolver,
+  ): Promise<Answer> {
     const keys = await this.keys.get(c.mchid);
-    if (!keys) return { status: null, error: 'merchant vanished', durationMs: 0 };
+    if (!keys) return { status: null, error: 'merchant vanished' };
     const nonce = alphanumeric(this.ctx.ids, 12);
     const cipher = createCipheriv(
       'aes-256-gcm',
@@ -233,6 +268,7 @@ export class CallbackDispatcher {
     const timestamp = String(Math.floor(this.ctx.clock.now() / 1000));
     const headerNonce = hex(this.ctx.ids, 32);
     const signature = await rsaSign(`${timestamp}\n${headerNonce}\n${body}\n`, keys.platformPrivateKey);
+    deadline.throwIfAborted(); // recorded as timed out already: it must not be sent after all
     return post(
       c.notify_url,
       body,
@@ -246,18 +282,21 @@ export class CallbackDispatcher {
         'Wechatpay-Signature-Type': 'WECHATPAY2-SHA256-RSA2048',
         'Request-ID': `${hex(this.ctx.ids, 40).toUpperCase()}-0`,
       },
-      this.options.allowLoopback,
+      guardedLookup(this.options.allowLoopback, resolver),
+      deadline,
     );
   }
 }
+
+type Answer = Omit<DeliveryResult, 'durationMs'>;
 
 function post(
   url: string,
   body: string,
   headers: Record<string, string>,
-  allowLoopback: boolean,
-): Promise<DeliveryResult> {
-  const started = performance.now();
+  lookup: ReturnType<typeof guardedLookup>,
+  deadline: AbortSignal,
+): Promise<Answer> {
   const u = new URL(url);
   const send = u.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve) => {
@@ -265,15 +304,15 @@ function post(
     const settle = (status: number | null, error: string | null) => {
       if (settled) return;
       settled = true;
-      clearTimeout(deadline);
-      resolve({ status, error: error?.slice(0, 250) ?? null, durationMs: performance.now() - started });
+      deadline.removeEventListener('abort', abort);
+      resolve({ status, error: error?.slice(0, 250) ?? null });
     };
     const req = send(
       u,
       {
         method: 'POST',
         headers: { ...headers, 'Content-Length': Buffer.byteLength(body) },
-        lookup: guardedLookup(allowLoopback) as never,
+        lookup: lookup as never,
       },
       (res) => {
         res.resume();
@@ -282,12 +321,10 @@ function post(
         res.on('close', () => settle(null, 'connection closed before the answer ended'));
       },
     );
-    // One deadline for the whole attempt (a socket idle timeout would not bound an endpoint that
-    // trickles bytes).
-    const deadline = setTimeout(
-      () => req.destroy(new Error(`timed out after ${callback_timeout_ms} ms`)),
-      callback_timeout_ms,
-    );
+    // The attempt's deadline ends the request too (a socket idle timeout would not bound an
+    // endpoint that trickles bytes).
+    const abort = () => req.destroy(deadline.reason as Error);
+    deadline.addEventListener('abort', abort, { once: true });
     req.on('error', (error) => settle(null, error.message));
     req.end(body);
   });

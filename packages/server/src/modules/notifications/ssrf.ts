@@ -15,8 +15,16 @@
  * (RFC 4380) — and site-local `fec0::/10`, discard `100::/64`, documentation `2001:db8::/32`.
  * Only IPv4-mapped `::ffff:a.b.c.d`, which the kernel connects as IPv4, is judged by its IPv4
  * address.
+ *
+ * Host names are resolved with c-ares (`dns.Resolver`), not `dns.lookup`: getaddrinfo runs in
+ * libuv's 4-thread pool and cannot be cancelled, so a notify_url whose DNS never answered held a
+ * pool thread past its attempt's deadline, and a few such URLs stalled RSA signing (also in the
+ * pool) for every merchant. c-ares queries run on the event loop, and the attempt's deadline ends
+ * them with `cancel()`. The price is that /etc/hosts is not read: `localhost` and `*.localhost`
+ * are loopback by definition (RFC 6761 §6.3) and answered here, and IP literals need no DNS.
  */
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import type { LookupAddress } from 'node:dns';
+import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 
@@ -40,27 +48,84 @@ export function addressAllowed(address: string, allowLoopback: boolean): boolean
   return ip.match(globalUnicast);
 }
 
-/** A dns.lookup replacement for http.request that refuses forbidden addresses at connect time. */
-export function guardedLookup(allowLoopback: boolean) {
+/** What the guarded lookup needs of a DNS resolver; `dns.promises.Resolver` is one. */
+export interface HostResolver {
+  resolve4(hostname: string): Promise<string[]>;
+  resolve6(hostname: string): Promise<string[]>;
+  /** Ends the resolver's outstanding queries (they reject with ECANCELLED). */
+  cancel(): void;
+}
+
+/** A c-ares resolver for one attempt: one try, within the attempt's deadline. */
+export function dnsResolver(timeoutMs: number): HostResolver {
+  return new Resolver({ timeout: timeoutMs, tries: 1 });
+}
+
+const localhost = /^(localhost|.*\.localhost)\.?$/i;
+
+async function resolveHost(
+  resolver: HostResolver,
+  hostname: string,
+  family: number,
+): Promise<LookupAddress[]> {
+  const literal = isIP(hostname);
+  if (literal) return [{ address: hostname, family: literal }];
+  const want4 = family !== 6;
+  const want6 = family !== 4;
+  if (localhost.test(hostname)) {
+    return [
+      ...(want4 ? [{ address: '127.0.0.1', family: 4 }] : []),
+      ...(want6 ? [{ address: '::1', family: 6 }] : []),
+    ];
+  }
+  // Both families are asked for and all answers checked: a host must not hide a private address
+  // behind a public one of the other family.
+  const [v4, v6] = await Promise.allSettled([
+    want4 ? resolver.resolve4(hostname) : Promise.resolve([]),
+    want6 ? resolver.resolve6(hostname) : Promise.resolve([]),
+  ]);
+  const list: LookupAddress[] = [
+    ...(v4.status === 'fulfilled' ? v4.value.map((address) => ({ address, family: 4 })) : []),
+    ...(v6.status === 'fulfilled' ? v6.value.map((address) => ({ address, family: 6 })) : []),
+  ];
+  if (list.length > 0) return list;
+  const failed = [v4, v6].find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const error: NodeJS.ErrnoException = new Error(`no address for ${hostname}`);
+  error.code = 'ENOTFOUND';
+  throw error;
+}
+
+/**
+ * A dns.lookup replacement for http.request that refuses forbidden addresses at connect time.
+ * `resolver` should serve one attempt, so that cancelling it at the deadline ends only that
+ * attempt's queries.
+ */
+export function guardedLookup(allowLoopback: boolean, resolver: HostResolver) {
   return (
     hostname: string,
-    options: object,
+    options: { all?: boolean; family?: number | string },
     callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
   ) => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) return callback(err, []);
-      const list = addresses as LookupAddress[];
-      const bad = list.find((a) => !addressAllowed(a.address, allowLoopback));
-      if (bad || list.length === 0) {
-        const error: NodeJS.ErrnoException = new Error(
-          `callback address ${bad?.address ?? '(none)'} is not allowed`,
-        );
-        error.code = 'ESSRF';
-        return callback(error, []);
-      }
-      if ((options as { all?: boolean }).all) return callback(null, list);
-      return callback(null, list[0]!.address, list[0]!.family);
-    });
+    const family =
+      options.family === 4 || options.family === 'IPv4'
+        ? 4
+        : options.family === 6 || options.family === 'IPv6'
+          ? 6
+          : 0;
+    resolveHost(resolver, hostname, family).then(
+      (list) => {
+        const bad = list.find((a) => !addressAllowed(a.address, allowLoopback));
+        if (bad) {
+          const error: NodeJS.ErrnoException = new Error(`callback address ${bad.address} is not allowed`);
+          error.code = 'ESSRF';
+          return callback(error, []);
+        }
+        if (options.all) return callback(null, list);
+        return callback(null, list[0]!.address, list[0]!.family);
+      },
+      (error: NodeJS.ErrnoException) => callback(error, []),
+    );
   };
 }
 
@@ -76,6 +141,6 @@ export function screenUrl(raw: string, allowLoopback: boolean): string | null {
   if (url.username || url.password) return 'credentials in the URL are not allowed';
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (isIP(host) && !addressAllowed(host, allowLoopback)) return `address ${host} is not allowed`;
-  if (!allowLoopback && /^(localhost|.*\.localhost)$/i.test(host)) return 'localhost is not allowed';
+  if (!allowLoopback && localhost.test(host)) return 'localhost is not allowed';
   return null;
 }
