@@ -11,6 +11,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callback_lease_ms } from '../src/lib/limits.ts';
 import { rsaSign } from '../src/lib/rsa.ts';
 import { MerchantKeyCache } from '../src/modules/merchants/index.ts';
 import {
@@ -18,8 +19,9 @@ import {
   type CallbackEventType,
   enqueueCallback,
 } from '../src/modules/notifications/callbacks.ts';
+import { leaseDue, recordOutcome } from '../src/modules/notifications/notifications.repository.ts';
 import { addressAllowed, type HostResolver, screenUrl } from '../src/modules/notifications/ssrf.ts';
-import { openTestApp, type TestApp } from './harness.ts';
+import { dialects, openTestApp, type TestApp } from './harness.ts';
 import { signedRequest } from './requests.ts';
 
 /** A real HTTP receiver for APIv3 callbacks: answers with `status`, keeps every request. */
@@ -245,5 +247,103 @@ describe('callback deadlines: DNS that never answers and a busy thread pool (SQL
       rmSync(dir, { recursive: true, force: true });
       await r.close();
     }
+  });
+});
+
+describe.each(dialects)('callback leases (%s)', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await openTestApp(dialect, { app: { background: false } });
+  });
+  afterAll(() => t.close());
+
+  it('double delivery: a node that stalled past its 30 s lease neither fails on the attempt’s key nor overwrites the outcome of the node that leased the callback again', async () => {
+    // The first request is answered 200 only when the test says so; later ones 500 at once.
+    let answerFirst!: () => void;
+    const firstMayAnswer = new Promise<void>((r) => {
+      answerFirst = r;
+    });
+    let requests = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      if (++requests === 1) void firstMayAnswer.then(() => res.end());
+      else {
+        res.statusCode = 500;
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/notify`;
+    try {
+      const ref = `R-lease-${dialect}`;
+      await enqueue(t, 'REFUND.SUCCESS', ref, url);
+      const stalled = new CallbackDispatcher(t.ctx, new MerchantKeyCache(t.ctx), { allowLoopback: true });
+      const other = new CallbackDispatcher(t.ctx, new MerchantKeyCache(t.ctx), { allowLoopback: true });
+      const stalledTick = stalled.tick();
+      for (let i = 0; i < 150 && requests === 0; i++) await new Promise((x) => setTimeout(x, 20));
+      expect(requests).toBe(1);
+      t.clock.advance(callback_lease_ms + 1); // the first node's lease runs out
+      expect(await other.tick()).toBe(1); // leased again and sent again: answered 500
+      expect(requests).toBe(2);
+      answerFirst(); // the stalled node's request is answered 200 after all
+      expect(await stalledTick).toBe(1); // before the fix: a primary-key violation on callback_attempts
+      const row = await t.ctx.db
+        .selectFrom('callbacks')
+        .select(['status', 'attempts', 'next_attempt_at'])
+        .where('ref', '=', ref)
+        .executeTakeFirstOrThrow();
+      // The node holding the lease decided: its 500 is retried 15 s later (reference §5.4).
+      expect({ ...row, next_attempt_at: Number(row.next_attempt_at) }).toEqual({
+        status: 'pending',
+        attempts: 1,
+        next_attempt_at: t.clock.now() + 15_000,
+      });
+      const attempts = await t.ctx.db
+        .selectFrom('callback_attempts')
+        .innerJoin('callbacks', 'callbacks.id', 'callback_attempts.callback_id')
+        .select(['attempt', 'http_status'])
+        .where('callbacks.ref', '=', ref)
+        .execute();
+      expect(attempts).toEqual([{ attempt: 1, http_status: 500 }]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('an attempt recorded twice under the same number does not fail: the first record stays', async () => {
+    const ref = `R-twice-${dialect}`;
+    await enqueue(t, 'REFUND.SUCCESS', ref, 'https://merchant.example.com/notify');
+    const { id } = await t.ctx.db
+      .selectFrom('callbacks')
+      .select('id')
+      .where('ref', '=', ref)
+      .executeTakeFirstOrThrow();
+    const now = t.clock.now();
+    const leased = await leaseDue(t.ctx.db, [id], now, now + callback_lease_ms);
+    expect(leased.has(id)).toBe(true);
+    const lease = { id, attempts: 0, leased_until: now + callback_lease_ms };
+    const set = { status: 'pending', next_attempt_at: now + 15_000, delivered_at: null };
+    // Whatever wrote a row for attempt 1 already, recording the outcome does not fail on it.
+    await t.ctx.db
+      .insertInto('callback_attempts')
+      .values({ callback_id: id, attempt: 1, at: now, http_status: 502, error: null, duration_ms: 1 })
+      .execute();
+    const recorded = await t.ctx.db
+      .transaction()
+      .execute((trx) =>
+        recordOutcome(trx, lease, set, { at: now, http_status: 500, error: null, duration_ms: 2 }),
+      );
+    expect(recorded).toBe(true);
+    // The lease is used up: the same outcome again writes nothing.
+    expect(
+      await recordOutcome(t.ctx.db, lease, set, { at: now, http_status: 200, error: null, duration_ms: 3 }),
+    ).toBe(false);
+    const rows = await t.ctx.db
+      .selectFrom('callback_attempts')
+      .select(['attempt', 'http_status'])
+      .where('callback_id', '=', id)
+      .execute();
+    expect(rows).toEqual([{ attempt: 1, http_status: 502 }]);
   });
 });

@@ -156,20 +156,21 @@ export class CallbackDispatcher {
     return mine.length;
   }
 
-  /** Leases up to `room` due callbacks to this node; returns the ones it got. */
-  private async lease(room: number) {
+  /** Leases up to `room` due callbacks to this node; returns the ones it got, with their lease. */
+  private async lease(room: number): Promise<Leased[]> {
     const now = this.ctx.clock.now();
     const due = await repo.dueCallbacks(this.ctx.db, now, room);
+    const leasedUntil = now + callback_lease_ms;
     const leased = await repo.leaseDue(
       this.ctx.db,
       due.map((c) => c.id),
       now,
-      now + callback_lease_ms,
+      leasedUntil,
     );
-    return due.filter((c) => leased.has(c.id));
+    return due.filter((c) => leased.has(c.id)).map((c) => ({ ...c, leased_until: leasedUntil }));
   }
 
-  private async attempt(c: Awaited<ReturnType<typeof repo.dueCallbacks>>[number]): Promise<void> {
+  private async attempt(c: Leased): Promise<void> {
     const attempt = c.attempts + 1;
     const screened = screenUrl(c.notify_url, this.options.allowLoopback);
     const result: DeliveryResult = screened
@@ -178,23 +179,26 @@ export class CallbackDispatcher {
     const now = this.ctx.clock.now();
     // APIv3 counts a callback as received only on 200 or 204 (reference §5.4); anything else retries.
     const ok = result.status === 200 || result.status === 204;
-    await this.ctx.db.transaction().execute(async (trx) => {
-      await repo.recordAttempt(trx, {
-        callback_id: c.id,
-        attempt,
-        at: now,
-        http_status: result.status,
-        error: result.error,
-        duration_ms: Math.round(result.durationMs),
-      });
-      const delay = callback_retry_delays_s[attempt - 1];
-      await repo.updateCallback(trx, c.id, {
-        attempts: attempt,
-        status: ok ? 'delivered' : delay === undefined ? 'dead' : 'pending',
-        next_attempt_at: ok || delay === undefined ? now : now + delay * 1000,
-        delivered_at: ok ? now : null,
-      });
-    });
+    const delay = callback_retry_delays_s[attempt - 1];
+    // Written only while this node holds the lease: one that stalled past it (the callback was
+    // leased and sent again meanwhile) leaves the outcome to the node that holds it now.
+    await this.ctx.db.transaction().execute((trx) =>
+      repo.recordOutcome(
+        trx,
+        c,
+        {
+          status: ok ? 'delivered' : delay === undefined ? 'dead' : 'pending',
+          next_attempt_at: ok || delay === undefined ? now : now + delay * 1000,
+          delivered_at: ok ? now : null,
+        },
+        {
+          at: now,
+          http_status: result.status,
+          error: result.error,
+          duration_ms: Math.round(result.durationMs),
+        },
+      ),
+    );
   }
 
   /**
@@ -205,9 +209,7 @@ export class CallbackDispatcher {
    * by another node as well. A signature finished after the deadline is not sent, and the
    * attempt's DNS queries are cancelled.
    */
-  private async deliverWithin(
-    c: Awaited<ReturnType<typeof repo.dueCallbacks>>[number],
-  ): Promise<DeliveryResult> {
+  private async deliverWithin(c: Leased): Promise<DeliveryResult> {
     const started = performance.now();
     const deadline = new AbortController();
     const timedOut = new Promise<never>((_, reject) =>
@@ -235,11 +237,7 @@ export class CallbackDispatcher {
     }
   }
 
-  private async deliver(
-    c: Awaited<ReturnType<typeof repo.dueCallbacks>>[number],
-    deadline: AbortSignal,
-    resolver: HostResolver,
-  ): Promise<Answer> {
+  private async deliver(c: Leased, deadline: AbortSignal, resolver: HostResolver): Promise<Answer> {
     const keys = await this.keys.get(c.mchid);
     if (!keys) return { status: null, error: 'merchant vanished' };
     const nonce = alphanumeric(this.ctx.ids, 12);
@@ -289,6 +287,9 @@ export class CallbackDispatcher {
 }
 
 type Answer = Omit<DeliveryResult, 'durationMs'>;
+
+/** A due callback this node leased, until `leased_until` (its `next_attempt_at` while leased). */
+type Leased = Awaited<ReturnType<typeof repo.dueCallbacks>>[number] & { leased_until: number };
 
 function post(
   url: string,

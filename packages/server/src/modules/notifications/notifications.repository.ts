@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
-import { insertRow, pick, prepared, preparedByKeys, setKeys } from '../../db/prepared.ts';
+import { insertRow, prepared } from '../../db/prepared.ts';
 import type { CallbackAttemptsTable, CallbacksTable, EventsTable } from '../../db/schema.ts';
 import { assert } from '../../lib/assert.ts';
 
@@ -124,16 +124,71 @@ export async function leaseDue(
   return new Set(rows.map((r) => r.id));
 }
 
-export const recordAttempt: (db: Executor, row: CallbackAttemptsTable) => Promise<number> =
-  insertRow('callback_attempts');
-
-const setCallback = preparedByKeys(
-  (params: Partial<CallbacksTable> & { where_id: string }) => setKeys(params),
-  (db, p, keys) => db.updateTable('callbacks').set(pick(p, keys)).where('id', '=', p.where_id),
+const setOutcome = prepared(
+  (
+    db,
+    p: {
+      attempts: number;
+      status: string;
+      next_attempt_at: number;
+      delivered_at: number | null;
+      where_id: string;
+      where_attempts: number;
+      where_leased_until: number;
+    },
+  ) =>
+    db
+      .updateTable('callbacks')
+      .set({
+        attempts: p.attempts,
+        status: p.status,
+        next_attempt_at: p.next_attempt_at,
+        delivered_at: p.delivered_at,
+      })
+      .where('id', '=', p.where_id)
+      .where('status', '=', 'pending')
+      .where('attempts', '=', p.where_attempts)
+      .where('next_attempt_at', '=', p.where_leased_until),
 );
 
-export function updateCallback(db: Executor, id: string, set: Partial<CallbacksTable>) {
-  return setCallback.run(db, { ...set, where_id: id });
+const insertAttempt = prepared((db, p: CallbackAttemptsTable) =>
+  db
+    .insertInto('callback_attempts')
+    .values({
+      callback_id: p.callback_id,
+      attempt: p.attempt,
+      at: p.at,
+      http_status: p.http_status,
+      error: p.error,
+      duration_ms: p.duration_ms,
+    })
+    .onConflict((oc) => oc.columns(['callback_id', 'attempt']).doNothing()),
+);
+
+/**
+ * Records an attempt's outcome if the node still holds the lease it delivered under: the callback
+ * is still pending with the attempt count and lease expiry (`next_attempt_at`) it was leased with.
+ * A node that stalled past its lease finds the callback leased again by another node, or already
+ * recorded by it; that node's attempt decides, so this one writes nothing and gets false. The
+ * attempt's row follows the update and cannot fail it on the primary key (ON CONFLICT DO NOTHING,
+ * SQLite and PostgreSQL alike).
+ */
+export async function recordOutcome(
+  db: Executor,
+  lease: { id: string; attempts: number; leased_until: number },
+  set: { status: string; next_attempt_at: number; delivered_at: number | null },
+  attempt: Omit<CallbackAttemptsTable, 'callback_id' | 'attempt'>,
+): Promise<boolean> {
+  const updated = await setOutcome.run(db, {
+    ...set,
+    attempts: lease.attempts + 1,
+    where_id: lease.id,
+    where_attempts: lease.attempts,
+    where_leased_until: lease.leased_until,
+  });
+  if (updated === 0) return false;
+  await insertAttempt.run(db, { ...attempt, callback_id: lease.id, attempt: lease.attempts + 1 });
+  return true;
 }
 
 export function callbacksOf(db: Executor, mchid: string, ref: string | undefined, limit: number) {
