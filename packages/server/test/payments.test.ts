@@ -449,7 +449,9 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
       const order = jsapiOrder(t);
       const a = await create(order);
       const lookup = async (prepayId: string) =>
-        (await t.app.inject({ method: 'GET', url: `/sandbox/v1/orders/lookup?prepay_id=${prepayId}` })).json();
+        (
+          await t.app.inject({ method: 'GET', url: `/sandbox/v1/orders/lookup?prepay_id=${prepayId}` })
+        ).json();
       expect(await lookup(a.json().prepay_id)).toMatchObject({ trade_state: 'NOTPAY', payable: true });
       t.clock.advance(2 * 3600 * 1000 + 1);
       // The order stays NOTPAY, but its expired prepay_id cannot be paid: the cashier says so.
