@@ -664,9 +664,10 @@ interface ServerResult {
   payments: number;
 }
 
-async function runServer(sync: 'FULL' | 'NORMAL', templateDb: string, creds: MerchantCredentials[]) {
+async function runServer(sync: 'FULL' | 'NORMAL', templateDir: string, creds: MerchantCredentials[]) {
   const dataDir = tmpDir(`zhifu-notify-${sync.toLowerCase()}-`);
-  copyFileSync(templateDb, join(dataDir, 'zhifu.db'));
+  // The database and its data key travel together (a copy without the key is refused).
+  for (const file of ['zhifu.db', 'master.key']) copyFileSync(join(templateDir, file), join(dataDir, file));
   const port = await freePort();
   const profDir = cpuProfDir ? join(cpuProfDir, sync.toLowerCase()) : undefined;
   if (profDir) mkdirSync(profDir, { recursive: true });
@@ -819,7 +820,7 @@ async function main(): Promise<void> {
   const servers: ServerResult[] = [];
   for (const sync of syncModes) {
     process.stderr.write(`bench:notify: server with ZHIFU_SQLITE_SYNCHRONOUS=${sync}…\n`);
-    servers.push(await runServer(sync, join(templateDir, 'zhifu.db'), setup.merchants));
+    servers.push(await runServer(sync, templateDir, setup.merchants));
   }
   const loadEnd = loadavg();
 
