@@ -151,7 +151,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     bodyLimit: body_bytes_max,
     // APIv3 methods are GET/POST/PUT/PATCH/DELETE (reference §1.2): a HEAD on a GET route would run
-    // the GET handler and sign a body it never sends. HEAD is APIv3's empty 405, except /healthz.
+    // the GET handler and sign a body it never sends. HEAD is APIv3's empty 405, except /healthz and
+    // /cashier (pages, not API routes).
     exposeHeadRoutes: false,
     // An absolute-form target (`GET http://host/v3/… HTTP/1.1`) is routed and verified as its path
     // and query, the canonical URL clients sign (RFC 9112 §3.2.2, reference §1.2).

@@ -157,6 +157,12 @@ describe('HEAD requests (sqlite)', () => {
     expect([res.statusCode, res.body]).toEqual([200, '']);
     expect(res.headers['request-id']).toBeTruthy();
     expect((await t.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
+    const page = await t.app.inject({ method: 'HEAD', url: '/cashier' });
+    expect([page.statusCode, page.body, page.headers['content-type']]).toEqual([
+      200,
+      '',
+      'text/html; charset=utf-8',
+    ]);
   });
 });
 

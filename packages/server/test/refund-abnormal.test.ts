@@ -11,7 +11,7 @@ import { audit, balanceOf } from '../src/modules/ledger/index.ts';
 import { eventsAfter } from '../src/modules/notifications/index.ts';
 import { closeAbnormalRefund, refundHoldAccountId } from '../src/modules/refunds/index.ts';
 import { dialects, openTestApp, type TestApp } from './harness.ts';
-import { jsapiOrder, payAs, rowCount, signedRequest } from './requests.ts';
+import { createPromotion, jsapiOrder, payAs, rowCount, signedRequest } from './requests.ts';
 
 const clean = { unbalancedJournals: 0, driftedAccounts: [], belowFloor: [] };
 const CMB = 'ins_zhangwei_cmb_credit';
@@ -255,6 +255,52 @@ describe.each(dialects)('a refund to a closed instrument (%s)', (dialect) => {
     expect(await closeAbnormalRefund(t.ctx, deps, pending.refund_id)).toBe(false);
     expect(await rowCount(t, 'journals')).toBe(before + 1);
     expect(await holdBalance()).toBe(0);
+    expect(await audit(t.ctx.db)).toEqual(clean);
+  });
+});
+
+describe.each(dialects)('an abnormal refund of a discounted order (%s)', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await openTestApp(dialect, { app: { background: false } });
+  });
+  afterAll(() => t.close());
+
+  it('reports the payer share and the discount share as a delivered refund would, and moves only the refund', async () => {
+    const ICBC = 'ins_zhangwei_icbc_debit';
+    const openid = t.merchant.payers[0]!.openid;
+    await createPromotion(t); // ICBC debit: 10.00 off from 100.00
+    // An abnormal refund takes its whole amount from the merchant's balance (no fee return yet):
+    // another payment first gives the balance the 0.60 fee.
+    const other = jsapiOrder(t, { amount: { total: 500, currency: 'CNY' } });
+    const paidOther = (await signedRequest(t, 'POST', '/v3/pay/transactions/jsapi', other)).json();
+    await payAs(t, paidOther.prepay_id, openid, { instrumentId: 'ins_zhangwei_balance' });
+    const order = jsapiOrder(t, { amount: { total: 10_000, currency: 'CNY' } });
+    const { prepay_id } = (await signedRequest(t, 'POST', '/v3/pay/transactions/jsapi', order)).json();
+    expect((await payAs(t, prepay_id, openid, { instrumentId: ICBC })).json().amount.payer_total).toBe(9_000);
+    const closed = await t.app.inject({
+      method: 'POST',
+      url: `/sandbox/v1/instruments/${ICBC}/close`,
+      payload: { openid },
+    });
+    expect(closed.statusCode).toBe(200);
+    const res = await signedRequest(t, 'POST', '/v3/refund/domestic/refunds', {
+      out_trade_no: order.out_trade_no,
+      out_refund_no: `${order.out_trade_no}R`,
+      amount: { refund: 10_000, total: 10_000, currency: 'CNY' },
+    });
+    expect(res.json()).toMatchObject({
+      status: 'ABNORMAL',
+      amount: { refund: 10_000, payer_total: 9_000, payer_refund: 9_000, discount_refund: 1_000 },
+    });
+    t.clock.advance(refund_abnormal_close_ms);
+    await t.app.zhifu.tick();
+    expect(
+      (await signedRequest(t, 'GET', `/v3/refund/domestic/refunds/${order.out_trade_no}R`)).json(),
+    ).toMatchObject({
+      status: 'CLOSED',
+      amount: { payer_refund: 9_000, discount_refund: 1_000 },
+    });
     expect(await audit(t.ctx.db)).toEqual(clean);
   });
 });

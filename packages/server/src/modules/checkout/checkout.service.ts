@@ -599,13 +599,28 @@ export async function refundPromotionShare(
   orderId: string,
   refundFen: number,
 ): Promise<{ accountId: string; share_fen: number } | undefined> {
+  const share = await promotionShareOf(trx, orderId, refundFen);
+  if (!share) return undefined;
+  await repo.recordRefundShare(trx, orderId, refundFen, share.share_fen);
+  return share;
+}
+
+/**
+ * The discount share a refund of `refundFen` would give back to the promotion's funder, without
+ * recording it: what an undelivered (ABNORMAL) refund reports as `discount_refund`, though no
+ * promotion money moves for it.
+ */
+export async function promotionShareOf(
+  trx: Executor,
+  orderId: string,
+  refundFen: number,
+): Promise<{ accountId: string; share_fen: number } | undefined> {
   const r = await repo.redemptionOf(trx, orderId);
   if (!r || Number(r.discount_fen) === 0) return undefined;
   const refunded = Number(r.refunded_fen) + refundFen;
   const total = Number(r.order_total_fen);
   assert(refunded <= total, `refunds of ${orderId} above its total`);
   const share = proRataFloor(Number(r.discount_fen), refunded, total) - Number(r.returned_fen);
-  await repo.recordRefundShare(trx, orderId, refundFen, share);
   const promo = await repo.findPromotion(trx, r.promotion_id);
   assert(promo, `redemption of unknown promotion ${r.promotion_id}`);
   return { accountId: promo.account_id, share_fen: share };

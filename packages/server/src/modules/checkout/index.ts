@@ -8,6 +8,7 @@ export {
   type PromotionDetail,
   promotionDetail,
   promotionDiscounts,
+  promotionShareOf,
   type Redemption,
   rankingForPayment,
   recordOutcome,

@@ -207,7 +207,10 @@ export async function createRefund(
         // The money leaves the merchant's balance, as in APIv3, but goes to the merchant's refund
         // hold account, not to the payer: nothing is lost, and closing the refund moves it back
         // (closeAbnormalRefund). No fee returns and no promotion share move yet: those follow the
-        // money when a refund is delivered, and an undelivered one may never be.
+        // money when a refund is delivered, and an undelivered one may never be. The share it
+        // would return is still reported (discount_refund), so payer_refund is what the payer
+        // would get back, as for a delivered refund.
+        promoShare = (await checkout.promotionShareOf(trx, order.id, input.amount.refund))?.share_fen ?? 0;
         const hold = refundHoldAccountId(mchid);
         await ledger.ensureAccount(trx, { id: hold, kind: 'refund_hold', ownerId: mchid, floor: 0, now });
         await ledger.lockInOrder(trx, [merchant.account_id]);

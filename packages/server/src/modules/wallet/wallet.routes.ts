@@ -17,9 +17,13 @@ const cashierHtml = readFileSync(new URL('./cashier.html', import.meta.url), 'ut
 
 /** The sandbox wallet's payer-side API (docs/sandbox.md) and the web cashier page. */
 export function walletRoutes(app: FastifyInstance, ctx: Ctx): void {
-  app.get('/cashier', { schema: { hide: true } }, (_req, reply) =>
-    reply.type('text/html; charset=utf-8').send(cashierHtml),
-  );
+  // HEAD too (link checkers, uptime monitors): a page, not an APIv3 route.
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/cashier',
+    schema: { hide: true },
+    handler: (_req, reply) => reply.type('text/html; charset=utf-8').send(cashierHtml),
+  });
 
   app.get<{ Querystring: { appid: string } }>(
     '/sandbox/v1/payers',
