@@ -7,7 +7,7 @@ import { createSocket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
 import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,28 +21,9 @@ import {
 } from '../src/modules/notifications/callbacks.ts';
 import { leaseDue, recordOutcome } from '../src/modules/notifications/notifications.repository.ts';
 import { addressAllowed, type HostResolver, screenUrl } from '../src/modules/notifications/ssrf.ts';
+import { callbackReceiver as receiver } from './callback-receiver.ts';
 import { dialects, openTestApp, type TestApp } from './harness.ts';
 import { signedRequest } from './requests.ts';
-
-/** A real HTTP receiver for APIv3 callbacks: answers with `status`, keeps every request. */
-async function receiver(status: () => number) {
-  const received: { headers: IncomingMessage['headers']; body: string }[] = [];
-  const server: Server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => {
-      body += c;
-    });
-    req.on('end', () => {
-      received.push({ headers: req.headers, body });
-      res.statusCode = status();
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const address = server.address();
-  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/notify`;
-  return { url, received, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
 
 async function enqueue(t: TestApp, eventType: CallbackEventType, ref: string, notifyUrl: string) {
   await t.ctx.db.transaction().execute((trx) =>

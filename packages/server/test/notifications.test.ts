@@ -1,32 +1,13 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Aes, Rsa } from 'wechatpay-axios-plugin';
 import { audit } from '../src/modules/ledger/index.ts';
 import { emit } from '../src/modules/notifications/index.ts';
+import { callbackReceiver as receiver } from './callback-receiver.ts';
 import { dialects, openTestApp, type TestApp } from './harness.ts';
 import { jsapiOrder, payAs, signedRequest } from './requests.ts';
 import { TestWsClient } from './ws-client.ts';
-
-/** A real HTTP receiver for APIv3 callbacks: answers with `status`, keeps every request. */
-async function receiver(status: () => number) {
-  const received: { headers: IncomingMessage['headers']; body: string }[] = [];
-  const server: Server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => {
-      body += c;
-    });
-    req.on('end', () => {
-      received.push({ headers: req.headers, body });
-      res.statusCode = status();
-      res.end(status() < 300 ? '' : '{"code":"FAIL","message":"失败"}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const address = server.address();
-  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/notify`;
-  return { url, received, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
 
 const setMode = (t: TestApp, decision_mode: 'auto' | 'realtime') =>
   signedRequest(t, 'PUT', '/v1/notifications/settings', { decision_mode });

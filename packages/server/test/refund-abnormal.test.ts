@@ -3,38 +3,18 @@
  * closes the instrument that paid, a refund to it is accepted ABNORMAL with its money held apart,
  * and the sweep closes it after the window, the money back with the merchant.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Aes, Rsa } from 'wechatpay-axios-plugin';
 import { refund_abnormal_close_ms } from '../src/lib/limits.ts';
 import { audit, balanceOf } from '../src/modules/ledger/index.ts';
 import { eventsAfter } from '../src/modules/notifications/index.ts';
 import { closeAbnormalRefund, refundHoldAccountId } from '../src/modules/refunds/index.ts';
+import { callbackReceiver as receiver } from './callback-receiver.ts';
 import { dialects, openTestApp, type TestApp } from './harness.ts';
 import { createPromotion, jsapiOrder, payAs, rowCount, signedRequest } from './requests.ts';
 
 const clean = { unbalancedJournals: 0, driftedAccounts: [], belowFloor: [] };
 const CMB = 'ins_zhangwei_cmb_credit';
-
-/** A real HTTP receiver for APIv3 callbacks that answers 200 and keeps every request. */
-async function receiver() {
-  const received: { headers: IncomingMessage['headers']; body: string }[] = [];
-  const server: Server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => {
-      body += c;
-    });
-    req.on('end', () => {
-      received.push({ headers: req.headers, body });
-      res.statusCode = 204;
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const address = server.address();
-  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/notify`;
-  return { url, received, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
 
 describe.each(dialects)('a refund to a closed instrument (%s)', (dialect) => {
   let t: TestApp;

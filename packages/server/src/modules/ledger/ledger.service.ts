@@ -55,35 +55,25 @@ export interface JournalInput {
   onInsufficient: ErrorReason;
 }
 
-export async function openAccount(
-  db: Executor,
-  a: { id: string; kind: AccountKind; ownerId: string; floor: number | null; now: number },
-): Promise<void> {
-  await repo.insertAccount(db, {
-    id: a.id,
-    kind: a.kind,
-    owner_id: a.ownerId,
-    currency: 'CNY',
-    balance: 0,
-    floor: a.floor,
-    created_at: a.now,
-  });
+type AccountInput = { id: string; kind: AccountKind; ownerId: string; floor: number | null; now: number };
+
+const accountRow = (a: AccountInput) => ({
+  id: a.id,
+  kind: a.kind,
+  owner_id: a.ownerId,
+  currency: 'CNY',
+  balance: 0,
+  floor: a.floor,
+  created_at: a.now,
+});
+
+export async function openAccount(db: Executor, a: AccountInput): Promise<void> {
+  await repo.insertAccount(db, accountRow(a));
 }
 
 /** Opens the account unless it exists (safe under concurrency: the insert does nothing on conflict). */
-export async function ensureAccount(
-  db: Executor,
-  a: { id: string; kind: AccountKind; ownerId: string; floor: number | null; now: number },
-): Promise<void> {
-  await repo.insertAccountIfMissing(db, {
-    id: a.id,
-    kind: a.kind,
-    owner_id: a.ownerId,
-    currency: 'CNY',
-    balance: 0,
-    floor: a.floor,
-    created_at: a.now,
-  });
+export async function ensureAccount(db: Executor, a: AccountInput): Promise<void> {
+  await repo.insertAccountIfMissing(db, accountRow(a));
 }
 
 export async function post(db: Executor, j: JournalInput): Promise<void> {
