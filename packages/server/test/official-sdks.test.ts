@@ -448,6 +448,21 @@ class LocalPayRequest extends PayRequest {
   }
 }
 
+/** The SDK for the test app's merchant, on the test server. */
+function nodeV3(t: TestApp): WxPay {
+  const m = t.merchant;
+  // No serial_no: the SDK derives it from the merchant certificate (@fidm/x509).
+  const pay = new WxPay({
+    appid: m.appid,
+    mchid: m.mchid,
+    publicKey: Buffer.from(m.merchant_certificate_pem),
+    privateKey: Buffer.from(m.merchant_private_key_pem),
+    key: m.apiv3_key,
+  });
+  pay.createHttp(new LocalPayRequest(t.ctx.publicUrl));
+  return pay;
+}
+
 /** The error body of a failed call (the SDK returns `{status, error: <raw text>}` instead of throwing). */
 function errorOf(out: Output): ApiError {
   expect(typeof out.error).toBe('string');
@@ -466,15 +481,7 @@ describe.each(dialects)('wechatpay-node-v3 2.2.x on %s', (dialect) => {
     m = t.merchant;
     base = t.ctx.publicUrl;
     openid = m.payers[0]!.openid;
-    // No serial_no: the SDK derives it from the merchant certificate (@fidm/x509).
-    pay = new WxPay({
-      appid: m.appid,
-      mchid: m.mchid,
-      publicKey: Buffer.from(m.merchant_certificate_pem),
-      privateKey: Buffer.from(m.merchant_private_key_pem),
-      key: m.apiv3_key,
-    });
-    pay.createHttp(new LocalPayRequest(base));
+    pay = nodeV3(t);
   });
   afterAll(async () => {
     await t?.close();
@@ -623,16 +630,8 @@ describe('wechatpay-node-v3 2.2.x: bills, with ZHIFU_BILL_DOWNLOAD_URL=https://a
       listen: true,
       app: { billDownloadUrl: wechatpayHost },
     });
-    const m = t.merchant;
-    pay = new WxPay({
-      appid: m.appid,
-      mchid: m.mchid,
-      publicKey: Buffer.from(m.merchant_certificate_pem),
-      privateKey: Buffer.from(m.merchant_private_key_pem),
-      key: m.apiv3_key,
-    });
-    pay.createHttp(new LocalPayRequest(t.ctx.publicUrl));
-    await seedDemoHistory(t.ctx, m.mchid, m.appid);
+    pay = nodeV3(t);
+    await seedDemoHistory(t.ctx, t.merchant.mchid, t.merchant.appid);
   });
   afterAll(async () => {
     await t?.close();
