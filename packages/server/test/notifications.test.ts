@@ -598,3 +598,20 @@ describe('the WebSocket hub as the server starts and stops', () => {
     }
   });
 });
+
+describe('a handshake whose set-up fails (sqlite)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await openTestApp('sqlite', { listen: true, realClock: true, app: { background: false } });
+  });
+  afterAll(() => t.close());
+
+  it('closes that socket with 1011, and the server keeps serving', async () => {
+    // The attach reads the merchant's sequence: without its table, that read fails.
+    await sql`drop table merchant_sequences`.execute(t.ctx.db);
+    const client = await TestWsClient.connect(t.ctx.publicUrl, t.merchant);
+    const code = await new Promise<number>((resolve) => client.ws.once('close', (c) => resolve(c)));
+    expect(code).toBe(1011);
+    expect((await t.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+  });
+});

@@ -28,7 +28,12 @@ export function notificationRoutes(app: FastifyInstance, ctx: Ctx, hub: Hub): vo
     },
     (socket, req) => {
       const after = req.query.after_seq === undefined ? undefined : Number(req.query.after_seq);
-      void hub.attach(socket, mchid(req), after);
+      // A failure while attaching (the database, the key cache) closes this socket with 1011; an
+      // unhandled rejection would end the whole process.
+      hub.attach(socket, mchid(req), after).catch((error: unknown) => {
+        req.log.error(error);
+        if (socket.readyState === socket.OPEN) socket.close(1011, 'internal error: reconnect with backoff');
+      });
     },
   );
 
