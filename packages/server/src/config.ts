@@ -22,6 +22,8 @@ export interface Config {
   readonly host: string;
   /** Base URL clients reach this server at (ZHIFU_PUBLIC_URL, default http://<host>:<port>). */
   readonly publicUrl: string;
+  /** ZHIFU_PUBLIC_URL was set: the public URL is kept as given, also when PORT=0 picks the port. */
+  readonly publicUrlGiven: boolean;
   /**
    * Base of the bills' `download_url` (ZHIFU_BILL_DOWNLOAD_URL; default: the public URL).
    * wechatpay-node-v3 needs `https://api.mch.weixin.qq.com` here (reference §3.5).
@@ -278,6 +280,7 @@ export function loadConfig(given: Env = process.env): Config {
     port,
     host,
     publicUrl,
+    publicUrlGiven: env.ZHIFU_PUBLIC_URL !== undefined,
     billDownloadUrl,
     databaseUrl,
     dataDir,

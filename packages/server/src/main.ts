@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   // With PORT=0 the port is known only now; an explicit ZHIFU_PUBLIC_URL is kept as given.
-  if (!process.env.ZHIFU_PUBLIC_URL?.trim()) ctx.publicUrl = config.publicUrl.replace(/:\d+$/, `:${port}`);
+  if (!config.publicUrlGiven) ctx.publicUrl = config.publicUrl.replace(/:\d+$/, `:${port}`);
   const base = ctx.publicUrl;
   const demo = config.seedDemo ? await seedDemo(ctx, config) : undefined;
   const lines = [

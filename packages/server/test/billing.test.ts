@@ -17,7 +17,7 @@ import { meter, seedDemoHistory, setConversationTiers } from '../src/modules/bil
 import { audit } from '../src/modules/ledger/index.ts';
 import { seedDemo } from '../src/ops.ts';
 import { addMerchant, dialects, openTestApp, openTestDb, type TestApp } from './harness.ts';
-import { jsapiOrder, payAs, signedRequest } from './requests.ts';
+import { jsapiOrder, payAs, seedBillHistory, signedRequest } from './requests.ts';
 
 const operatorToken = 'op-token-for-billing-tests-0123456789';
 const day_ms = 24 * 3600 * 1000;
@@ -1010,15 +1010,7 @@ describe.each(dialects)('bills through the official wechatpay-axios-plugin 0.9.6
   let billDate: string;
   beforeAll(async () => {
     t = await openTestApp(dialect, { realClock: true, listen: true });
-    await seedDemoHistory(t.ctx, t.merchant.mchid, t.merchant.appid);
-    const first = await t.ctx.db
-      .selectFrom('orders')
-      .select('success_time')
-      .where('mchid', '=', t.merchant.mchid)
-      .orderBy('success_time')
-      .limit(1)
-      .executeTakeFirstOrThrow();
-    billDate = chinaDay(Number(first.success_time));
+    billDate = await seedBillHistory(t);
     const m = t.merchant;
     api = new Wechatpay({
       mchid: m.mchid,

@@ -14,9 +14,9 @@ import { Aes, Wechatpay } from 'wechatpay-axios-plugin';
 import WxPay from 'wechatpay-node-v3';
 import type { Output } from 'wechatpay-node-v3/dist/lib/interface-v2.js';
 import { PayRequest } from 'wechatpay-node-v3/dist/lib/pay-request.js';
-import { seedDemoHistory } from '../src/modules/billing/index.ts';
 import type { MerchantCredentials } from '../src/modules/merchants/index.ts';
 import { dialects, openTestApp, type TestApp } from './harness.ts';
+import { seedBillHistory } from './requests.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // Shared helpers
@@ -624,6 +624,7 @@ describe.each(dialects)('wechatpay-node-v3 2.2.x on %s', (dialect) => {
 describe('wechatpay-node-v3 2.2.x: bills, with ZHIFU_BILL_DOWNLOAD_URL=https://api.mch.weixin.qq.com', () => {
   let t: TestApp;
   let pay: WxPay;
+  let billDate: string;
   beforeAll(async () => {
     t = await openTestApp('sqlite', {
       realClock: true,
@@ -631,22 +632,14 @@ describe('wechatpay-node-v3 2.2.x: bills, with ZHIFU_BILL_DOWNLOAD_URL=https://a
       app: { billDownloadUrl: wechatpayHost },
     });
     pay = nodeV3(t);
-    await seedDemoHistory(t.ctx, t.merchant.mchid, t.merchant.appid);
+    billDate = await seedBillHistory(t);
   });
   afterAll(async () => {
     await t?.close();
   });
 
   it("downloadBill signs only the path of a download_url on WeChat Pay's host; h5_url keeps the public URL", async () => {
-    const first = await t.ctx.db
-      .selectFrom('orders')
-      .select('success_time')
-      .where('mchid', '=', t.merchant.mchid)
-      .orderBy('success_time')
-      .limit(1)
-      .executeTakeFirstOrThrow();
-    const bill_date = new Date(Number(first.success_time) + 8 * 3_600_000).toISOString().slice(0, 10);
-    const q = await pay.tradebill({ bill_date, bill_type: 'ALL' });
+    const q = await pay.tradebill({ bill_date: billDate, bill_type: 'ALL' });
     expect(q.status).toBe(200);
     const { download_url, hash_value } = q.data as { download_url: string; hash_value: string };
     expect(download_url.startsWith(`${wechatpayHost}/v3/billdownload/file?token=`)).toBe(true);

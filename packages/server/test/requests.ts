@@ -3,6 +3,8 @@ import { hmacAuthorization, payerProof, rsaAuthorization } from '@zhifu/sdk';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { Database } from '../src/db/schema.ts';
 import { rfc3339 } from '../src/lib/clock.ts';
+import { seedDemoHistory } from '../src/modules/billing/index.ts';
+import { chinaDay } from '../src/modules/billing/periods.ts';
 import type { TestApp } from './harness.ts';
 
 export interface SignOptions {
@@ -129,4 +131,17 @@ export async function createPromotion(t: TestApp, overrides: Record<string, unkn
   });
   if (res.statusCode !== 201) throw new Error(`promotion not created: ${res.statusCode} ${res.body}`);
   return res.json() as { id: string };
+}
+
+/** Seeds the merchant's demo history (a month of captured orders); the China day of its first order. */
+export async function seedBillHistory(t: TestApp): Promise<string> {
+  await seedDemoHistory(t.ctx, t.merchant.mchid, t.merchant.appid);
+  const first = await t.ctx.db
+    .selectFrom('orders')
+    .select('success_time')
+    .where('mchid', '=', t.merchant.mchid)
+    .orderBy('success_time')
+    .limit(1)
+    .executeTakeFirstOrThrow();
+  return chinaDay(Number(first.success_time));
 }

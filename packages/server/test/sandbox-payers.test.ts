@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { purgeExpiredSessions } from '../src/modules/identity/index.ts';
 import { createMerchant } from '../src/modules/merchants/index.ts';
 import { dialects, openTestApp, type TestApp } from './harness.ts';
-import { jsapiOrder, payAs, signedRequest } from './requests.ts';
+import { jsapiOrder, payAs, rowCount, signedRequest } from './requests.ts';
 
 type Table = 'payers' | 'instruments' | 'accounts' | 'journals' | 'postings' | 'openids' | 'settings';
 
@@ -197,15 +197,7 @@ describe.each(dialects)('sandbox sessions and login codes are purged once expire
 
   it('keeps live sessions (a payment still verifies) and deletes the expired ones', async () => {
     const openid = t.merchant.payers[0]!.openid;
-    const rows = async (table: 'sessions' | 'login_codes') =>
-      Number(
-        (
-          await t.ctx.db
-            .selectFrom(table)
-            .select((eb) => eb.fn.countAll<number>().as('n'))
-            .executeTakeFirstOrThrow()
-        ).n,
-      );
+    const rows = (table: 'sessions' | 'login_codes') => rowCount(t, table);
     const login = (device: string) =>
       t.app.inject({
         method: 'POST',

@@ -178,18 +178,6 @@ export function usageByKey(db: Executor, key: string) {
   return db.selectFrom('usage_records').selectAll().where('usage_key', '=', key).executeTakeFirst();
 }
 
-export function getSetting(db: Executor, key: string) {
-  return db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
-}
-
-export function putSetting(db: Executor, key: string, value: string) {
-  return db
-    .insertInto('settings')
-    .values({ key, value })
-    .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
-    .execute();
-}
-
 // Volume, statements, bills ----------------------------------------------------------------------
 
 export function capturedInRange(db: Executor, mchid: string, start: number, end: number) {

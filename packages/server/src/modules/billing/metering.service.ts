@@ -8,6 +8,7 @@
  */
 import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
+import { getSetting, putSetting } from '../../db/settings.ts';
 import { assert } from '../../lib/assert.ts';
 import { fail } from '../../lib/errors.ts';
 import { prefixed } from '../../lib/ids.ts';
@@ -106,9 +107,9 @@ export async function meter(ctx: Ctx, trx: Executor, m: MeterInput): Promise<Met
 }
 
 export async function conversationTiers(db: Executor): Promise<readonly ConversationTier[]> {
-  const row = await repo.getSetting(db, tiers_setting);
-  if (!row) return default_conversation_tiers;
-  return JSON.parse(row.value) as ConversationTier[];
+  const value = await getSetting(db, tiers_setting);
+  if (value === undefined) return default_conversation_tiers;
+  return JSON.parse(value) as ConversationTier[];
 }
 
 /**
@@ -123,7 +124,7 @@ export async function setConversationTiers(
   const problem = tiersProblem(tiers);
   if (problem) fail('invalid_parameter', { field: '/tiers', issue: problem, location: 'body' });
   await ctx.db.transaction().execute(async (trx) => {
-    await repo.putSetting(trx, tiers_setting, JSON.stringify(tiers));
+    await putSetting(trx, tiers_setting, JSON.stringify(tiers));
     await audit.record(ctx, trx, {
       actor,
       action: 'billing.conversation_tiers.set',

@@ -7,6 +7,7 @@
  */
 import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
+import { getSetting, settingOnce } from '../../db/settings.ts';
 import { assert } from '../../lib/assert.ts';
 import { rfc3339 } from '../../lib/clock.ts';
 import { hmacSm3, type Keyring, openRecord } from '../../lib/crypto/index.ts';
@@ -112,14 +113,13 @@ const keyCheck = (key: Uint8Array) => hmacSm3(key, 'zhifu data key check').toStr
  * it: its id and an HMAC-SM3 of a fixed label, which proves the key without revealing it.
  */
 export async function recordedDataKey(db: Executor): Promise<{ id: string; check: string } | undefined> {
-  const row = await db
-    .selectFrom('settings')
-    .select('value')
-    .where('key', '=', data_key_setting)
-    .executeTakeFirst();
-  if (!row) return undefined;
-  const colon = row.value.lastIndexOf(':');
-  return { id: row.value.slice(0, colon), check: row.value.slice(colon + 1) };
+  const value = await getSetting(db, data_key_setting);
+  return value === undefined ? undefined : parseDataKey(value);
+}
+
+function parseDataKey(value: string): { id: string; check: string } {
+  const colon = value.lastIndexOf(':');
+  return { id: value.slice(0, colon), check: value.slice(colon + 1) };
 }
 
 /**
@@ -137,15 +137,11 @@ export async function adoptDataKey(ctx: Ctx): Promise<string | undefined> {
     if (sealed && !opens(keyring, sealed.text, sealed.context)) {
       return `its sealed records (${sealed.context}) do not open with this key (id ${current})`;
     }
-    await ctx.db
-      .insertInto('settings')
-      .values({ key: data_key_setting, value: `${current}:${keyCheck(key)}` })
-      .onConflict((oc) => oc.doNothing())
-      .execute();
   }
-  // Read again: a node starting at the same time may have recorded its key first.
-  const recorded = await recordedDataKey(ctx.db);
-  assert(recorded, 'the data key record vanished');
+  // A node starting at the same time may record its key first: the first record stands.
+  const recorded = parseDataKey(
+    await settingOnce(ctx.db, data_key_setting, () => `${current}:${keyCheck(key)}`),
+  );
   if (recorded.id !== current)
     return `its personal data is sealed with the key of id ${recorded.id}, and this node's key id is ${current}`;
   if (recorded.check !== keyCheck(key))

@@ -3,18 +3,6 @@ import { prepared } from '../../db/prepared.ts';
 import type { LoginCodesTable, OpenidsTable, SessionsTable } from '../../db/schema.ts';
 import { cachedRows } from '../../lib/row-cache.ts';
 
-export function getSetting(db: Executor, key: string) {
-  return db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
-}
-
-export function insertSetting(db: Executor, key: string, value: string) {
-  return db
-    .insertInto('settings')
-    .values({ key, value })
-    .onConflict((oc) => oc.doNothing())
-    .execute();
-}
-
 /** An OpenID's binding (appid, payer) never changes: reads outside transactions are memoised. */
 export const findOpenid = cachedRows((db, openid) =>
   db.selectFrom('openids').selectAll().where('openid', '=', openid).executeTakeFirst(),

@@ -8,6 +8,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Ctx } from '../../context.ts';
 import type { Executor } from '../../db/database.ts';
+import { settingOnce } from '../../db/settings.ts';
 import { pseudonymize } from '../../lib/crypto/index.ts';
 import { fail } from '../../lib/errors.ts';
 import { alphanumeric, prefixed } from '../../lib/ids.ts';
@@ -24,12 +25,8 @@ const secrets = new WeakMap<object, Buffer>();
 export async function openidSecret(ctx: Ctx): Promise<Buffer> {
   const cached = secrets.get(ctx.db);
   if (cached) return cached;
-  let row = await repo.getSetting(ctx.db, openid_secret_key);
-  if (!row) {
-    await repo.insertSetting(ctx.db, openid_secret_key, ctx.ids.bytes(32).toString('hex'));
-    row = await repo.getSetting(ctx.db, openid_secret_key);
-  }
-  const secret = Buffer.from(row!.value, 'hex');
+  const hexSecret = await settingOnce(ctx.db, openid_secret_key, () => ctx.ids.bytes(32).toString('hex'));
+  const secret = Buffer.from(hexSecret, 'hex');
   secrets.set(ctx.db, secret);
   return secret;
 }

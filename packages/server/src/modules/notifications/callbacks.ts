@@ -24,7 +24,7 @@ import {
 import { rsaSign } from '../../lib/rsa.ts';
 import type { MerchantKeyCache } from '../merchants/index.ts';
 import * as repo from './notifications.repository.ts';
-import { dnsResolver, guardedLookup, type HostResolver, screenUrl } from './ssrf.ts';
+import { dnsResolver, guardedLookup, type HostResolver, lazyResolver, screenUrl } from './ssrf.ts';
 
 export type CallbackEventType =
   | 'TRANSACTION.SUCCESS'
@@ -219,7 +219,7 @@ export class CallbackDispatcher {
       () => deadline.abort(new Error(`timed out after ${callback_timeout_ms} ms`)),
       callback_timeout_ms,
     );
-    const resolver = (this.options.resolver ?? dnsResolver)(callback_timeout_ms);
+    const resolver = lazyResolver(() => (this.options.resolver ?? dnsResolver)(callback_timeout_ms));
     const delivering = this.deliver(c, deadline.signal, resolver);
     delivering.catch(() => undefined); // after the deadline its failure is no longer anyone's answer
     try {

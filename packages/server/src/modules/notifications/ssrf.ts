@@ -61,6 +61,23 @@ export function dnsResolver(timeoutMs: number): HostResolver {
   return new Resolver({ timeout: timeoutMs, tries: 1 });
 }
 
+/**
+ * A resolver made on its first query: most notify_urls of a sandbox or a test are IP literals or
+ * `localhost`, which need no DNS, and a c-ares channel per attempt costs ~20 µs for nothing.
+ */
+export function lazyResolver(make: () => HostResolver): HostResolver {
+  let made: HostResolver | undefined;
+  const resolver = () => {
+    made ??= make();
+    return made;
+  };
+  return {
+    resolve4: (hostname) => resolver().resolve4(hostname),
+    resolve6: (hostname) => resolver().resolve6(hostname),
+    cancel: () => made?.cancel(),
+  };
+}
+
 const localhost = /^(localhost|.*\.localhost)\.?$/i;
 
 async function resolveHost(

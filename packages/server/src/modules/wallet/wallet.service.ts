@@ -31,16 +31,19 @@ export interface InstrumentView {
 
 type InstrumentRow = Awaited<ReturnType<typeof repo.instrumentsOf>>[number];
 
-function view(row: InstrumentRow): InstrumentView {
+/** What names an instrument to its payer, in every answer about it. */
+function described(row: Pick<InstrumentRow, 'id' | 'kind' | 'bank_type' | 'display_name' | 'last4'>) {
   return {
     id: row.id,
     kind: row.kind as InstrumentKind,
     bank_type: row.bank_type,
     display_name: row.display_name,
     last4: row.last4,
-    available_fen: row.balance,
-    per_txn_limit_fen: row.per_txn_limit_fen,
   };
+}
+
+function view(row: InstrumentRow): InstrumentView {
+  return { ...described(row), available_fen: row.balance, per_txn_limit_fen: row.per_txn_limit_fen };
 }
 
 /** PostgreSQL advisory lock key of the sandbox seeding (any constant no other lock uses). */
@@ -294,14 +297,7 @@ export async function closeInstrument(
   if (row.closed_at === null) await repo.markInstrumentClosed(ctx.db, row.id, ctx.clock.now());
   const closed = await repo.findInstrument(ctx.db, row.id);
   assert(closed && closed.closed_at !== null, `instrument ${row.id} not closed after its close`);
-  return {
-    id: closed.id,
-    kind: closed.kind as InstrumentKind,
-    bank_type: closed.bank_type,
-    display_name: closed.display_name,
-    last4: closed.last4,
-    closed_at: rfc3339(closed.closed_at),
-  };
+  return { ...described(closed), closed_at: rfc3339(closed.closed_at) };
 }
 
 export function payerById(db: Executor, userId: string) {
