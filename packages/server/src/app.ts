@@ -9,12 +9,13 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Ctx } from './context.ts';
 import { AppError } from './lib/errors.ts';
 import { body_bytes_max, llm_cooldown_failures, llm_cooldown_ms } from './lib/limits.ts';
+import type { Shared } from './lib/redis.ts';
 import { billingRoutes } from './modules/billing/billing.routes.ts';
 import { checkoutRoutes } from './modules/checkout/checkout.routes.ts';
 import { type CheckoutOptions, default_checkout_options } from './modules/checkout/index.ts';
 import { complianceRoutes } from './modules/compliance/compliance.routes.ts';
 import { type ConversationDeps, conversationRoutes, mcpRoutes } from './modules/conversations/index.ts';
-import { MemoryNonceStore, type NonceStore } from './modules/idempotency/index.ts';
+import { MemoryNonceStore, type NonceStore, RedisNonceStore } from './modules/idempotency/index.ts';
 import { purgeExpiredSessions } from './modules/identity/index.ts';
 import {
   type ChatCompleter,
@@ -27,7 +28,7 @@ import { gatewayRoutes, llmMerchantRoutes } from './modules/llm/llm.routes.ts';
 import { zhifu_local_model, zhifuLocal } from './modules/llm/local/index.ts';
 import { MerchantKeyCache } from './modules/merchants/index.ts';
 import { merchantRoutes } from './modules/merchants/merchants.routes.ts';
-import { CallbackDispatcher, Hub } from './modules/notifications/index.ts';
+import { CallbackDispatcher, Fanout, Hub } from './modules/notifications/index.ts';
 import { notificationRoutes } from './modules/notifications/notifications.routes.ts';
 import {
   applyDeadline,
@@ -62,6 +63,11 @@ export interface AppDeps {
   /** Serve the sandbox wallet, login and cashier (default true). */
   sandbox?: boolean;
   nonces?: NonceStore;
+  /**
+   * Redis shared by the nodes (ZHIFU_REDIS_URL): nonces, WebSocket fan-out and LLM limits live
+   * there instead of in this process. The caller connects and closes it.
+   */
+  shared?: Shared;
   /** The Fraud Shield: model and batch scorer (default: the shipped model, in-process batches). */
   risk?: RiskDeps;
   logLevel?: string;
@@ -209,7 +215,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       this.websocketServer.close(() => done());
     },
   });
-  const nonces = deps.nonces ?? new MemoryNonceStore();
+  const { shared } = deps;
+  // ioredis reports a lost connection (and each reconnection attempt) as an 'error' event.
+  const sharedError = (error: unknown) => app.log.warn({ err: error }, 'Redis (ZHIFU_REDIS_URL)');
+  shared?.redis.on('error', sharedError);
+  const nonces = deps.nonces ?? (shared ? new RedisNonceStore(shared) : new MemoryNonceStore());
   const model = deps.risk?.model ?? loadRiskModel();
   const risk: RiskDeps = deps.risk ?? { model, batch: new InProcessBatchScorer(ctx.db, model) };
   const merchantKeys = new MerchantKeyCache(ctx);
@@ -217,14 +227,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   let hub: Hub | undefined;
   const decisionDeps: DecisionDeps = { publish: (mchid, events) => hub?.publish(mchid, events), timers };
   risk.publish = (mchid, events) => hub?.publish(mchid, events);
-  hub = new Hub(ctx, merchantKeys, async (mchid, eventId, answer) => {
-    try {
-      return await decide(ctx, decisionDeps, mchid, eventId, answer);
-    } catch (error) {
-      if (error instanceof AppError) return { applied: false, code: error.code, message: error.message };
-      throw error;
-    }
-  });
+  hub = new Hub(
+    ctx,
+    merchantKeys,
+    async (mchid, eventId, answer) => {
+      try {
+        return await decide(ctx, decisionDeps, mchid, eventId, answer);
+      } catch (error) {
+        if (error instanceof AppError) return { applied: false, code: error.code, message: error.message };
+        throw error;
+      }
+    },
+    shared && new Fanout(shared, sharedError),
+  );
   timers.onDeadline = (orderId) =>
     void applyDeadline(ctx, decisionDeps, orderId).catch((e) => app.log.error(e));
   const callbacks = new CallbackDispatcher(ctx, merchantKeys, {
@@ -261,7 +276,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }, 60_000);
     pruner.unref();
     callbacks.start();
-    hub.start();
+    await hub.start();
   }
   app.addHook('onClose', async () => {
     if (sweeper) clearInterval(sweeper);
@@ -271,6 +286,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     timers.clear();
     await risk.batch.close();
     await llm.close();
+    shared?.redis.off('error', sharedError);
   });
   installHttp(app, {
     ctx,

@@ -33,6 +33,14 @@ export interface Config {
   readonly databaseUrl: string;
   /** Directory for the SQLite file and the demo credentials (ZHIFU_DATA_DIR, default ./data). */
   readonly dataDir: string;
+  /**
+   * Redis shared by every node (ZHIFU_REDIS_URL, redis:// or rediss://; default none): replay
+   * protection, WebSocket fan-out and LLM gateway limits then hold across nodes and restarts
+   * (docs/operations.md). Unset: each process keeps them in memory.
+   */
+  readonly redisUrl: string | undefined;
+  /** Prefix of every Redis key and channel, for deployments sharing one Redis (ZHIFU_REDIS_PREFIX, default zhifu:). */
+  readonly redisPrefix: string;
   /** SQLite durability: FULL (default) or NORMAL (ZHIFU_SQLITE_SYNCHRONOUS). */
   readonly sqliteSynchronous: 'FULL' | 'NORMAL';
   /** SQLite: concurrent transactions share one durable commit (ZHIFU_SQLITE_GROUP_COMMIT, default true). */
@@ -237,6 +245,21 @@ function checkDatabaseUrl(url: string): void {
   }
 }
 
+function redisUrl(env: Env): string | undefined {
+  const raw = env.ZHIFU_REDIS_URL;
+  if (raw === undefined) return undefined;
+  let protocol = '';
+  let hostname = '';
+  try {
+    ({ protocol, hostname } = new URL(raw));
+  } catch {}
+  if ((protocol !== 'redis:' && protocol !== 'rediss:') || !hostname)
+    throw new ConfigError(
+      `ZHIFU_REDIS_URL must be redis://[user:password@]host[:port][/db] or rediss://…, got "${maskPassword(raw)}"`,
+    );
+  return raw;
+}
+
 /** A database URL fit to print: the password blanked, in the user part and in a query parameter. */
 export function maskPassword(url: string): string {
   let parsed: URL;
@@ -284,6 +307,8 @@ export function loadConfig(given: Env = process.env): Config {
     billDownloadUrl,
     databaseUrl,
     dataDir,
+    redisUrl: redisUrl(env),
+    redisPrefix: env.ZHIFU_REDIS_PREFIX || 'zhifu:',
     sqliteSynchronous: oneOf(env, 'ZHIFU_SQLITE_SYNCHRONOUS', ['FULL', 'NORMAL'] as const, 'FULL'),
     sqliteGroupCommit: bool(env, 'ZHIFU_SQLITE_GROUP_COMMIT', true),
     seedDemo: bool(env, 'ZHIFU_SEED_DEMO', true),

@@ -4,6 +4,7 @@
  */
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig, maskPassword } from './config.ts';
+import { connectRedis, type Shared } from './lib/redis.ts';
 import {
   default_model_path,
   InProcessBatchScorer,
@@ -30,6 +31,23 @@ async function main(): Promise<void> {
       `cannot open the database ${maskPassword(config.databaseUrl)} (ZHIFU_DATABASE_URL): ${(error as Error).message}`,
     );
   });
+  let shared: Shared | undefined;
+  if (config.redisUrl) {
+    const redis = connectRedis(config.redisUrl);
+    let cause: unknown;
+    const failed = (error: unknown) => {
+      cause = error;
+    };
+    redis.on('error', failed);
+    await redis.connect().catch((error: unknown) => {
+      redis.disconnect();
+      throw new StartError(
+        `cannot reach Redis ${maskPassword(config.redisUrl!)} (ZHIFU_REDIS_URL): ${((cause ?? error) as Error).message}`,
+      );
+    });
+    redis.off('error', failed);
+    shared = { redis, prefix: config.redisPrefix };
+  }
   const model = loadRiskModel();
   const batch =
     config.riskBatchThreads > 0
@@ -42,6 +60,7 @@ async function main(): Promise<void> {
   const app = await buildApp({
     ctx,
     sandbox: config.sandbox,
+    ...(shared ? { shared } : {}),
     risk: { model, batch },
     callbacksAllowLoopback: config.callbackAllowLoopback,
     billDownloadUrl: config.billDownloadUrl,
@@ -70,6 +89,9 @@ async function main(): Promise<void> {
     `  API base URL      ${base}`,
     ...(config.sandbox ? [`  Cashier           ${base}/cashier`] : []),
     `  Database          ${handle.dialect === 'sqlite' ? config.databaseUrl : maskPassword(config.databaseUrl)}`,
+    ...(config.redisUrl
+      ? [`  Redis             ${maskPassword(config.redisUrl)} (keys ${config.redisPrefix}*)`]
+      : []),
   ];
   if (demo) {
     lines.push(
@@ -89,6 +111,7 @@ async function main(): Promise<void> {
     closing = true;
     process.stdout.write(`received ${signal}, closing\n`);
     await app.close();
+    await shared?.redis.quit();
     await handle.close();
     process.exit(0);
   };

@@ -14,10 +14,13 @@ import { type Ctx, dataKeys } from '../src/context.ts';
 import { type DatabaseHandle, type Dialect, openDatabase } from '../src/db/database.ts';
 import { FakeClock } from '../src/lib/clock.ts';
 import { seededIds } from '../src/lib/ids.ts';
+import { connectRedis, type Shared } from '../src/lib/redis.ts';
 import { insertGrantForFixture } from '../src/modules/billing/index.ts';
 import { createMerchant, type MerchantCredentials } from '../src/modules/merchants/index.ts';
 
 export const pgUrl = process.env.ZHIFU_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** The Redis at 127.0.0.1:6379; `ZHIFU_TEST_REDIS_URL` overrides it. */
+export const redisUrl = process.env.ZHIFU_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const dialects: Dialect[] = ['sqlite', 'postgres'];
 
 export interface TestDb {
@@ -126,4 +129,26 @@ export async function addMerchant(
   if (opts.eligible ?? true)
     await insertGrantForFixture(t.ctx.db, merchant.mchid, 'test-harness', t.clock.now());
   return { ...t, merchant };
+}
+
+/**
+ * A connection to the test Redis under a key prefix of its own (so parallel suites never meet),
+ * as each node of a deployment would open it; `close` deletes the prefix's keys and disconnects.
+ * Pass the `prefix` of another to be another node of the same deployment.
+ */
+export async function openShared(
+  prefix = `zhifu-test:${randomBytes(6).toString('hex')}:`,
+  url = redisUrl,
+): Promise<Shared & { close(): Promise<void> }> {
+  const redis = connectRedis(url);
+  await redis.connect();
+  return {
+    redis,
+    prefix,
+    async close() {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.quit();
+    },
+  };
 }

@@ -67,7 +67,7 @@ export async function payAs(
   t: TestApp,
   target: string,
   openid: string,
-  o: { instrumentId?: string; device?: string; headers?: Record<string, string> } = {},
+  o: { instrumentId?: string; device?: string; headers?: Record<string, string>; nonce?: string } = {},
 ): Promise<LightMyRequestResponse> {
   const device = o.device ?? `dev-${openid}`;
   const login = await t.app.inject({
@@ -77,7 +77,7 @@ export async function payAs(
   });
   const { session_key } = login.json() as { session_key: string };
   const timestamp = String(Math.floor(t.ctx.clock.now() / 1000));
-  const nonce = Math.random().toString(36).slice(2);
+  const nonce = o.nonce ?? Math.random().toString(36).slice(2);
   const signature = payerProof({
     target,
     openid,

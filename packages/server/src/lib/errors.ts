@@ -525,6 +525,12 @@ export const catalog = {
     'resource_exhausted',
     'Too many signed requests in the signature window to remember their nonces; retry shortly.',
   ),
+  shared_store_unavailable: e(
+    'SYSTEM_ERROR',
+    503,
+    'unavailable',
+    'The shared store (Redis) did not answer, so the request could not be checked for replay; nothing was done, retry shortly.',
+  ),
   system_error: e('SYSTEM_ERROR', 500, 'internal', 'Internal error; retry with the same parameters.'),
 } as const satisfies Record<string, CatalogEntry>;
 

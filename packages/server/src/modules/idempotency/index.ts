@@ -9,6 +9,7 @@ export {
   type Claim,
   MemoryNonceStore,
   type NonceStore,
+  RedisNonceStore,
   windowEndMs,
   withinWindow,
 } from './nonce-store.ts';

@@ -1,10 +1,12 @@
 /**
  * Replay protection for signed requests: a nonce may be used once per signer within the
- * signature window. Port with an in-process implementation (one node); the multi-node Redis
- * implementation plugs in behind the same interface.
+ * signature window. Two implementations of one port: in process (one node; a restart forgets), and
+ * in Redis (ZHIFU_REDIS_URL: every node, across restarts; docs/operations.md).
  */
 import { createHash } from 'node:crypto';
+import { fail } from '../../lib/errors.ts';
 import { nonce_store_entries_max, nonce_store_signer_entries_max } from '../../lib/limits.ts';
+import type { Shared } from '../../lib/redis.ts';
 
 export type Claim = 'claimed' | 'replayed' | 'full';
 
@@ -26,7 +28,15 @@ export interface NonceStore {
    * Records `nonce` for `signer` (`mch:<mchid>`, `payer:<user id>`) until `expiresAtMs`:
    * `replayed` when it is recorded and live, `full` when the store or the signer's share has no room.
    */
-  claim(signer: string, nonce: string, nowMs: number, expiresAtMs: number): Claim;
+  claim(signer: string, nonce: string, nowMs: number, expiresAtMs: number): Claim | Promise<Claim>;
+}
+
+/**
+ * A fixed-size digest of a nonce, so an entry costs the same whatever the nonce's length. 128 bits:
+ * a collision among a signer's live nonces is out of reach, and would only refuse a request.
+ */
+function digest(nonce: string): string {
+  return createHash('sha256').update(nonce).digest().subarray(0, 16).toString('base64url');
 }
 
 export interface NonceStoreLimits {
@@ -59,9 +69,7 @@ export class MemoryNonceStore implements NonceStore {
   }
 
   claim(signer: string, nonce: string, nowMs: number, expiresAtMs: number): Claim {
-    // A fixed-size digest, so an entry costs the same whatever the nonce's length. 128 bits: a
-    // collision among a signer's live nonces is out of reach, and would only refuse a request.
-    const key = createHash('sha256').update(nonce).digest().subarray(0, 16).toString('base64url');
+    const key = digest(nonce);
     const previous = this.signers.get(signer)?.nonces.get(key);
     if (previous !== undefined && previous > nowMs) return 'replayed';
     const full = this.entries >= this.limits.entries_max;
@@ -102,6 +110,65 @@ export class MemoryNonceStore implements NonceStore {
         signer.nonces.delete(key);
         this.entries--;
       }
+    }
+  }
+}
+
+/**
+ * One sorted set per signer in Redis: nonce digest → when it leaves the window (the nodes' clock,
+ * as in memory). One script claims atomically: drop the expired, refuse a live digest (replayed)
+ * or a full share (the signer's quarter of the store, as in memory), else add it. The set expires
+ * with its last nonce. Redis's own memory bound is the store's: at `maxmemory` with the
+ * `noeviction` policy a claim fails with OOM and the request gets 429, never a forgotten nonce
+ * (an evicting policy could drop live nonces: docs/operations.md).
+ */
+const claim_script = `
+local now = tonumber(ARGV[1])
+local expires = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local previous = redis.call('ZSCORE', KEYS[1], ARGV[3])
+if previous then return 1 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 2 end
+redis.call('ZADD', KEYS[1], expires, ARGV[3])
+local ttl = expires - now
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 0
+`;
+
+const claims: Claim[] = ['claimed', 'replayed', 'full'];
+
+export class RedisNonceStore implements NonceStore {
+  constructor(
+    private readonly shared: Shared,
+    private readonly signerEntriesMax = nonce_store_signer_entries_max,
+  ) {
+    if (!('zhifuClaimNonce' in shared.redis))
+      shared.redis.defineCommand('zhifuClaimNonce', { numberOfKeys: 1, lua: claim_script });
+  }
+
+  async claim(signer: string, nonce: string, nowMs: number, expiresAtMs: number): Promise<Claim> {
+    const redis = this.shared.redis as unknown as {
+      zhifuClaimNonce(
+        key: string,
+        now: number,
+        expires: number,
+        member: string,
+        max: number,
+      ): Promise<number>;
+    };
+    try {
+      const answer = await redis.zhifuClaimNonce(
+        `${this.shared.prefix}nonces:${signer}`,
+        nowMs,
+        expiresAtMs,
+        digest(nonce),
+        this.signerEntriesMax,
+      );
+      return claims[answer] ?? 'full';
+    } catch (error) {
+      if (/^OOM\b/.test((error as Error).message)) return 'full';
+      // The cause stays in the server log (the client's 'error' events): it names internal hosts.
+      fail('shared_store_unavailable');
     }
   }
 }

@@ -201,7 +201,12 @@ export async function verifyPayerProof(
     return expected.length === given.length && timingSafeEqual(expected, given);
   });
   if (!ok) fail('payer_proof_invalid');
-  const claim = nonces.claim(`payer:${who.user_id}`, p.nonce, now, windowEndMs(ts, payer_proof_window_s));
+  const claim = await nonces.claim(
+    `payer:${who.user_id}`,
+    p.nonce,
+    now,
+    windowEndMs(ts, payer_proof_window_s),
+  );
   if (claim === 'full') fail('nonce_store_full');
   if (claim === 'replayed')
     fail('payer_proof_invalid', { field: '/nonce', location: 'body', issue: 'nonce already used' });

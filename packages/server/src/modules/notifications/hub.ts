@@ -17,6 +17,7 @@ import {
   ws_drain_wait_ms,
 } from '../../lib/limits.ts';
 import type { MerchantKeyCache } from '../merchants/index.ts';
+import type { Fanout } from './fanout.ts';
 import { ack, eventsAfter, settings, type ZhifuEvent } from './notifications.service.ts';
 
 export type DecisionAnswer = 'approve' | 'review' | 'block';
@@ -54,18 +55,25 @@ export class Hub {
     private readonly ctx: Ctx,
     private readonly keys: MerchantKeyCache,
     private readonly onDecision: DecisionHandler,
+    /** Other nodes' events as they commit (Redis); without it they arrive at the next poll. */
+    private readonly fanout?: Fanout,
   ) {}
 
-  /** Polls the outbox now and then, for events written by other nodes or processes. */
-  start(pollMs = 1000): void {
+  /**
+   * Polls the outbox now and then, for events written by other nodes or processes (the safety
+   * net of the fan-out, which brings them at once), and listens to the fan-out.
+   */
+  async start(pollMs = 1000): Promise<void> {
     this.poller = setInterval(() => {
-      for (const mchid of this.byMerchant.keys()) this.publish(mchid);
+      for (const mchid of this.byMerchant.keys()) this.deliver(mchid);
     }, pollMs);
     this.poller.unref();
+    await this.fanout?.start((mchid, events) => this.deliver(mchid, events));
   }
 
   stop(): void {
     if (this.poller) clearInterval(this.poller);
+    this.fanout?.stop();
     for (const set of this.byMerchant.values()) for (const c of set) c.ws.close(1001, 'server shutting down');
   }
 
@@ -117,8 +125,14 @@ export class Hub {
     void this.pump(conn);
   }
 
-  /** New events for a merchant were committed; `events` (if given) lets the pump skip a read. */
-  publish(mchid: string, events?: ZhifuEvent[]): void {
+  /** This node committed new events for a merchant: to its sockets here, and to other nodes'. */
+  publish(mchid: string, events: ZhifuEvent[]): void {
+    this.deliver(mchid, events);
+    this.fanout?.announce(mchid, events);
+  }
+
+  /** A merchant has new events; `events` (if given) lets the pump skip a read. */
+  private deliver(mchid: string, events?: ZhifuEvent[]): void {
     const set = this.byMerchant.get(mchid);
     if (!set) return;
     for (const conn of set) {

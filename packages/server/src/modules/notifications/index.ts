@@ -1,4 +1,5 @@
 export { CallbackDispatcher, type CallbackEventType, enqueueCallback, listCallbacks } from './callbacks.ts';
+export { Fanout } from './fanout.ts';
 export { close_resync, type DecisionAnswer, type DecisionHandler, type DecisionOutcome, Hub } from './hub.ts';
 export {
   ack,

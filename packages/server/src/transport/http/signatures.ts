@@ -114,7 +114,7 @@ export async function authenticate(
     const given = Buffer.from(signature, 'base64');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) fail('signature_invalid');
   }
-  const claim = nonces.claim(
+  const claim = await nonces.claim(
     `mch:${mchid}`,
     nonce,
     nowMs,
