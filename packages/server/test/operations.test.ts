@@ -151,6 +151,13 @@ describe('the server process', () => {
     );
     expect(unreachable.err()).not.toContain('secret');
     expect(unreachable.err().trim().split('\n')).toHaveLength(1);
+    const noRedis = run({ PORT: '0', ZHIFU_DATA_DIR: dir, ZHIFU_REDIS_URL: 'redis://:hush@127.0.0.1:1/0' });
+    expect(await noRedis.exited).toBe(1);
+    expect(noRedis.err()).toMatch(
+      /^zhifu: cannot reach Redis redis:\/\/:\*\*\*@127\.0\.0\.1:1\/0 \(ZHIFU_REDIS_URL\): .*ECONNREFUSED/,
+    );
+    expect(noRedis.err()).not.toContain('hush');
+    expect(noRedis.err().trim().split('\n')).toHaveLength(1);
     const busy = createServer();
     const port = await new Promise<number>((r) =>
       busy.listen(0, '127.0.0.1', () => r((busy.address() as { port: number }).port)),
@@ -319,6 +326,12 @@ describe('configuration', () => {
       /ZHIFU_PUBLIC_URL must be an absolute http\(s\) URL/,
     );
     expect(bad({ ZHIFU_PUBLIC_URL: 'ftp://x' })).toThrow(/http\(s\)/);
+    expect(bad({ ZHIFU_REDIS_URL: '127.0.0.1:6379' })).toThrow(/ZHIFU_REDIS_URL must be redis:/);
+    expect(bad({ ZHIFU_REDIS_URL: 'http://u:pw@cache:6379' })).toThrow(/"http:\/\/u:\*\*\*@cache:6379\/"/);
+    expect(loadConfig({ ZHIFU_REDIS_URL: ' rediss://cache:6380/1 ' })).toMatchObject({
+      redisUrl: 'rediss://cache:6380/1',
+      redisPrefix: 'zhifu:',
+    });
     expect(loadConfig({ ZHIFU_HOST: '::1' }).publicUrl).toBe('http://[::1]:8080');
     expect(loadConfig({ ZHIFU_HOST: '::' }).publicUrl).toBe('http://[::1]:8080');
   });
