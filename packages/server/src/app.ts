@@ -255,6 +255,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     cooldown_failures: deps.llm?.cooldown_failures ?? llm_cooldown_failures,
     cooldown_ms: deps.llm?.cooldown_ms ?? llm_cooldown_ms,
     onError: (e) => app.log.error(e),
+    shared,
   });
   const tick = async () => {
     await sweepDecisions(ctx, decisionDeps);

@@ -18,6 +18,7 @@ import { rfc3339 } from '../../lib/clock.ts';
 import { AppError, fail } from '../../lib/errors.ts';
 import { hex } from '../../lib/ids.ts';
 import { llm_redaction_patterns_max, llm_trade_candidates_max } from '../../lib/limits.ts';
+import type { Shared } from '../../lib/redis.ts';
 import * as billing from '../billing/index.ts';
 import { KeyState, KeyStore, platform_agent_key } from './keys.service.ts';
 import * as repo from './llm.repository.ts';
@@ -49,6 +50,8 @@ export interface GatewayOptions {
   cooldown_failures: number;
   cooldown_ms: number;
   onError: (error: unknown) => void;
+  /** Redis shared by the nodes: keys' rate windows and monthly spend are counted there. */
+  shared?: Shared | undefined;
 }
 
 /** What one call sends back through the SSE writer. */
@@ -184,7 +187,7 @@ export class Gateway {
   ) {
     this.onError = o.onError;
     this.strategy = o.strategy;
-    this.keys = new KeyStore(ctx);
+    this.keys = new KeyStore(ctx, o.shared, o.onError);
     this.log = new RequestLog(ctx, o.onError);
     const adapters: ProviderAdapter[] = o.providers.map((c) => {
       switch (c.kind) {
@@ -221,7 +224,7 @@ export class Gateway {
       fail('llm_model_unknown', { field: '/model', value: request.model, location: 'body' });
     const now = this.ctx.clock.now();
     const estimated = estimateTokens(requestText(request)) + (request.max_tokens ?? 0);
-    key.admit(now, estimated, request.model);
+    await this.keys.admit(key, now, estimated, request.model);
     // Ids sort by time, then by this node's sequence: the request log lists calls in order.
     this.seq = (this.seq + 1) % 1_679_616;
     const id = `chatcmpl-${now.toString(36).padStart(9, '0')}${this.seq.toString(36).padStart(4, '0')}${hex(this.ctx.ids, 16)}`;
@@ -276,7 +279,12 @@ export class Gateway {
     return { prepare, state };
   }
 
-  private record(
+  /**
+   * Settles the call against its key's limits and spend, then logs it. Settling is awaited, so the
+   * next call on any node sees this one's cost; a shared store that fails here is logged, not
+   * answered: the provider has answered and the call is paid for.
+   */
+  private async record(
     call: GatewayCall,
     o: {
       adapter?: ProviderAdapter | undefined;
@@ -287,12 +295,16 @@ export class Gateway {
       redacted: number;
       stream: boolean;
     },
-  ): void {
+  ): Promise<void> {
     const now = this.ctx.clock.now();
     const prompt = o.usage?.prompt_tokens ?? 0;
     const completion = o.usage?.completion_tokens ?? 0;
     const cost = o.adapter && o.usage ? cost_ufen(o.adapter.config, prompt, completion) : 0;
-    call.key.settle(now, call.estimated, prompt + completion, cost);
+    try {
+      await this.keys.settle(call.key, call, now, prompt + completion, cost);
+    } catch (error) {
+      this.onError(error);
+    }
     const row: LlmRequestsTable = {
       id: call.id,
       mchid: call.key.mchid,
@@ -314,9 +326,9 @@ export class Gateway {
     this.log.add(row);
   }
 
-  private providerFailure(call: GatewayCall, error: unknown, stream: boolean): never {
+  private async providerFailure(call: GatewayCall, error: unknown, stream: boolean): Promise<never> {
     if (error instanceof AllProvidersFailed) {
-      this.record(call, {
+      await this.record(call, {
         status: 'error',
         error_code: 'LLM_PROVIDER_ERROR',
         attempts: error.attempts.length,
@@ -326,7 +338,7 @@ export class Gateway {
       fail('llm_providers_failed', { issue: error.message.slice(0, 500) });
     }
     if (error instanceof RedactionError) {
-      this.record(call, {
+      await this.record(call, {
         status: 'error',
         error_code: 'LLM_REDACTION_FAILED',
         attempts: 0,
@@ -374,7 +386,7 @@ export class Gateway {
     try {
       routed = await this.router.complete(call.request.model, prepare);
     } catch (error) {
-      this.providerFailure(call, error, false);
+      return this.providerFailure(call, error, false);
     }
     const answer = routed.result;
     const usage = answer.usage ?? {
@@ -407,11 +419,11 @@ export class Gateway {
           if (c.message.tool_calls === undefined) delete c.message.tool_calls;
         }
       } catch (error) {
-        this.record(call, { ...base, status: 'error', error_code: 'LLM_REDACTION_FAILED' });
+        await this.record(call, { ...base, status: 'error', error_code: 'LLM_REDACTION_FAILED' });
         fail('llm_redaction_failed', { issue: (error as Error).message });
       }
     }
-    this.record(call, { ...base, status: 'ok' });
+    await this.record(call, { ...base, status: 'ok' });
     return {
       id: call.id,
       object: 'chat.completion',
@@ -432,7 +444,7 @@ export class Gateway {
     try {
       routed = await this.router.openStream(call.request.model, prepare);
     } catch (error) {
-      this.providerFailure(call, error, true);
+      return this.providerFailure(call, error, true);
     }
     const { head, rest, abort } = routed.result;
     const vault = state.vault && state.vault.size > 0 ? state.vault : undefined;
@@ -519,14 +531,14 @@ export class Gateway {
         total_tokens: 0,
       };
       if (closed) {
-        this.record(call, { ...base, usage: measured, status: 'error', error_code: 'CLIENT_CLOSED' });
+        await this.record(call, { ...base, usage: measured, status: 'error', error_code: 'CLIENT_CLOSED' });
         return;
       }
       const reason = error instanceof RedactionError ? 'llm_redaction_failed' : 'llm_stream_interrupted';
       if (!(error instanceof RedactionError) && !(error instanceof ProviderError)) this.onUnexpected(error);
       if (error instanceof ProviderError) this.router.failed(routed.adapter);
       const e = new AppError(reason, { issue: (error as Error).message });
-      this.record(call, { ...base, usage: measured, status: 'error', error_code: e.code });
+      await this.record(call, { ...base, usage: measured, status: 'error', error_code: e.code });
       sink.write(
         `data: ${JSON.stringify({ error: { message: e.message, type: 'api_error', code: e.code, param: null } })}\n\n`,
       );
@@ -539,7 +551,7 @@ export class Gateway {
       total_tokens: 0,
     };
     final.total_tokens = final.prompt_tokens + final.completion_tokens;
-    this.record(call, { ...base, usage: final, status: 'ok' });
+    await this.record(call, { ...base, usage: final, status: 'ok' });
     sink.write('data: [DONE]\n\n');
     sink.end();
   }

@@ -4,21 +4,26 @@
  * tokens-per-minute limit, a monthly budget (provider cost, fen, China Standard Time months) and a
  * model allow-list.
  *
- * Limits are enforced in this node's memory — no database read on the hot path (peers.md §5 idea
- * 11): a sliding window over the current and previous minute (the previous minute weighted by how
- * much of it still overlaps the last 60 s, as Cloudflare's rate limiter), and the month's spend
- * loaded once per key and then kept up to date by every call. With several nodes each node enforces
- * the full limit on its own share of traffic; sharing counters through Redis is future work.
+ * Limits are counted without a database read on the hot path (peers.md §5 idea 11): a sliding
+ * window over the current and previous minute (the previous minute weighted by how much of it still
+ * overlaps the last 60 s, as Cloudflare's rate limiter), and the month's spend loaded once per key
+ * and then kept up to date by every call. On one node they live in this process's memory (KeyState).
+ * With Redis (ZHIFU_REDIS_URL) the windows and the spend live there (shared-limits.ts), so the
+ * nodes together admit at most a key's limits and stop together at its budget; the key rows and the
+ * model allow-list stay cached per node (a change reaches other nodes within llm_key_cache_ms).
  */
 import { createHash } from 'node:crypto';
 import type { Ctx } from '../../context.ts';
 import type { LlmKeysTable } from '../../db/schema.ts';
+import { assertNever } from '../../lib/assert.ts';
 import { rfc3339 } from '../../lib/clock.ts';
 import { AppError, fail } from '../../lib/errors.ts';
 import { prefixed } from '../../lib/ids.ts';
 import { llm_key_cache_ms, llm_keys_per_merchant_max } from '../../lib/limits.ts';
+import type { Shared } from '../../lib/redis.ts';
 import { chinaMonth, monthRange } from '../billing/index.ts';
 import * as repo from './llm.repository.ts';
+import { SharedKeyLimits, slidingWindow } from './shared-limits.ts';
 
 export interface KeyLimits {
   rpm?: number | null;
@@ -135,11 +140,17 @@ export class KeyState {
     return 1 - (now - minute * minute_ms) / minute_ms;
   }
 
-  /** Admits one request estimated at `tokens` tokens, or throws the limit it hits. */
-  admit(now: number, tokens: number, model: string): void {
+  /** Throws unless the key may use `model`. */
+  allowModel(model: string): void {
     const r = this.row;
     if (r.models !== null && !(JSON.parse(r.models) as string[]).includes(model))
       fail('llm_model_not_allowed', { field: '/model', value: model, location: 'body' });
+  }
+
+  /** Admits one request estimated at `tokens` tokens, or throws the limit it hits. */
+  admit(now: number, tokens: number, model: string): void {
+    const r = this.row;
+    this.allowModel(model);
     const overlap = this.roll(now);
     const retry = Math.ceil(((1 - overlap) * minute_ms) / 1000) || 1;
     if (r.rpm !== null && this.prevRequests * overlap + this.requests + 1 > r.rpm)
@@ -182,12 +193,63 @@ export class LimitError extends AppError {
   }
 }
 
-/** Keys by hash, with their limit state; revocations by other nodes are seen within llm_key_cache_ms. */
+/**
+ * Keys by hash, with their limit state; revocations by other nodes are seen within llm_key_cache_ms.
+ * With `shared`, keys' windows and spend are counted in Redis instead of their KeyState.
+ */
 export class KeyStore {
   private byHash = new Map<string, KeyState>();
   private byId = new Map<string, KeyState>();
+  private readonly shared: SharedKeyLimits | undefined;
 
-  constructor(private readonly ctx: Ctx) {}
+  constructor(
+    private readonly ctx: Ctx,
+    shared?: Shared,
+    onError: (error: unknown) => void = () => {},
+  ) {
+    this.shared = shared && new SharedKeyLimits(ctx, shared, onError);
+  }
+
+  /** Where `key` is counted: Redis for merchants' keys when shared, else its own memory. */
+  private sharedFor(key: KeyState): SharedKeyLimits | undefined {
+    // The platform agent's calls carry no limits and are never metered: no Redis round trip.
+    return key.id === platform_agent_key ? undefined : this.shared;
+  }
+
+  /** Admits one call of `key` estimated at `tokens` tokens, or throws the limit it reaches. */
+  async admit(key: KeyState, now: number, tokens: number, model: string): Promise<void> {
+    const shared = this.sharedFor(key);
+    if (!shared) return key.admit(now, tokens, model);
+    key.allowModel(model);
+    const answer = await shared.admit(key.row, now, tokens);
+    switch (answer) {
+      case 'admitted':
+        return;
+      case 'requests_limited':
+      case 'tokens_limited':
+        throw new LimitError(`llm_${answer}`, slidingWindow(now).retry_after_s);
+      case 'budget_exceeded':
+        return fail('llm_budget_exceeded');
+      default:
+        return assertNever(answer, 'admission');
+    }
+  }
+
+  /**
+   * Corrects the call's admitted estimate with the tokens used and adds its cost. Shared: rejects
+   * when Redis does not answer (the caller logs it; the answer has been paid for already).
+   */
+  async settle(
+    key: KeyState,
+    call: { started: number; estimated: number },
+    now: number,
+    used: number,
+    cost_ufen: number,
+  ): Promise<void> {
+    const shared = this.sharedFor(key);
+    if (!shared) return key.settle(now, call.estimated, used, cost_ufen);
+    await shared.settle(key.id, call.started, now, call.estimated, used, cost_ufen);
+  }
 
   async authenticate(authorization: string | undefined): Promise<KeyState> {
     const key = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : '';
@@ -201,7 +263,9 @@ export class KeyStore {
       if (!state) {
         state = new KeyState(row);
         state.enterMonth(now);
-        state.spent_ufen = await repo.spentSince(this.ctx.db, row.id, monthRange(state.month)!.start);
+        // Shared: the spend is Redis's, seeded from the request log when a budget first needs it.
+        if (!this.shared)
+          state.spent_ufen = await repo.spentSince(this.ctx.db, row.id, monthRange(state.month)!.start);
         this.byHash.set(hash, state);
         this.byId.set(row.id, state);
       }
