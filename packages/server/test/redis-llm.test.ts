@@ -3,7 +3,7 @@
  * over one PostgreSQL schema, each with its own Redis connection, listening on real ports and called
  * with the official `openai` SDK in front of a fake provider (test/fake-llm.ts). Together they admit
  * a key's requests and tokens per minute once, stop together at its monthly budget (seeded from the
- * request log), and refuse calls with 503 when Redis does not answer. A node counting in its own
+ * request log), and refuse calls with 500 SYSTEM_ERROR when Redis does not answer. A node counting in its own
  * memory is the gap this closes. The nodes share one fake clock.
  */
 import type { FastifyInstance } from 'fastify';
@@ -196,14 +196,14 @@ describe('LLM gateway limits shared through Redis', () => {
     expect(await a.redis.get(`${a.prefix}llm:{${key.key_id}}:spent:${month}`)).toBe('1000000');
   });
 
-  it('refuses calls with 503 SYSTEM_ERROR when Redis does not answer, without asking a provider', async () => {
+  it('refuses calls with 500 SYSTEM_ERROR when Redis does not answer, without asking a provider', async () => {
     const key = await newKey({ rpm: 100 });
     const redis = connectRedis('redis://127.0.0.1:1');
     const down = await node({ shared: { redis, prefix: a.prefix } });
     closing.push(async () => redis.disconnect());
     const hits = fake.hits;
     const error = await ask(client(down.url, key.api_key));
-    expect([error?.status, error?.code]).toEqual([503, 'SYSTEM_ERROR']);
+    expect([error?.status, error?.code]).toEqual([500, 'SYSTEM_ERROR']);
     expect(error?.message).toMatch(/Redis/);
     await down.app.zhifu.llm.log.flush();
     expect(fake.hits).toBe(hits);

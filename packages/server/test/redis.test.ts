@@ -1,7 +1,7 @@
 /**
  * Several nodes sharing Redis (ZHIFU_REDIS_URL; docs/operations.md): replay protection holds across
  * nodes and restarts, the WebSocket fan-out brings one node's events to another node's sockets at
- * once, and a Redis that does not answer refuses requests (503) with nothing written. The nodes are
+ * once, and a Redis that does not answer refuses requests (500 SYSTEM_ERROR) with nothing written. The nodes are
  * apps over one PostgreSQL schema with their own Redis connections, on the real Redis of this machine.
  */
 import type { FastifyInstance } from 'fastify';
@@ -75,7 +75,7 @@ describe('nodes sharing Redis', () => {
     expect(again.json().detail).toMatchObject({ field: '/nonce', issue: 'nonce already used' });
   });
 
-  it('a Redis that does not answer refuses signed requests with 503 SYSTEM_ERROR and writes nothing', async () => {
+  it('a Redis that does not answer refuses signed requests with 500 SYSTEM_ERROR and writes nothing', async () => {
     const redis = connectRedis('redis://127.0.0.1:1');
     const app = await buildApp({ ctx: t.ctx, background: false, shared: { redis, prefix: a.prefix } });
     closing.push(async () => {
@@ -84,7 +84,7 @@ describe('nodes sharing Redis', () => {
     });
     const orders = await rowCount(t, 'orders');
     const res = await signedRequest({ ...t, app }, 'POST', '/v3/pay/transactions/jsapi', jsapiOrder(t));
-    expect([res.statusCode, res.json().code]).toEqual([503, 'SYSTEM_ERROR']);
+    expect([res.statusCode, res.json().code]).toEqual([500, 'SYSTEM_ERROR']);
     expect(res.json().message).toMatch(/Redis/);
     expect(await rowCount(t, 'orders')).toBe(orders);
   });

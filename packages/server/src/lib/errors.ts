@@ -527,7 +527,7 @@ export const catalog = {
   ),
   shared_store_unavailable: e(
     'SYSTEM_ERROR',
-    503,
+    500,
     'unavailable',
     "The shared store (Redis) did not answer, so the request could not be checked for replay or against the LLM key's limits; nothing was done, retry shortly.",
   ),

@@ -15,7 +15,7 @@ export interface Shared {
 
 /**
  * A client that fails a command rather than holding it while Redis is away: a request then gets a
- * clear 503 (`shared_store_unavailable`) instead of hanging until a proxy gives up.
+ * clear 500 SYSTEM_ERROR (`shared_store_unavailable`) instead of hanging until a proxy gives up.
  */
 export function connectRedis(url: string): Redis {
   return new Redis(url, {
