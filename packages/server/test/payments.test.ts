@@ -1,7 +1,7 @@
 import { payerProof } from '@zhifu/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dialects, openTestApp, type TestApp } from './harness.ts';
-import { createPromotion, jsapiOrder, payAs, rowCount, signedRequest } from './requests.ts';
+import { createPromotion, jsapiOrder, payAs, rowCount, signedRequest, trustDevice } from './requests.ts';
 
 describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
   let t: TestApp;
@@ -558,7 +558,9 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
         payer: { openid: payer.openid },
       });
       const { prepay_id } = (await create(order)).json();
-      const paid = await payAs(t, prepay_id, payer.openid);
+      const device = 'dev-promotion-funds';
+      await trustDevice(t, device);
+      const paid = await payAs(t, prepay_id, payer.openid, { device });
       expect([paid.statusCode, paid.json().amount?.payer_total], paid.body).toEqual([200, 100]);
     });
 
@@ -710,9 +712,17 @@ describe.each(dialects)('payment core over HTTP (%s)', (dialect) => {
     it('enforces per-card limits and pays with the chosen card', async () => {
       const order = jsapiOrder(t, { amount: { total: 600_000, currency: 'CNY' } });
       const { prepay_id } = (await create(order)).json();
-      const over = await payAs(t, prepay_id, order.payer.openid, { instrumentId: 'ins_zhangwei_icbc_debit' });
+      const device = 'dev-card-limits';
+      await trustDevice(t, device);
+      const over = await payAs(t, prepay_id, order.payer.openid, {
+        instrumentId: 'ins_zhangwei_icbc_debit',
+        device,
+      });
       expect(over.json().code).toBe('OVER_CARD_LIMIT');
-      const ok = await payAs(t, prepay_id, order.payer.openid, { instrumentId: 'ins_zhangwei_cmb_credit' });
+      const ok = await payAs(t, prepay_id, order.payer.openid, {
+        instrumentId: 'ins_zhangwei_cmb_credit',
+        device,
+      });
       expect(ok.json()).toMatchObject({ trade_state: 'SUCCESS', bank_type: 'CMB_CREDIT' });
     });
 

@@ -145,3 +145,15 @@ export async function seedBillHistory(t: TestApp): Promise<string> {
     .executeTakeFirstOrThrow();
   return chinaDay(Number(first.success_time));
 }
+
+/**
+ * The merchant allows payments from `device` whatever their score (a real merchant rule,
+ * docs/risk.md), for tests about something else than the Fraud Shield: the model scores the hour
+ * of the day (China time) too, so an unremarkable payment can be held for review at night.
+ * Returns the rule's id.
+ */
+export async function trustDevice(t: TestApp, device: string): Promise<string> {
+  const res = await signedRequest(t, 'POST', '/v1/risk/rules', { rule: `allow if device_id == '${device}'` });
+  if (res.statusCode !== 201) throw new Error(`rule refused: ${res.body}`);
+  return res.json().rule_id as string;
+}
