@@ -7,7 +7,9 @@
  *
  * Environment: BENCH_WARMUP_S (1), BENCH_WINDOW_S (3), BENCH_WINDOWS (3), BENCH_PIN (1: pin this
  * process to CPU 0 and the servers to CPU 1 with taskset), BENCH_SCHEMES (hmac,rsa), BENCH_CONCURRENCY (1,16,64),
- * BENCH_CPU_PROF_DIR (run the Zhifu server with --cpu-prof into that directory).
+ * BENCH_CPU_PROF_DIR (run the Zhifu server with --cpu-prof into that directory), BENCH_REDIS_URL (also
+ * run each scheme with ZHIFU_REDIS_URL set, under a fresh key prefix: the cost of Redis mode, whose
+ * nonce claim is one Redis round trip per signed request, next to the same scheme without it).
  */
 
 import { execFileSync } from 'node:child_process';
@@ -61,6 +63,7 @@ const schemes = (process.env.BENCH_SCHEMES ?? 'hmac,rsa').split(',').filter(Bool
 const cpuProfDir = process.env.BENCH_CPU_PROF_DIR;
 /** A directory: time every SQLite statement in the server (bench/notify-sql-timing.ts), sql-<scheme>.json. */
 const sqlProfileOut = process.env.BENCH_SQL_PROFILE_DIR;
+const redisUrl = process.env.BENCH_REDIS_URL;
 const concurrencies = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number);
 if (concurrencies.some((c) => !Number.isInteger(c) || c < 1))
   throw new Error('BENCH_CONCURRENCY: e.g. 1,16,64');
@@ -354,6 +357,10 @@ function verifyResponse(scheme: Scheme, creds: Credentials, res: HttpResponse): 
 
 interface SchemeResult {
   scheme: Scheme;
+  /** The server ran in Redis mode (BENCH_REDIS_URL). */
+  redis: boolean;
+  /** HMAC, RSA, HMAC + Redis, RSA + Redis. */
+  label: string;
   runs: LoadResult[];
   /** Payments already in the server's database when each run started (the history grows). */
   paidBefore: number[];
@@ -363,7 +370,7 @@ interface SchemeResult {
   fraudShield: string;
 }
 
-async function runScheme(scheme: Scheme): Promise<SchemeResult> {
+async function runScheme(scheme: Scheme, redis: boolean): Promise<SchemeResult> {
   const dataDir = tmpDir(`zhifu-bench-${scheme}-`);
   if (cpuProfDir) mkdirSync(cpuProfDir, { recursive: true });
   const port = await freePort();
@@ -383,6 +390,9 @@ async function runScheme(scheme: Scheme): Promise<SchemeResult> {
       ZHIFU_LOG_LEVEL: 'warn',
       ZHIFU_OPERATOR_TOKEN: operatorToken,
       ZHIFU_CALLBACK_ALLOW_LOOPBACK: 'true',
+      ...(redis && redisUrl
+        ? { ZHIFU_REDIS_URL: redisUrl, ZHIFU_REDIS_PREFIX: `zhifu-bench:${runTag}:${scheme}:` }
+        : {}),
       ...(sqlProfileOut ? { BENCH_SQL_PROFILE: join(sqlProfileOut, `sql-${scheme}.json`) } : {}),
     },
     'Credentials JSON',
@@ -442,7 +452,17 @@ async function runScheme(scheme: Scheme): Promise<SchemeResult> {
         `  ${scheme} c${concurrency}: ${int(median(result.perWindow))} payments/s, errors ${result.errors}\n`,
       );
     }
-    return { scheme, runs, paidBefore, signUsPerPayment, verified: [...verifiedBy].join('; '), fraudShield };
+    const label = `${scheme.toUpperCase()}${redis ? ' + Redis' : ''}`;
+    return {
+      scheme,
+      redis,
+      label,
+      runs,
+      paidBefore,
+      signUsPerPayment,
+      verified: [...verifiedBy].join('; '),
+      fraudShield,
+    };
   } finally {
     await stopChild(server);
   }
@@ -523,7 +543,8 @@ function budgetLines(
   const exchanges = 4;
   const clientRsaSignsPerPayment = 2;
   const measuredUs = (scheme: Scheme): number => {
-    const runs = schemeResults.find((s) => s.scheme === scheme)?.runs.filter((r) => r.concurrency > 1) ?? [];
+    const runs =
+      schemeResults.find((s) => s.scheme === scheme && !s.redis)?.runs.filter((r) => r.concurrency > 1) ?? [];
     const best = runs.reduce<LoadResult | undefined>(
       (a, r) => (a && median(a.perWindow) >= median(r.perWindow) ? a : r),
       undefined,
@@ -583,8 +604,10 @@ async function main(): Promise<void> {
   const hello = await runHello();
   const schemeResults: SchemeResult[] = [];
   for (const scheme of schemes) {
-    process.stderr.write(`bench:payments: ${scheme.toUpperCase()} payments…\n`);
-    schemeResults.push(await runScheme(scheme));
+    for (const redis of redisUrl ? [false, true] : [false]) {
+      process.stderr.write(`bench:payments: ${scheme.toUpperCase()}${redis ? ' + Redis' : ''} payments…\n`);
+      schemeResults.push(await runScheme(scheme, redis));
+    }
   }
 
   const rsaPerSec = median(rsa.perWindow);
@@ -659,7 +682,7 @@ async function main(): Promise<void> {
       const perSec = median(r.perWindow);
       const signUs = s.signUsPerPayment[i] ?? Number.NaN;
       say(
-        `| ${s.scheme.toUpperCase()} | ${r.concurrency === 1 ? 'sequential' : r.concurrency} | ` +
+        `| ${s.label} | ${r.concurrency === 1 ? 'sequential' : r.concurrency} | ` +
           `${int(s.paidBefore[i] ?? Number.NaN)} | ${rate(r.perWindow, '/s')} | ` +
           `${int(perSec * 3)} | ${latencyCells(r)} | ${pct(r.serverCpuPct)} | ` +
           `${ms(((r.serverCpuPct ?? Number.NaN) * 10) / perSec)} | ${pct(r.clientCpuPct)} | ` +
@@ -669,8 +692,7 @@ async function main(): Promise<void> {
     });
   }
   say();
-  for (const s of schemeResults)
-    say(`- ${s.scheme.toUpperCase()} responses verified once before the runs: ${s.verified}`);
+  for (const s of schemeResults) say(`- ${s.label} responses verified once before the runs: ${s.verified}`);
   say(
     `- APIv3 callbacks: notify_url is a receiver in this process that acknowledges each one (204), as a merchant ` +
       `backend does (servers started with ZHIFU_CALLBACK_ALLOW_LOOPBACK=true); ${int(receiver.received())} received.`,
@@ -683,7 +705,7 @@ async function main(): Promise<void> {
         'payment is still fully assessed and its assessment stored. All requests come from 127.0.0.1: one hot IP.',
     );
   }
-  const rsaScheme = schemeResults.find((s) => s.scheme === 'rsa');
+  const rsaScheme = schemeResults.find((s) => s.scheme === 'rsa' && !s.redis);
   if (rsaScheme) {
     const us = median(rsaScheme.signUsPerPayment);
     say(
@@ -711,9 +733,7 @@ async function main(): Promise<void> {
     for (const r of s.runs) {
       const perSec = median(r.perWindow);
       const ratio = perSec / base;
-      const label = `${s.scheme.toUpperCase()} ${r.concurrency === 1 ? 'seq' : `c${r.concurrency}`}`.padEnd(
-        8,
-      );
+      const label = `${s.label} ${r.concurrency === 1 ? 'seq' : `c${r.concurrency}`}`.padEnd(16);
       say(
         `${label}: ${int(perSec).padStart(6)} payments/s = ${(ratio * 100).toFixed(0).padStart(3)}% of ${baseName}` +
           ` — target ≥ ${target * 100}%: ${ratio >= target ? 'MET' : 'NOT MET'}${r.concurrency === 1 ? ' (sequential: latency-bound, for reference)' : ''}`,
