@@ -45,6 +45,14 @@ async function main(): Promise<void> {
         `cannot reach Redis ${maskPassword(config.redisUrl!)} (ZHIFU_REDIS_URL): ${((cause ?? error) as Error).message}`,
       );
     });
+    // Connected, but a command of the handshake failed (SELECT of a database that does not exist:
+    // ioredis then stays on database 0, where another deployment may live).
+    if (cause) {
+      redis.disconnect();
+      throw new StartError(
+        `cannot use Redis ${maskPassword(config.redisUrl)} (ZHIFU_REDIS_URL): ${(cause as Error).message}`,
+      );
+    }
     redis.off('error', failed);
     shared = { redis, prefix: config.redisPrefix };
   }

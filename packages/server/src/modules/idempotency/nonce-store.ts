@@ -125,17 +125,25 @@ export class MemoryNonceStore implements NonceStore {
 const claim_script = `
 local now = tonumber(ARGV[1])
 local expires = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local margin = tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - margin)
 local previous = redis.call('ZSCORE', KEYS[1], ARGV[3])
 if previous then return 1 end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 2 end
 redis.call('ZADD', KEYS[1], expires, ARGV[3])
-local ttl = expires - now
+local ttl = expires - now + margin
 if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
 return 0
 `;
 
 const claims: Claim[] = ['claimed', 'replayed', 'full'];
+
+/**
+ * Every node judges freshness by its own clock, and one node's sweep or TTL would otherwise apply
+ * its clock to every node's nonces: a node ahead by s would forget a nonce s early for a node on
+ * time. Nonces are kept this much longer than their window, so clocks this far apart stay safe.
+ */
+export const nonce_clock_margin_ms = 30_000;
 
 export class RedisNonceStore implements NonceStore {
   constructor(
@@ -154,6 +162,7 @@ export class RedisNonceStore implements NonceStore {
         expires: number,
         member: string,
         max: number,
+        margin: number,
       ): Promise<number>;
     };
     try {
@@ -163,6 +172,7 @@ export class RedisNonceStore implements NonceStore {
         expiresAtMs,
         digest(nonce),
         this.signerEntriesMax,
+        nonce_clock_margin_ms,
       );
       return claims[answer] ?? 'full';
     } catch (error) {

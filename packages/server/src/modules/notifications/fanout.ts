@@ -15,7 +15,25 @@ interface Announcement {
   /** The announcing node: it has sent them to its own sockets already. */
   node: string;
   mchid: string;
-  events: ZhifuEvent[];
+  /** The last sequence committed; the events themselves are read from the outbox. */
+  seq: number;
+}
+
+/**
+ * An announcement is a hint, never content: whatever can PUBLISH on the Redis must not make a node
+ * sign and send an event, nor move a socket's position past one it has not sent. Anything that is
+ * not an announcement is dropped (and must never throw: this runs in the client's data handler).
+ */
+function parseAnnouncement(text: string): Announcement | undefined {
+  try {
+    const m: unknown = JSON.parse(text);
+    if (typeof m !== 'object' || m === null) return undefined;
+    const { node, mchid, seq } = m as Record<string, unknown>;
+    if (typeof node !== 'string' || typeof mchid !== 'string' || !Number.isSafeInteger(seq)) return undefined;
+    return { node, mchid, seq: seq as number };
+  } catch {
+    return undefined;
+  }
 }
 
 export class Fanout {
@@ -32,25 +50,25 @@ export class Fanout {
   }
 
   /** Subscribes; `deliver` gets the events other nodes announce. */
-  async start(deliver: (mchid: string, events: ZhifuEvent[]) => void): Promise<void> {
+  async start(deliver: (mchid: string, seq: number) => void): Promise<void> {
     const subscriber = this.shared.redis.duplicate();
     this.subscriber = subscriber;
     subscriber.on('error', this.onError);
     subscriber.on('message', (_channel: string, text: string) => {
-      let message: Announcement;
-      try {
-        message = JSON.parse(text) as Announcement;
-      } catch (error) {
-        this.onError(error);
+      const message = parseAnnouncement(text);
+      if (!message) {
+        this.onError(new Error(`ignored a malformed announcement on ${this.channel}`));
         return;
       }
-      if (message.node !== this.node) deliver(message.mchid, message.events);
+      if (message.node !== this.node) deliver(message.mchid, message.seq);
     });
     await subscriber.subscribe(this.channel);
   }
 
   announce(mchid: string, events: ZhifuEvent[]): void {
-    const message: Announcement = { node: this.node, mchid, events };
+    const last = events[events.length - 1];
+    if (!last) return;
+    const message: Announcement = { node: this.node, mchid, seq: last.seq };
     this.shared.redis.publish(this.channel, JSON.stringify(message)).catch(this.onError);
   }
 

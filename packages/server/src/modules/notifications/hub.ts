@@ -68,7 +68,10 @@ export class Hub {
       for (const mchid of this.byMerchant.keys()) this.deliver(mchid);
     }, pollMs);
     this.poller.unref();
-    await this.fanout?.start((mchid, events) => this.deliver(mchid, events));
+    // Another node's announcement: read the outbox for sockets behind its last sequence.
+    await this.fanout?.start((mchid, seq) => {
+      for (const conn of this.byMerchant.get(mchid) ?? []) if (conn.lastSent < seq) void this.pump(conn);
+    });
   }
 
   stop(): void {
