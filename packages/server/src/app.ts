@@ -57,6 +57,7 @@ import {
   originForm,
   requestId,
 } from './transport/http/http.ts';
+import { default_rate_limits, type RateLimits, rateLimiter } from './transport/http/rate-limits.ts';
 
 export interface AppDeps {
   ctx: Ctx;
@@ -64,10 +65,16 @@ export interface AppDeps {
   sandbox?: boolean;
   nonces?: NonceStore;
   /**
-   * Redis shared by the nodes (ZHIFU_REDIS_URL): nonces, WebSocket fan-out and LLM limits live
-   * there instead of in this process. The caller connects and closes it.
+   * Redis shared by the nodes (ZHIFU_REDIS_URL): nonces, rate limits, WebSocket fan-out and LLM
+   * limits live there instead of in this process. The caller connects and closes it.
    */
   shared?: Shared;
+  /**
+   * Per-merchant request rate limits (ZHIFU_RATE_LIMITS; default: WeChat Pay's documented ones,
+   * 1,000 signed requests/s, refund create 150/s, fund-flow bill 3/s). Counted in Redis with
+   * `shared`, else in this process. The test harness passes `rate_limits_off` unless a test asks.
+   */
+  rateLimits?: RateLimits;
   /** The Fraud Shield: model and batch scorer (default: the shipped model, in-process batches). */
   risk?: RiskDeps;
   logLevel?: string;
@@ -295,6 +302,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     nonces,
     operatorToken: deps.operatorToken,
     auditSampleRate: deps.auditSampleRate ?? 0.01,
+    rateLimiter: rateLimiter(deps.rateLimits ?? default_rate_limits, shared),
   });
   paymentRoutes(app, ctx, nonces, paymentDeps, deps.sandbox ?? true);
   refundRoutes(app, ctx, paymentDeps);

@@ -14,6 +14,12 @@ import {
   routing_strategies,
 } from './modules/llm/index.ts';
 import { zhifu_local_model } from './modules/llm/local/index.ts';
+import {
+  default_rate_limits,
+  parseRateLimits,
+  type RateLimits,
+  RateLimitsConfigError,
+} from './transport/http/rate-limits.ts';
 
 export interface Config {
   /** TCP port (PORT, default 8080). */
@@ -35,8 +41,8 @@ export interface Config {
   readonly dataDir: string;
   /**
    * Redis shared by every node (ZHIFU_REDIS_URL, redis:// or rediss://; default none): replay
-   * protection, WebSocket fan-out and LLM gateway limits then hold across nodes and restarts
-   * (docs/operations.md). Unset: each process keeps them in memory.
+   * protection, merchant rate limits, WebSocket fan-out and LLM gateway limits then hold across
+   * nodes and restarts (docs/operations.md). Unset: each process keeps them in memory.
    */
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key and channel, for deployments sharing one Redis (ZHIFU_REDIS_PREFIX, default zhifu:). */
@@ -90,6 +96,11 @@ export interface Config {
    * a comma-separated list of proxy addresses / CIDR ranges).
    */
   readonly trustProxy: boolean | number | string[];
+  /**
+   * Per-merchant request rate limits (ZHIFU_RATE_LIMITS: `off`, or overrides such as
+   * `default=1000,refund=150,fundflow_bill=3`; default those, WeChat Pay's documented limits).
+   */
+  readonly rateLimits: RateLimits;
   /** Log level (ZHIFU_LOG_LEVEL, default info). */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -180,6 +191,17 @@ function agentModel(env: Env, providers: readonly ProviderConfig[]): string {
   if (model !== zhifu_local_model && !providers.some((p) => p.models.includes(model)))
     throw new ConfigError(`ZHIFU_AGENT_MODEL: no configured LLM provider serves the model "${model}"`);
   return model;
+}
+
+function rateLimits(env: Env): RateLimits {
+  const raw = env.ZHIFU_RATE_LIMITS;
+  if (raw === undefined) return default_rate_limits;
+  try {
+    return parseRateLimits(raw);
+  } catch (error) {
+    if (error instanceof RateLimitsConfigError) throw new ConfigError(`ZHIFU_RATE_LIMITS: ${error.message}`);
+    throw error;
+  }
 }
 
 function llmProviders(env: Env): ProviderConfig[] {
@@ -325,6 +347,7 @@ export function loadConfig(given: Env = process.env): Config {
     llmRouting: oneOf(env, 'ZHIFU_LLM_ROUTING', routing_strategies, 'latency'),
     agentModel: agentModel(env, providers),
     trustProxy: trustProxy(env),
+    rateLimits: rateLimits(env),
     logLevel: oneOf(
       env,
       'ZHIFU_LOG_LEVEL',

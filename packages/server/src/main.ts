@@ -75,6 +75,7 @@ async function main(): Promise<void> {
     trustProxy: config.trustProxy,
     operatorToken: config.operatorToken,
     auditSampleRate: config.auditSampleRate,
+    rateLimits: config.rateLimits,
     llm: { providers: config.llmProviders, strategy: config.llmRouting },
     agentModel: config.agentModel,
     checkout: { explorationShare: config.checkoutExploration, rankingCommit: config.checkoutCommit },

@@ -2,6 +2,11 @@
  * Test harness: a fresh database per suite (a temporary SQLite file, or a private schema in the
  * PostgreSQL at 127.0.0.1:5432/test), a fake clock, seeded ids, the app and one merchant.
  * `ZHIFU_TEST_PG_URL` overrides the PostgreSQL URL.
+ *
+ * openTestApp turns the per-merchant request rate limits off (buildApp's default is WeChat Pay's
+ * 1,000/s, refunds 150/s): suites fire bursts of concurrent signed requests for one merchant at one
+ * fake-clock instant, which those limits would refuse. A test of the limits passes
+ * `app: { rateLimits }` (test/rate-limits.test.ts); apps built with buildApp directly get the defaults.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,6 +22,7 @@ import { seededIds } from '../src/lib/ids.ts';
 import { connectRedis, type Shared } from '../src/lib/redis.ts';
 import { insertGrantForFixture } from '../src/modules/billing/index.ts';
 import { createMerchant, type MerchantCredentials } from '../src/modules/merchants/index.ts';
+import { rate_limits_off } from '../src/transport/http/rate-limits.ts';
 
 export const pgUrl = process.env.ZHIFU_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 /** The Redis at 127.0.0.1:6379; `ZHIFU_TEST_REDIS_URL` overrides it. */
@@ -93,6 +99,7 @@ export async function openTestApp(
   const app = await buildApp({
     ctx: db.ctx,
     ...(process.env.ZHIFU_TEST_LOG ? { logLevel: process.env.ZHIFU_TEST_LOG } : {}),
+    rateLimits: rate_limits_off,
     ...opts.app,
   });
   let publicUrl = db.ctx.publicUrl;

@@ -525,11 +525,17 @@ export const catalog = {
     'resource_exhausted',
     'Too many signed requests in the signature window to remember their nonces; retry shortly.',
   ),
+  merchant_rate_limited: e(
+    'FREQUENCY_LIMITED',
+    429,
+    'resource_exhausted',
+    "This merchant's request rate limit is reached; nothing was done. Retry after the Retry-After seconds, signed afresh (the request's nonce is spent).",
+  ),
   shared_store_unavailable: e(
     'SYSTEM_ERROR',
     500,
     'unavailable',
-    "The shared store (Redis) did not answer, so the request could not be checked for replay or against the LLM key's limits; nothing was done. Retry shortly, signed afresh with a new nonce: the one sent may have been recorded.",
+    "The shared store (Redis) did not answer, so the request could not be checked for replay or against the merchant's rate limits or the LLM key's limits; nothing was done. Retry shortly, signed afresh with a new nonce: the one sent may have been recorded.",
   ),
   system_error: e('SYSTEM_ERROR', 500, 'internal', 'Internal error; retry with the same parameters.'),
 } as const satisfies Record<string, CatalogEntry>;

@@ -17,6 +17,23 @@ export const nonce_store_entries_max = 2_000_000;
  */
 export const nonce_store_signer_entries_max = 500_000;
 /**
+ * Signed requests per second per merchant, over all routes: WeChat Pay documents 1,000/s for
+ * `/v3/certificates` and none for the order APIs (reference §9), so its highest documented per-API
+ * rate is the overall default; far above what one node serves (docs/benchmarks.md). ZHIFU_RATE_LIMITS.
+ */
+export const merchant_requests_per_s = 1_000;
+/** Refund creations per second per merchant: APIv3's 150 QPS for the refund API (reference §9). */
+export const refund_create_requests_per_s = 150;
+/** Fund-flow bill requests per second per merchant: APIv3's 3 QPS (reference §9). */
+export const fundflow_bill_requests_per_s = 3;
+/** Highest configurable rate limit: a million requests a second is "no limit" in practice. */
+export const rate_limit_requests_per_s_max = 1_000_000;
+/**
+ * The in-memory rate limiter forgets merchants idle for a second at most this often: a sweep walks
+ * every entry, and between sweeps the map holds only merchants active in the last few seconds.
+ */
+export const rate_limit_sweep_interval_ms = 5_000;
+/**
  * `nonce_str` is 1–64 printable ASCII characters: the official SDKs send 15–32 (reference §1.1), and
  * a cap keeps a tenant from storing kilobyte nonces. Printable ASCII because Node reads header
  * bytes as latin1: a UTF-8 nonce could never verify.

@@ -1,7 +1,7 @@
 /**
  * Redis, when configured (ZHIFU_REDIS_URL): what several nodes must share fast (DESIGN.md §2) —
- * request nonces, the WebSocket fan-out channel, the LLM gateway's per-minute counters and monthly
- * spend. The client is ioredis: maintained, with pub/sub, Lua scripts and reconnection. Every key
+ * request nonces, merchants' request rate limits, the WebSocket fan-out channel, the LLM
+ * gateway's per-minute counters and monthly spend. The client is ioredis: maintained, with pub/sub, Lua scripts and reconnection. Every key
  * and channel this project writes starts with `prefix`, so deployments (and parallel test files)
  * can share a Redis.
  */

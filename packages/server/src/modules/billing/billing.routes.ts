@@ -110,7 +110,7 @@ export function billingRoutes(app: FastifyInstance, ctx: Ctx, billDownloadUrl?: 
   app.get<{ Querystring: { bill_date: string; account_type?: bills.FundAccountType; tar_type?: 'GZIP' } }>(
     '/v3/bill/fundflowbill',
     {
-      config: merchant,
+      config: { ...merchant, rateLimit: 'fundflow_bill' },
       schema: {
         tags,
         summary: 'APIv3 fund-flow bill of a day: hash and a 5-minute download_url',

@@ -58,7 +58,7 @@ export function refundRoutes(app: FastifyInstance, ctx: Ctx, deps: PaymentDeps):
   app.post<{ Body: refunds.CreateRefundInput }>(
     '/v3/refund/domestic/refunds',
     {
-      config: { auth: 'merchant' },
+      config: { auth: 'merchant', rateLimit: 'refund' },
       schema: {
         tags: ['refunds'],
         summary: 'Create a domestic refund (full or partial)',

@@ -17,6 +17,7 @@ import { hex } from '../../lib/ids.ts';
 import * as audit from '../../modules/audit/index.ts';
 import type { NonceStore } from '../../modules/idempotency/index.ts';
 import type { MerchantKeyCache } from '../../modules/merchants/index.ts';
+import { type RateClass, RateLimitedError, type RateLimiter } from './rate-limits.ts';
 import { type AuthenticatedMerchant, authenticate, responseSignatureHeaders } from './signatures.ts';
 
 declare module 'fastify' {
@@ -28,6 +29,8 @@ declare module 'fastify' {
     auth?: 'merchant' | 'operator';
     /** Do not sign the 2xx response: file downloads such as `/v3/billdownload/file` (reference §3.5). */
     unsignedResponse?: boolean;
+    /** A merchant route with its own rate limit, on top of the merchant's overall one (rate-limits.ts). */
+    rateLimit?: RateClass;
   }
   interface FastifyRequest {
     merchant?: AuthenticatedMerchant;
@@ -43,6 +46,8 @@ export interface HttpDeps {
   operatorToken?: string | undefined;
   /** Share of API calls recorded in the audit log (0–1). */
   auditSampleRate?: number;
+  /** Per-merchant request rate limits (ZHIFU_RATE_LIMITS); none when absent. */
+  rateLimiter?: RateLimiter | undefined;
 }
 
 const empty = Buffer.alloc(0);
@@ -93,6 +98,13 @@ export function installHttp(app: FastifyInstance, deps: HttpDeps): void {
         ctx.clock.now(),
         deps.merchantKeys,
         deps.nonces,
+      );
+      // Counted once verified (a forged or replayed request spends no one's allowance), refused
+      // before the handler (a limited request writes nothing).
+      await deps.rateLimiter?.admit(
+        request.merchant.keys.mchid,
+        request.routeOptions.config.rateLimit,
+        ctx.clock.now(),
       );
     }
     if (raw.length > 0) {
@@ -172,6 +184,7 @@ export function installHttp(app: FastifyInstance, deps: HttpDeps): void {
 
 function sendError(error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) {
   if (error instanceof AppError) {
+    if (error instanceof RateLimitedError) reply.header('Retry-After', String(error.retry_after_s));
     // APIv3 answers MCH_NOT_EXISTS with 404 on refund endpoints and 400 elsewhere (reference §4).
     const refundPath = error.reason === 'merchant_unknown' && request.url.startsWith('/v3/refund/');
     return reply.code(refundPath ? 404 : error.http).send(error.toBody());
