@@ -67,7 +67,10 @@ export interface ZhifuClientOptions {
   verifyResponses?: boolean;
   /** Deadline of each attempt (default 10000). */
   timeoutMs?: number;
-  /** Extra attempts after network errors, 429 and 5xx (default 2, at most 10). */
+  /**
+   * Extra attempts after network errors, 429 and 5xx (default 2, at most 10). A `Retry-After` up
+   * to 10 s is waited out first; a longer one ends the retries with the error.
+   */
   maxRetries?: number;
   fetch?: typeof fetch;
 }
@@ -94,6 +97,8 @@ const DEFAULT_MAX_RETRIES = 2;
 const MAX_RETRIES_LIMIT = 10;
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_CAP_MS = 2_000;
+/** A server asking to wait longer than this (Retry-After) gets its error thrown, not a sleeping caller. */
+const RETRY_AFTER_MAX_MS = 10_000;
 const USER_AGENT = `zhifu-sdk node/${process.versions.node}`;
 
 /**
@@ -385,8 +390,12 @@ export class ZhifuClient {
         return parseBody<T>(answer);
       }
       if ((answer.status === 429 || answer.status >= 500) && attempt < retries) {
-        await backoff(attempt);
-        continue;
+        // A 429 or 503 may say when to come back (the server's rate limits do): not sooner.
+        const wait = retryAfterMs(answer.headers.get('retry-after'));
+        if (wait === undefined || wait <= RETRY_AFTER_MAX_MS) {
+          await backoff(attempt, wait);
+          continue;
+        }
       }
       throw apiErrorFrom(answer.status, answer.body, requestIdOf(answer));
     }
@@ -406,8 +415,20 @@ function verifierFor(keys: ResponseKeys): ResponseVerifier {
   }
 }
 
-/** Exponential backoff with full jitter: uniform in [0, min(cap, base · 2^attempt)]. */
-function backoff(attempt: number): Promise<void> {
+/**
+ * Exponential backoff with full jitter: uniform in [0, min(cap, base · 2^attempt)], after the
+ * server's Retry-After (if any), so clients told to wait do not all come back at one instant.
+ */
+function backoff(attempt: number, atLeastMs = 0): Promise<void> {
   const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
-  return new Promise((resolve) => setTimeout(resolve, randomInt(ceiling + 1)));
+  return new Promise((resolve) => setTimeout(resolve, atLeastMs + randomInt(ceiling + 1)));
+}
+
+/** Retry-After in milliseconds: delay-seconds or an HTTP date (RFC 9110 §10.2.3); undefined if absent or unreadable. */
+function retryAfterMs(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }

@@ -287,6 +287,28 @@ describe('ZhifuClient retries', () => {
     expect(dead.sent).toHaveLength(2);
   });
 
+  it('waits out a Retry-After before retrying, and gives up at once on one longer than 10 s', async () => {
+    const limited = (retryAfter: string) =>
+      new Response(JSON.stringify({ code: 'FREQUENCY_LIMITED', message: 'slow down' }), {
+        status: 429,
+        headers: { 'Content-Type': 'application/json', 'Retry-After': retryAfter },
+      });
+    const times: number[] = [];
+    const once = hmacClient((_, attempt) => {
+      times.push(performance.now());
+      return attempt === 1 ? limited('1') : hmacResponse(200, '{}');
+    });
+    await expect(once.client.request('GET', '/v3/anything')).resolves.toEqual({});
+    expect(once.sent).toHaveLength(2);
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(990);
+    const long = hmacClient(() => limited('60'));
+    await expect(long.client.request('GET', '/v3/anything')).rejects.toMatchObject({
+      code: 'FREQUENCY_LIMITED',
+      httpStatus: 429,
+    });
+    expect(long.sent).toHaveLength(1);
+  });
+
   it('times out an attempt that gets no answer', async () => {
     // Answers only by rejecting when the client's deadline aborts the request.
     const silent = ((_input: string | URL | Request, init?: RequestInit) =>
