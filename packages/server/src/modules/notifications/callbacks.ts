@@ -331,32 +331,54 @@ function post(
   });
 }
 
+interface CallbackView {
+  callback_id: string;
+  event_type: string;
+  out_trade_no_or_refund_no: string;
+  notify_url: string;
+  status: string;
+  attempts: number;
+  next_attempt_at: string | null;
+  created_at: string;
+  delivered_at: string | null;
+  history: {
+    attempt: number;
+    at: string;
+    http_status: number | null;
+    error: string | null;
+    duration_ms: number;
+  }[];
+}
+
 export async function listCallbacks(ctx: Ctx, mchid: string, ref: string | undefined) {
-  const rows = await repo.callbacksOf(ctx.db, mchid, ref, page_size_max);
-  const attempts = await repo.attemptsOf(
-    ctx.db,
-    rows.map((r) => r.id),
-  );
-  return {
-    data: rows.map((r) => ({
-      callback_id: r.id,
-      event_type: r.event_type,
-      out_trade_no_or_refund_no: r.ref,
-      notify_url: r.notify_url,
-      status: r.status,
-      attempts: r.attempts,
-      next_attempt_at: r.status === 'pending' ? rfc3339(r.next_attempt_at) : null,
-      created_at: rfc3339(r.created_at),
-      delivered_at: r.delivered_at === null ? null : rfc3339(r.delivered_at),
-      history: attempts
-        .filter((a) => a.callback_id === r.id)
-        .map((a) => ({
-          attempt: a.attempt,
-          at: rfc3339(a.at),
-          http_status: a.http_status,
-          error: a.error,
-          duration_ms: a.duration_ms,
-        })),
-    })),
-  };
+  const rows = await repo.callbacksWithAttempts(ctx.db, mchid, ref, page_size_max);
+  const data: CallbackView[] = [];
+  for (const r of rows) {
+    let last = data[data.length - 1];
+    if (last?.callback_id !== r.id) {
+      last = {
+        callback_id: r.id,
+        event_type: r.event_type,
+        out_trade_no_or_refund_no: r.ref,
+        notify_url: r.notify_url,
+        status: r.status,
+        attempts: r.attempts,
+        next_attempt_at: r.status === 'pending' ? rfc3339(r.next_attempt_at) : null,
+        created_at: rfc3339(r.created_at),
+        delivered_at: r.delivered_at === null ? null : rfc3339(r.delivered_at),
+        history: [],
+      };
+      data.push(last);
+    }
+    if (r.attempt !== null) {
+      last.history.push({
+        attempt: r.attempt,
+        at: rfc3339(r.attempt_at!),
+        http_status: r.http_status,
+        error: r.error,
+        duration_ms: r.duration_ms!,
+      });
+    }
+  }
+  return { data };
 }

@@ -191,18 +191,28 @@ export async function recordOutcome(
   return true;
 }
 
-export function callbacksOf(db: Executor, mchid: string, ref: string | undefined, limit: number) {
-  let q = db.selectFrom('callbacks').selectAll().where('mchid', '=', mchid);
-  if (ref !== undefined) q = q.where('ref', '=', ref);
-  return q.orderBy('created_at', 'desc').limit(limit).execute();
-}
-
-export function attemptsOf(db: Executor, ids: string[]) {
-  if (ids.length === 0) return Promise.resolve([]);
+/**
+ * A merchant's latest callbacks (of one `ref`, if given) with their attempts, newest first: one
+ * statement, so a callback's `attempts` and its history come from one snapshot (two reads could see
+ * an attempt recorded between them in one and not the other).
+ */
+export function callbacksWithAttempts(db: Executor, mchid: string, ref: string | undefined, limit: number) {
+  let page = db.selectFrom('callbacks').select('id').where('mchid', '=', mchid);
+  if (ref !== undefined) page = page.where('ref', '=', ref);
   return db
-    .selectFrom('callback_attempts')
-    .selectAll()
-    .where('callback_id', 'in', ids)
-    .orderBy('attempt')
+    .selectFrom('callbacks as c')
+    .leftJoin('callback_attempts as a', 'a.callback_id', 'c.id')
+    .selectAll('c')
+    .select([
+      'a.attempt as attempt',
+      'a.at as attempt_at',
+      'a.http_status as http_status',
+      'a.error as error',
+      'a.duration_ms as duration_ms',
+    ])
+    .where('c.id', 'in', page.orderBy('created_at', 'desc').orderBy('id').limit(limit))
+    .orderBy('c.created_at', 'desc')
+    .orderBy('c.id')
+    .orderBy('a.attempt')
     .execute();
 }
