@@ -16,8 +16,13 @@ import { connectRedis, type Shared as SharedStore } from '../src/lib/redis.ts';
 import { MemoryNonceStore } from '../src/modules/idempotency/index.ts';
 import {
   default_rate_limits,
+  MemoryRateLimiter,
   parseRateLimits,
+  type RateClass,
+  RateLimitedError,
+  type RateLimiter,
   type RateLimits,
+  RedisRateLimiter,
   rate_limits_off,
 } from '../src/transport/http/rate-limits.ts';
 import { addMerchant, openShared, openTestApp, type TestApp } from './harness.ts';
@@ -310,6 +315,66 @@ describe('nodes sharing Redis (limit 5/s)', () => {
     expect(await rowCount(t, 'orders')).toBe(orders);
   });
 });
+
+describe.each(['memory', 'redis'] as const)(
+  'limits whose interval is not whole microseconds (%s)',
+  (store) => {
+    let shared: Shared | undefined;
+    let limiter: () => RateLimiter;
+    beforeAll(async () => {
+      if (store === 'redis') shared = await openShared();
+      limiter = () =>
+        shared
+          ? new RedisRateLimiter(shared, default_rate_limits)
+          : new MemoryRateLimiter(default_rate_limits);
+    });
+    afterAll(() => shared?.close());
+
+    const t0 = Date.UTC(2026, 0, 1, 4, 0, 0);
+    let merchant = 0;
+    /** "ok", or "429 <Retry-After>", for `n` requests at `atMs` of one merchant's class `limit`. */
+    async function burst(l: RateLimiter, mchid: string, limit: RateClass, atMs: number, n: number) {
+      const out: string[] = [];
+      for (let i = 0; i < n; i++) {
+        try {
+          await l.admit(mchid, limit, atMs);
+          out.push('ok');
+        } catch (error) {
+          if (!(error instanceof RateLimitedError)) throw error;
+          out.push(`429 ${error.retry_after_s}`);
+        }
+      }
+      return out;
+    }
+
+    it('admits a full burst of 3 fund-flow bills and 150 refunds at the start of every second, not one fewer', async () => {
+      const l = limiter();
+      const mchid = `m${store}${merchant++}`;
+      for (let second = 0; second < 5; second++) {
+        const bills = await burst(l, mchid, 'fundflow_bill', t0 + second * 1000, 4);
+        expect([second, bills]).toEqual([second, ['ok', 'ok', 'ok', '429 1']]);
+      }
+      const other = `m${store}${merchant++}`;
+      for (let second = 0; second < 3; second++) {
+        const refunds = await burst(l, other, 'refund', t0 + second * 1000, 151);
+        expect([second, refunds.filter((r) => r === 'ok').length, refunds[150]]).toEqual([
+          second,
+          150,
+          '429 1',
+        ]);
+      }
+    });
+
+    it('a clock that goes back (NTP, another node) holds a merchant back by its burst at most, not by the step', async () => {
+      const l = limiter();
+      const mchid = `m${store}${merchant++}`;
+      expect(await burst(l, mchid, 'fundflow_bill', t0, 1)).toEqual(['ok']);
+      // One minute back: the merchant has used one bill of three in its second, not a minute's worth.
+      expect(await burst(l, mchid, 'fundflow_bill', t0 - 60_000, 3)).toEqual(['ok', 'ok', '429 1']);
+      expect(await burst(l, mchid, 'fundflow_bill', t0 - 59_000, 3)).toEqual(['ok', 'ok', 'ok']);
+    });
+  },
+);
 
 describe('ZHIFU_RATE_LIMITS', () => {
   const load = (value?: string) =>
