@@ -10,6 +10,7 @@
 import { hmacAuthorization } from '@zhifu/sdk';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { buildApp } from '../src/app.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { connectRedis, type Shared as SharedStore } from '../src/lib/redis.ts';
@@ -153,6 +154,35 @@ describe('per-merchant rate limits in one node (small limits: 5/s, refunds 2/s)'
     expect(order.statusCode, order.body).toBe(200);
     t.clock.advance(1000);
     expect((await refund(t, out_trade_no, 3, 1000)).statusCode).toBe(200);
+  });
+
+  it('counts the WebSocket handshake: a limited one is refused with 429 and Retry-After', async () => {
+    freshSecond();
+    expect(count(await Promise.all(Array.from({ length: 5 }, () => create(t))), 200)).toBe(5);
+    const path = '/v1/notifications/ws';
+    const authorization = hmacAuthorization({
+      mchid: t.merchant.mchid,
+      hmacKey: t.merchant.hmac_key,
+      method: 'GET',
+      url: path,
+      timestamp: Math.floor(t.clock.now() / 1000),
+    });
+    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}${path}`, { headers: { authorization } });
+    const refused = await new Promise<{ status?: number; retryAfter?: string | string[] }>(
+      (resolve, reject) => {
+        ws.once('open', () => resolve({}));
+        ws.once('unexpected-response', (_req, res) => {
+          resolve({
+            ...(res.statusCode ? { status: res.statusCode } : {}),
+            ...(res.headers['retry-after'] ? { retryAfter: res.headers['retry-after'] } : {}),
+          });
+          res.resume();
+        });
+        ws.once('error', reject);
+      },
+    );
+    ws.terminate();
+    expect(refused).toEqual({ status: 429, retryAfter: '1' });
   });
 
   it('leaves the sandbox payer routes alone', async () => {

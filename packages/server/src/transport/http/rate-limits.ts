@@ -10,13 +10,17 @@
  * limit and, for a route of a limited class, against that class's limit too: admitted only when
  * every one has room, and then counted in every one.
  *
- * The algorithm is GCRA (the generic cell rate algorithm, ITU-T I.371; a token bucket kept as one
- * number): per merchant and class a theoretical arrival time `tat`. Each request moves it one
- * emission interval `T = 1 s / rate` later; a request that would move it more than one second
- * (`rate × T`) ahead of now is refused, and may come back when `tat − 1 s` has passed. So a merchant
- * may send a one-second burst of `rate` requests at once and then `rate` per second, never more
- * than `rate` in a second plus that burst. Times are whole microseconds (integers, exact in a double
- * and in Redis's Lua) from the injected clock (STYLE.md rule 11), not Redis TIME, as for nonces.
+ * The algorithm is GCRA (the generic cell rate algorithm, ITU-T I.371) in its continuous-state
+ * leaky bucket form: per merchant and class a bucket `level` at the time `at` of its last request.
+ * It drains `rate` units a microsecond, each request adds one second's worth (10^6 units), and a
+ * request that would fill it past one second's requests (`rate × 10^6`) is refused, and may come
+ * back when the excess has drained. So a merchant may send a one-second burst of `rate` requests
+ * at once and then `rate` per second, exactly: counting in units of 1/rate µs, not in a `1 s / rate`
+ * interval rounded to whole microseconds, every number is an integer (exact in a double and in
+ * Redis's Lua: a level is at most 10^12) and a burst of 150 refunds fits in every second, not 149.
+ * Times are microseconds from the injected clock (STYLE.md rule 11), not Redis TIME, as for nonces.
+ * A clock that went back (an NTP step, or another node's clock in Redis) drains nothing: the bucket
+ * holds at most one second's burst, so a merchant waits one interval at most, not the step.
  *
  * Hand-written rather than @fastify/rate-limit (10.x, well kept): its stores count a fixed window
  * (Redis: INCR, PEXPIRE on the first), which lets through twice the limit across a window boundary
@@ -113,19 +117,26 @@ export class RateLimitedError extends AppError {
 
 const us_per_s = 1_000_000;
 
-/** One class's GCRA parameters, in microseconds. */
+/** One class's limit: its bucket holds one second's requests, `rate × us_per_s` units. */
 interface Cell {
   limit: RateClass;
   rate: number;
-  /** Emission interval, rounded up so a second never holds more than `rate`. */
-  interval_us: number;
-  /** How far ahead of now `tat` may run: one second's burst. */
-  burst_us: number;
+  capacity: number;
 }
 
 function cell(limit: RateClass, rate: number): Cell {
-  const interval_us = Math.ceil(us_per_s / rate);
-  return { limit, rate, interval_us, burst_us: rate * interval_us };
+  return { limit, rate, capacity: rate * us_per_s };
+}
+
+/**
+ * The level of a bucket last at `level` at `at`, drained until `now`, plus one request; and the
+ * microseconds until that fits (0: it fits now). A second drains any bucket, so the elapsed time
+ * is capped there (the product stays exact) and floored at 0 (a clock that went back drains nothing).
+ */
+function fill(c: Cell, level: number, at: number, now: number): { level: number; wait_us: number } {
+  const elapsed = Math.min(Math.max(now - at, 0), us_per_s);
+  const filled = Math.max(level - elapsed * c.rate, 0) + us_per_s;
+  return { level: filled, wait_us: Math.max(0, Math.ceil((filled - c.capacity) / c.rate)) };
 }
 
 function refusal(c: Cell, wait_us: number): RateLimitedError {
@@ -161,67 +172,74 @@ abstract class GcraLimiter implements RateLimiter {
 }
 
 /**
- * In this process (one node; the default without Redis). One number per merchant and class that
+ * In this process (one node; the default without Redis). One bucket per merchant and class that
  * has sent a request within the last second; the rest are swept every few seconds, so the map holds
  * at most the merchants active in that time (authenticated ones: a stranger cannot add entries).
  */
 export class MemoryRateLimiter extends GcraLimiter {
-  private readonly tats = new Map<string, number>();
+  private readonly buckets = new Map<string, { level: number; at: number }>();
   private sweptAtMs = 0;
 
   admit(mchid: string, limit: RateClass | undefined, nowMs: number): void {
     const cells = this.applying(limit);
     if (cells.length === 0) return;
     const now = nowMs * 1000;
-    if (nowMs - this.sweptAtMs >= rate_limit_sweep_interval_ms) this.sweep(now, nowMs);
+    if (Math.abs(nowMs - this.sweptAtMs) >= rate_limit_sweep_interval_ms) this.sweep(now, nowMs);
     const next: number[] = [];
     let refused: RateLimitedError | undefined;
     let longest = 0;
     for (const c of cells) {
-      const tat = Math.max(this.tats.get(`${mchid} ${c.limit}`) ?? now, now) + c.interval_us;
-      const wait = tat - c.burst_us - now;
-      if (wait > 0 && wait >= longest) {
-        longest = wait;
-        refused = refusal(c, wait);
+      const bucket = this.buckets.get(`${mchid} ${c.limit}`);
+      const { level, wait_us } = fill(c, bucket?.level ?? 0, bucket?.at ?? now, now);
+      if (wait_us > 0 && wait_us >= longest) {
+        longest = wait_us;
+        refused = refusal(c, wait_us);
       }
-      next.push(tat);
+      next.push(level);
     }
     if (refused) throw refused;
-    for (const [i, c] of cells.entries()) this.tats.set(`${mchid} ${c.limit}`, next[i]!);
+    for (const [i, c] of cells.entries())
+      this.buckets.set(`${mchid} ${c.limit}`, { level: next[i]!, at: now });
   }
 
+  /** Forgets buckets idle for a second: drained, they would read as empty anyway. */
   private sweep(now: number, nowMs: number): void {
     this.sweptAtMs = nowMs;
-    for (const [key, tat] of this.tats) if (tat <= now) this.tats.delete(key);
+    for (const [key, { at }] of this.buckets) if (now - at >= us_per_s) this.buckets.delete(key);
   }
 }
 
 /**
- * KEYS: one per limit. ARGV: now (µs), then each limit's interval and burst (µs). Refuses with
- * {index of the limit with the longest wait, wait µs} and counts nothing, or sets every `tat`,
- * each key expiring when its `tat` is reached (then it would read as now anyway), and answers {0, 0}.
+ * KEYS: one per limit. ARGV: now (µs), then each limit's rate. A key holds `<at>:<level>` (see
+ * `fill`; anything else reads as an empty bucket). Refuses with {index of the limit with the
+ * longest wait, wait µs} and counts nothing, or sets every bucket, each key expiring when it has
+ * drained (then it would read as empty anyway), and answers {0, 0}.
  */
 const admit_script = `
 local now = tonumber(ARGV[1])
-local tats = {}
+local levels = {}
 local refused = 0
 local longest = 0
 for i = 1, #KEYS do
-  local interval = tonumber(ARGV[2 * i])
-  local burst = tonumber(ARGV[2 * i + 1])
-  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
-  if tat < now then tat = now end
-  tat = tat + interval
-  local wait = tat - burst - now
+  local rate = tonumber(ARGV[1 + i])
+  local level = 0
+  local at, stored = string.match(redis.call('GET', KEYS[i]) or '', '^(%d+):(%d+)$')
+  if at then
+    local elapsed = math.min(math.max(now - tonumber(at), 0), 1000000)
+    level = math.max(tonumber(stored) - elapsed * rate, 0)
+  end
+  level = level + 1000000
+  local wait = math.ceil((level - rate * 1000000) / rate)
   if wait > 0 and wait >= longest then
     longest = wait
     refused = i
   end
-  tats[i] = tat
+  levels[i] = level
 end
 if refused > 0 then return {refused, longest} end
 for i = 1, #KEYS do
-  redis.call('SET', KEYS[i], string.format('%d', tats[i]), 'PX', math.ceil((tats[i] - now) / 1000))
+  local rate = tonumber(ARGV[1 + i])
+  redis.call('SET', KEYS[i], string.format('%d:%d', now, levels[i]), 'PX', math.ceil(levels[i] / rate / 1000))
 end
 return {0, 0}
 `;
@@ -231,7 +249,7 @@ interface Scripts {
 }
 
 /**
- * In Redis (ZHIFU_REDIS_URL): the same GCRA over one string per merchant and class
+ * In Redis (ZHIFU_REDIS_URL): the same buckets, one string per merchant and class
  * (`<prefix>rate:{<mchid>}:<class>`, the hash tag keeping a merchant's keys in one Redis Cluster
  * slot), checked and counted by one script, so the nodes together admit each limit once.
  */
@@ -250,7 +268,7 @@ export class RedisRateLimiter extends GcraLimiter {
     if (cells.length === 0) return;
     const args: (string | number)[] = cells.map((c) => `${this.shared.prefix}rate:{${mchid}}:${c.limit}`);
     args.push(nowMs * 1000);
-    for (const c of cells) args.push(c.interval_us, c.burst_us);
+    for (const c of cells) args.push(c.rate);
     let answer: [number, number];
     try {
       answer = await (this.shared.redis as unknown as Scripts).zhifuRateAdmit(cells.length, ...args);
