@@ -53,51 +53,60 @@ async function untilPong(port: number): Promise<void> {
   throw new Error('redis did not start');
 }
 
+/** `main.ts` as a child process in a fresh data directory, with `env` added; its output collected. */
+async function startMain(env: Record<string, string>) {
+  const dir = await mkdtemp(join(tmpdir(), 'zhifu-review-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/main.ts'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      PORT: '0',
+      ZHIFU_DATA_DIR: dir,
+      ZHIFU_LOG_LEVEL: 'error',
+      ZHIFU_RISK_BATCH_THREADS: '0',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const run = {
+    child,
+    out: '',
+    err: '',
+    exitCode: null as number | null,
+    exited: undefined as unknown as Promise<void>,
+  };
+  child.stdout!.on('data', (d) => {
+    run.out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    run.err += d;
+  });
+  run.exited = new Promise<void>((r) =>
+    child.once('exit', (code) => {
+      run.exitCode = code ?? -1;
+      r();
+    }),
+  );
+  return run;
+}
+
 describe('fan-out: announcements are parsed and trusted', () => {
   it('a malformed announcement on the events channel does not crash the node', async () => {
     const prefix = `zhifu-review:${randomBytes(4).toString('hex')}:`;
-    const dir = await mkdtemp(join(tmpdir(), 'zhifu-review-'));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/main.ts'], {
-      cwd: root,
-      env: {
-        ...process.env,
-        PORT: '0',
-        ZHIFU_DATA_DIR: dir,
-        ZHIFU_LOG_LEVEL: 'error',
-        ZHIFU_RISK_BATCH_THREADS: '0',
-        ZHIFU_REDIS_URL: redisUrl,
-        ZHIFU_REDIS_PREFIX: prefix,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-    });
-    child.stderr!.on('data', (d) => {
-      err += d;
-    });
-    let exitCode: number | null = null;
-    const exited = new Promise<void>((r) =>
-      child.once('exit', (code) => {
-        exitCode = code ?? -1;
-        r();
-      }),
-    );
+    const run = await startMain({ ZHIFU_REDIS_URL: redisUrl, ZHIFU_REDIS_PREFIX: prefix });
     try {
-      for (let i = 0; i < 400 && !out.includes('Docs ') && exitCode === null; i++) await sleep(50);
-      expect(out).toContain('Docs ');
+      for (let i = 0; i < 400 && !run.out.includes('Docs ') && run.exitCode === null; i++) await sleep(50);
+      expect(run.out).toContain('Docs ');
       const publisher = await openShared(prefix);
       // Valid JSON, but not an object: `message.node` throws inside ioredis's socket data handler.
       expect(await publisher.redis.publish(`${prefix}events`, 'null')).toBe(1);
       await publisher.close();
       await sleep(1000);
-      expect(err).not.toMatch(/TypeError/);
-      expect(exitCode).toBe(null);
+      expect(run.err).not.toMatch(/TypeError/);
+      expect(run.exitCode).toBe(null);
     } finally {
-      if (exitCode === null) child.kill('SIGTERM');
-      await exited;
+      if (run.exitCode === null) run.child.kill('SIGTERM');
+      await run.exited;
     }
   }, 30_000);
 
@@ -265,32 +274,11 @@ describe('Redis restarts under a running node', () => {
 
 describe('start-up', () => {
   it('a Redis URL naming a database that does not exist stops the start instead of using database 0', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'zhifu-review-'));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/main.ts'], {
-      cwd: root,
-      env: {
-        ...process.env,
-        PORT: '0',
-        ZHIFU_DATA_DIR: dir,
-        ZHIFU_LOG_LEVEL: 'error',
-        ZHIFU_RISK_BATCH_THREADS: '0',
-        ZHIFU_REDIS_URL: `${redisUrl.replace(/\/\d*$/, '')}/99`,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-    });
-    const code = await new Promise<number | null>((r) => {
-      const timer = setTimeout(() => r(null), 15_000);
-      child.once('exit', (c) => {
-        clearTimeout(timer);
-        r(c);
-      });
-    });
-    if (code === null) child.kill('SIGTERM');
-    expect(out).not.toContain('is running');
-    expect(code).toBe(1);
+    const run = await startMain({ ZHIFU_REDIS_URL: `${redisUrl.replace(/\/\d*$/, '')}/99` });
+    const timer = setTimeout(() => run.child.kill('SIGTERM'), 15_000);
+    await run.exited;
+    clearTimeout(timer);
+    expect(run.out).not.toContain('is running');
+    expect(run.exitCode).toBe(1);
   }, 30_000);
 });
