@@ -1,10 +1,10 @@
 /**
  * WebSocket fan-out across nodes (ZHIFU_REDIS_URL; docs/notifications.md): a node that commits a
- * merchant's events announces them on one Redis channel, and every other node holding that
- * merchant's sockets sends them at once, instead of finding them at its next outbox poll (up to
- * 1 s later). The outbox stays the source of truth: a lost announcement (Redis away, a node
- * subscribing late) only delays events until that poll, and a node sends an announced event only
- * when it is the next its socket awaits, else it reads the outbox.
+ * merchant's events announces the merchant and the last sequence on one Redis channel, and every
+ * other node holding sockets of that merchant behind that sequence reads the outbox for them at
+ * once, instead of at its next outbox poll (up to 1 s later; bench:fanout). The outbox stays the
+ * source of truth: a lost announcement (Redis away, a node subscribing late) only delays events
+ * until that poll.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -12,7 +12,7 @@ import type { Shared } from '../../lib/redis.ts';
 import type { ZhifuEvent } from './notifications.service.ts';
 
 interface Announcement {
-  /** The announcing node: it has sent them to its own sockets already. */
+  /** The announcing node: its own sockets have them already. */
   node: string;
   mchid: string;
   /** The last sequence committed; the events themselves are read from the outbox. */
@@ -49,8 +49,9 @@ export class Fanout {
     this.channel = `${shared.prefix}events`;
   }
 
-  /** Subscribes; `deliver` gets the events other nodes announce. */
+  /** Subscribes (once); `deliver` gets the merchant and last sequence other nodes announce. */
   async start(deliver: (mchid: string, seq: number) => void): Promise<void> {
+    if (this.subscriber) return;
     const subscriber = this.shared.redis.duplicate();
     this.subscriber = subscriber;
     subscriber.on('error', this.onError);

@@ -64,6 +64,7 @@ export class Hub {
    * net of the fan-out, which brings them at once), and listens to the fan-out.
    */
   async start(pollMs = 1000): Promise<void> {
+    if (this.poller) clearInterval(this.poller);
     this.poller = setInterval(() => {
       for (const mchid of this.byMerchant.keys()) this.deliver(mchid);
     }, pollMs);
