@@ -7,7 +7,7 @@
  * Limits are counted without a database read on the hot path (peers.md §5 idea 11): a sliding
  * window over the current and previous minute (the previous minute weighted by how much of it still
  * overlaps the last 60 s, as Cloudflare's rate limiter), and the month's spend loaded once per key
- * and then kept up to date by every call. On one node they live in this process's memory (KeyState).
+ * and then kept up to date by every call. Without Redis they live in each process's memory (KeyState).
  * With Redis (ZHIFU_REDIS_URL) the windows and the spend live there (shared-limits.ts), so the
  * nodes together admit at most a key's limits and stop together at its budget; the key rows and the
  * model allow-list stay cached per node (a change reaches other nodes within llm_key_cache_ms).

@@ -5,7 +5,8 @@
  * last acknowledged one) — so delivery is at-least-once and ordered per merchant. Frames are
  * signed with the merchant's HMAC key. A backlog is sent at the pace the client reads it; a client
  * that stops reading is disconnected with close code 4008 and resumes with `after_seq` (documented
- * resync), so it cannot stall others.
+ * resync), so it cannot stall others. Events committed on other nodes arrive through the Fanout
+ * (Redis) as they commit, else at the 1 s outbox poll.
  */
 import { createHmac } from 'node:crypto';
 import type { WebSocket } from 'ws';
