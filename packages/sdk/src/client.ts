@@ -389,7 +389,12 @@ export class ZhifuClient {
         this.#verify?.({ headers: answer.headers, body: answer.body });
         return parseBody<T>(answer);
       }
-      if ((answer.status === 429 || answer.status >= 500) && attempt < retries) {
+      const error = apiErrorFrom(answer.status, answer.body, requestIdOf(answer));
+      // FREQUENCY_LIMITED refuses a request before the server does anything with it (a rate limit,
+      // a full nonce store), so any call may be sent again; other failures only retry-safe calls.
+      const refusedUnread = answer.status === 429 && error.code === 'FREQUENCY_LIMITED';
+      const retriable = refusedUnread || answer.status === 429 || answer.status >= 500;
+      if (retriable && attempt < (refusedUnread ? this.#maxRetries : retries)) {
         // A 429 or 503 may say when to come back (the server's rate limits do): not sooner.
         const wait = retryAfterMs(answer.headers.get('retry-after'));
         if (wait === undefined || wait <= RETRY_AFTER_MAX_MS) {
@@ -397,7 +402,7 @@ export class ZhifuClient {
           continue;
         }
       }
-      throw apiErrorFrom(answer.status, answer.body, requestIdOf(answer));
+      throw error;
     }
   }
 

@@ -309,6 +309,25 @@ describe('ZhifuClient retries', () => {
     expect(long.sent).toHaveLength(1);
   });
 
+  it('sends any call again after 429 FREQUENCY_LIMITED (refused unread), but not after another 429', async () => {
+    const limited = (code: string) =>
+      new Response(JSON.stringify({ code, message: 'wait' }), {
+        status: 429,
+        headers: { 'Content-Type': 'application/json', 'Retry-After': '0' },
+      });
+    const once = hmacClient((_, attempt) =>
+      attempt === 1 ? limited('FREQUENCY_LIMITED') : hmacResponse(200, '{}'),
+    );
+    await expect(once.client.request('POST', '/v1/checkout/promotions', { name: 'x' })).resolves.toEqual({});
+    expect(once.sent).toHaveLength(2);
+    const cap = hmacClient(() => limited('CONVERSATION_LIMIT'));
+    await expect(cap.client.request('POST', '/v1/conversations', {})).rejects.toMatchObject({
+      code: 'CONVERSATION_LIMIT',
+      httpStatus: 429,
+    });
+    expect(cap.sent).toHaveLength(1);
+  });
+
   it('times out an attempt that gets no answer', async () => {
     // Answers only by rejecting when the client's deadline aborts the request.
     const silent = ((_input: string | URL | Request, init?: RequestInit) =>
