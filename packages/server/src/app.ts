@@ -223,8 +223,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   const { shared } = deps;
-  // ioredis reports a lost connection (and each reconnection attempt) as an 'error' event.
-  const sharedError = (error: unknown) => app.log.warn({ err: error }, 'Redis (ZHIFU_REDIS_URL)');
+  // ioredis reports a lost connection, and each reconnection attempt of each connection, as an
+  // 'error' event: one warning per 10 s (real time: it paces a log), with how many it stands for.
+  let warnedAt = Number.NEGATIVE_INFINITY;
+  let unlogged = 0;
+  const sharedError = (error: unknown) => {
+    const now = performance.now();
+    if (now - warnedAt < 10_000) {
+      unlogged++;
+      return;
+    }
+    app.log.warn({ err: error, errors_since_last_warning: unlogged }, 'Redis (ZHIFU_REDIS_URL)');
+    warnedAt = now;
+    unlogged = 0;
+  };
   shared?.redis.on('error', sharedError);
   const nonces = deps.nonces ?? (shared ? new RedisNonceStore(shared) : new MemoryNonceStore());
   const model = deps.risk?.model ?? loadRiskModel();
