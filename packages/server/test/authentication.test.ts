@@ -9,7 +9,7 @@ import { canonicalRequest, hmacAuthorization, rsaAuthorization, signHmac } from 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryNonceStore } from '../src/modules/idempotency/index.ts';
 import { addMerchant, openTestApp, type TestApp } from './harness.ts';
-import { signedRequest } from './requests.ts';
+import { authorizationFor, signedRequest } from './requests.ts';
 
 /** Writes raw bytes (UTF-8) to the server and parses its answer once it closes the connection. */
 async function rawRequest(
@@ -47,14 +47,7 @@ describe('request authentication over a real socket (sqlite)', () => {
 
   /** A signed GET whose request line carries `target` and whose signature covers `signed`. */
   const get = (target: string, signed: string, o: { nonce?: string; method?: string } = {}) => {
-    const authorization = hmacAuthorization({
-      mchid: t.merchant.mchid,
-      hmacKey: t.merchant.hmac_key,
-      method: o.method ?? 'GET',
-      url: signed,
-      timestamp: now(t),
-      ...(o.nonce ? { nonce: o.nonce } : {}),
-    });
+    const authorization = authorizationFor(t, o.method ?? 'GET', signed, '', { nonce: o.nonce });
     return rawRequest(
       t,
       `${o.method ?? 'GET'} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${authorization}\r\n` +
@@ -137,13 +130,7 @@ describe('HEAD requests (sqlite)', () => {
   afterAll(() => t.close());
 
   it('a signed HEAD on a GET route is an empty 405 with Request-ID, not a 200 signed over a GET body', async () => {
-    const authorization = hmacAuthorization({
-      mchid: t.merchant.mchid,
-      hmacKey: t.merchant.hmac_key,
-      method: 'HEAD',
-      url: '/v3/certificates',
-      timestamp: now(t),
-    });
+    const authorization = authorizationFor(t, 'HEAD', '/v3/certificates');
     const res = await t.app.inject({ method: 'HEAD', url: '/v3/certificates', headers: { authorization } });
     expect([res.statusCode, res.body]).toEqual([405, '']);
     expect(res.headers['request-id']).toMatch(/^[0-9A-F]{40}-0$/);

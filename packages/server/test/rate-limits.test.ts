@@ -7,7 +7,6 @@
  * WeChat Pay's defaults (refunds 150/s, fund-flow bill 3/s). Time is the fake clock's: a burst at
  * one instant is what a limit of n per second must refuse beyond n.
  */
-import { hmacAuthorization } from '@zhifu/sdk';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -27,7 +26,7 @@ import {
   rate_limits_off,
 } from '../src/transport/http/rate-limits.ts';
 import { addMerchant, openShared, openTestApp, type TestApp } from './harness.ts';
-import { jsapiOrder, payAs, rowCount, signedRequest } from './requests.ts';
+import { authorizationFor, jsapiOrder, payAs, rowCount, signedRequest } from './requests.ts';
 
 type Shared = Awaited<ReturnType<typeof openShared>>;
 
@@ -73,14 +72,7 @@ describe('per-merchant rate limits in one node (small limits: 5/s, refunds 2/s)'
   async function createOverHttp(as: TestApp): Promise<Response> {
     const body = JSON.stringify(jsapiOrder(as));
     const url = '/v3/pay/transactions/jsapi';
-    const authorization = hmacAuthorization({
-      mchid: as.merchant.mchid,
-      hmacKey: as.merchant.hmac_key,
-      method: 'POST',
-      url,
-      body,
-      timestamp: Math.floor(t.clock.now() / 1000),
-    });
+    const authorization = authorizationFor(as, 'POST', url, body);
     return fetch(`${base}${url}`, {
       method: 'POST',
       headers: { authorization, 'content-type': 'application/json' },
@@ -160,13 +152,7 @@ describe('per-merchant rate limits in one node (small limits: 5/s, refunds 2/s)'
     freshSecond();
     expect(count(await Promise.all(Array.from({ length: 5 }, () => create(t))), 200)).toBe(5);
     const path = '/v1/notifications/ws';
-    const authorization = hmacAuthorization({
-      mchid: t.merchant.mchid,
-      hmacKey: t.merchant.hmac_key,
-      method: 'GET',
-      url: path,
-      timestamp: Math.floor(t.clock.now() / 1000),
-    });
+    const authorization = authorizationFor(t, 'GET', path);
     const ws = new WebSocket(`${base.replace(/^http/, 'ws')}${path}`, { headers: { authorization } });
     const refused = await new Promise<{ status?: number; retryAfter?: string | string[] }>(
       (resolve, reject) => {

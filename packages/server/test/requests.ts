@@ -16,14 +16,14 @@ export interface SignOptions {
   rawBody?: string;
 }
 
-export function signedRequest(
+/** The merchant's `Authorization` header for a request, signed at the fake clock's time unless `o.timestamp`. */
+export function authorizationFor(
   t: TestApp,
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+  method: string,
   url: string,
-  body?: unknown,
-  o: SignOptions = {},
-): Promise<LightMyRequestResponse> {
-  const text = o.rawBody ?? (body === undefined ? '' : JSON.stringify(body));
+  text = '',
+  o: Pick<SignOptions, 'scheme' | 'timestamp' | 'nonce'> = {},
+): string {
   const common = {
     mchid: t.merchant.mchid,
     method,
@@ -32,14 +32,24 @@ export function signedRequest(
     timestamp: o.timestamp ?? Math.floor(t.ctx.clock.now() / 1000),
     ...(o.nonce ? { nonce: o.nonce } : {}),
   };
-  const authorization =
-    o.scheme === 'rsa'
-      ? rsaAuthorization({
-          ...common,
-          serialNo: t.merchant.merchant_serial_no,
-          privateKey: t.merchant.merchant_private_key_pem,
-        })
-      : hmacAuthorization({ ...common, hmacKey: t.merchant.hmac_key });
+  return o.scheme === 'rsa'
+    ? rsaAuthorization({
+        ...common,
+        serialNo: t.merchant.merchant_serial_no,
+        privateKey: t.merchant.merchant_private_key_pem,
+      })
+    : hmacAuthorization({ ...common, hmacKey: t.merchant.hmac_key });
+}
+
+export function signedRequest(
+  t: TestApp,
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+  url: string,
+  body?: unknown,
+  o: SignOptions = {},
+): Promise<LightMyRequestResponse> {
+  const text = o.rawBody ?? (body === undefined ? '' : JSON.stringify(body));
+  const authorization = authorizationFor(t, method, url, text, o);
   const request: InjectOptions = {
     method,
     url,

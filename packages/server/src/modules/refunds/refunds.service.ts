@@ -10,6 +10,7 @@
  * `out_refund_no` is the idempotency key: "同一退款单号多次请求只退一笔".
  */
 import type { Ctx } from '../../context.ts';
+import type { Executor } from '../../db/database.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
 import { assert } from '../../lib/assert.ts';
 import { chinaDate, rfc3339 } from '../../lib/clock.ts';
@@ -211,19 +212,19 @@ export async function createRefund(
         // would return is still reported (discount_refund), so payer_refund is what the payer
         // would get back, as for a delivered refund.
         promoShare = (await checkout.promotionShareOf(trx, order.id, input.amount.refund))?.share_fen ?? 0;
-        const hold = refundHoldAccountId(mchid);
-        await ledger.ensureAccount(trx, { id: hold, kind: 'refund_hold', ownerId: mchid, floor: 0, now });
-        await ledger.lockInOrder(trx, [merchant.account_id]);
-        await ledger.post(trx, {
-          id: `jnl_ref_${refundId}`,
-          kind: 'refund',
-          refId: refundId,
-          postings: [
-            { accountId: merchant.account_id, amount: -input.amount.refund },
-            { accountId: hold, amount: input.amount.refund },
-          ],
+        await ledger.ensureAccount(trx, {
+          id: refundHoldAccountId(mchid),
+          kind: 'refund_hold',
+          ownerId: mchid,
+          floor: 0,
           now,
-          onInsufficient: 'merchant_balance_insufficient',
+        });
+        await moveRefundHold(trx, 'hold', {
+          refundId,
+          mchid,
+          merchantAccountId: merchant.account_id,
+          amount: input.amount.refund,
+          now,
         });
       } else {
         // The payer's account before the merchant's, as a capture takes them (ledger.lockInOrder).
@@ -328,6 +329,32 @@ export async function sweepAbnormalRefunds(ctx: Ctx, deps: Pick<payments.Decisio
 }
 
 /**
+ * An ABNORMAL refund's money between the merchant's balance and its refund hold: `hold` when the
+ * refund is accepted (the merchant may lack the amount: NOT_ENOUGH), `return` when it is closed
+ * (the hold received exactly this amount, so it cannot lack it).
+ */
+async function moveRefundHold(
+  trx: Executor,
+  direction: 'hold' | 'return',
+  m: { refundId: string; mchid: string; merchantAccountId: string; amount: number; now: number },
+): Promise<void> {
+  const hold = refundHoldAccountId(m.mchid);
+  const [from, to] = direction === 'hold' ? [m.merchantAccountId, hold] : [hold, m.merchantAccountId];
+  await ledger.lockInOrder(trx, [m.merchantAccountId]);
+  await ledger.post(trx, {
+    id: direction === 'hold' ? `jnl_ref_${m.refundId}` : `jnl_refret_${m.refundId}`,
+    kind: direction === 'hold' ? 'refund' : 'refund_return',
+    refId: m.refundId,
+    postings: [
+      { accountId: from, amount: -m.amount },
+      { accountId: to, amount: m.amount },
+    ],
+    now: m.now,
+    onInsufficient: direction === 'hold' ? 'merchant_balance_insufficient' : 'system_error',
+  });
+}
+
+/**
  * ABNORMAL → CLOSED: the refund is abandoned, its held money goes back to the merchant's balance,
  * and its amount is refundable again on the order (a new out_refund_no refunds it; this one stays
  * CLOSED). The status change is conditional, so of two sweeps only one moves the money; the journal
@@ -353,18 +380,12 @@ export async function closeAbnormalRefund(
       await repo.releaseRefund(trx, order.id, r.amount_refund, now),
       `order ${order.id} does not hold the reservation of refund ${refundId}`,
     );
-    await ledger.lockInOrder(trx, [merchant.account_id]);
-    await ledger.post(trx, {
-      id: `jnl_refret_${refundId}`,
-      kind: 'refund_return',
-      refId: refundId,
-      postings: [
-        { accountId: refundHoldAccountId(r.mchid), amount: -r.amount_refund },
-        { accountId: merchant.account_id, amount: r.amount_refund },
-      ],
+    await moveRefundHold(trx, 'return', {
+      refundId,
+      mchid: r.mchid,
+      merchantAccountId: merchant.account_id,
+      amount: r.amount_refund,
       now,
-      // The hold received exactly this amount when the refund was accepted.
-      onInsufficient: 'system_error',
     });
     written.push(await notifications.emit(ctx, trx, r.mchid, 'refund.closed', { ...refundView(r) }));
     await notifications.enqueueCallback(ctx, trx, {
