@@ -44,8 +44,6 @@ export interface KeyView {
   revoked_at: string | null;
 }
 
-const minute_ms = 60_000;
-
 /** The key id of the platform agent's calls (Gateway.completer): logged, never metered. */
 export const platform_agent_key = 'platform-agent';
 
@@ -127,8 +125,10 @@ export class KeyState {
     return this.row.mchid;
   }
 
-  private roll(now: number): number {
-    const minute = Math.floor(now / minute_ms);
+  /** Moves the window to the minute of `now`; returns where `now` falls in it (slidingWindow). */
+  private roll(now: number): ReturnType<typeof slidingWindow> {
+    const window = slidingWindow(now);
+    const { minute } = window;
     if (minute !== this.minute) {
       const adjacent = minute === this.minute + 1;
       this.prevRequests = adjacent ? this.requests : 0;
@@ -137,7 +137,7 @@ export class KeyState {
       this.tokens = 0;
       this.minute = minute;
     }
-    return 1 - (now - minute * minute_ms) / minute_ms;
+    return window;
   }
 
   /** Throws unless the key may use `model`. */
@@ -151,8 +151,7 @@ export class KeyState {
   admit(now: number, tokens: number, model: string): void {
     const r = this.row;
     this.allowModel(model);
-    const overlap = this.roll(now);
-    const retry = Math.ceil(((1 - overlap) * minute_ms) / 1000) || 1;
+    const { overlap, retry_after_s: retry } = this.roll(now);
     if (r.rpm !== null && this.prevRequests * overlap + this.requests + 1 > r.rpm)
       throw new LimitError('llm_requests_limited', retry);
     if (r.tpm !== null && this.prevTokens * overlap + this.tokens + tokens > r.tpm)
